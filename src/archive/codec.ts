@@ -1,0 +1,389 @@
+// Pure byte codecs for the node file (docs/FORMAT.md). No fs, no clock, no randomness: callers
+// pass nonces and keys in. Every decoder checks lengths and bounds and throws CORRUPT.
+import { corrupt, PolykeyError } from '../errors.js'
+import { KDF_BOUNDS, type KdfParams, hash, equal, seal, open, NONCE_BYTES, TAG_BYTES } from '../crypto/index.js'
+
+export const FORMAT_VERSION = 1
+export const MAGIC = Buffer.from('POLYKEY\0', 'latin1')
+export const HEADER_SIZE = 64
+export const SLOT_AREA_SIZE = 512
+export const SLOT_AREAS_OFFSET = HEADER_SIZE
+export const BODY_OFFSET = HEADER_SIZE + 2 * SLOT_AREA_SIZE // 1088
+export const SEGMENT_HEADER_SIZE = 32
+export const TRAILER_SIZE = 128
+export const CHUNK_SIZE = 64 * 1024
+export const CHUNK_OVERHEAD = NONCE_BYTES + TAG_BYTES // 40
+export const FILE_ID_BYTES = 16
+export const BLOB_ID_BYTES = 16
+export const MAX_PATH_BYTES = 4096
+
+const SLOTS_MAGIC = Buffer.from('PKSLOTS\0', 'latin1')
+const SEGMENT_MAGIC = Buffer.from('PKSEGMT\0', 'latin1')
+export const TRAILER_MAGIC = Buffer.from('PKTRAIL\0', 'latin1')
+const AD_SLOT = Buffer.from('PKSLOT\0\0', 'latin1')
+const AD_INDEX = Buffer.from('PKINDEX\0', 'latin1')
+const AD_CHUNK = Buffer.from('PKCHUNK\0', 'latin1')
+
+const u64 = (b: Buffer, off: number): number => {
+  const v = b.readBigUInt64LE(off)
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt('node file: 64-bit field out of range', { offset: off })
+  return Number(v)
+}
+const putU64 = (b: Buffer, off: number, v: number) => b.writeBigUInt64LE(BigInt(v), off)
+
+// ---------------------------------------------------------------------------------------------
+// Header: magic(8) version(2) flags(2) reserved(4) fileId(16) reserved(16) checksum(16)
+export interface Header {
+  version: number
+  fileId: Buffer
+}
+export function encodeHeader(h: Header): Buffer {
+  const b = Buffer.alloc(HEADER_SIZE)
+  MAGIC.copy(b, 0)
+  b.writeUInt16LE(h.version, 8)
+  h.fileId.copy(b, 16)
+  hash(b.subarray(0, 48), 16).copy(b, 48)
+  return b
+}
+export function decodeHeader(b: Buffer): Header {
+  if (b.length < HEADER_SIZE || !b.subarray(0, 8).equals(MAGIC)) throw new PolykeyError('CORRUPT', 'not a Polykey node file', { region: 'header' })
+  if (!equal(hash(b.subarray(0, 48), 16), b.subarray(48, 64))) throw corrupt('node file header is corrupt', { region: 'header' })
+  const version = b.readUInt16LE(8)
+  if (version !== FORMAT_VERSION)
+    throw new PolykeyError('UNSUPPORTED', `node file format version ${version} is not supported (this polykey reads version ${FORMAT_VERSION})`, { version })
+  return { version, fileId: Buffer.from(b.subarray(16, 32)) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key slots. A slot area: magic(8) generation(8) count(2) slots… zero padding, checksum(16) at 496.
+// The checksum is not security (the wrap's AEAD tag is): it tells a damaged file (exit 4) from a
+// wrong passphrase (exit 3).
+export const SlotType = { passphrase: 1 } as const
+export interface PassphraseSlot {
+  type: 'passphrase'
+  params: KdfParams
+  salt: Buffer
+  nonce: Buffer
+  wrapped: Buffer // 32-byte master key sealed: 48 bytes
+}
+export type Slot = PassphraseSlot
+export interface SlotArea {
+  generation: number
+  slots: Slot[]
+}
+const PASS_SLOT_BODY = 1 + 4 + 8 + 16 + 24 + 48
+
+function passphraseSlotAd(headerBytes: Buffer, s: Omit<PassphraseSlot, 'wrapped' | 'nonce'>): Buffer {
+  const p = Buffer.alloc(1 + 4 + 8)
+  p.writeUInt8(1, 0)
+  p.writeUInt32LE(s.params.opslimit, 1)
+  putU64(p, 5, s.params.memlimit)
+  return Buffer.concat([AD_SLOT, headerBytes.subarray(0, 32), Buffer.from([SlotType.passphrase]), p, s.salt])
+}
+export function wrapPassphraseSlot(headerBytes: Buffer, kek: Buffer, master: Buffer, params: KdfParams, salt: Buffer, nonce: Buffer): PassphraseSlot {
+  const ad = passphraseSlotAd(headerBytes, { type: 'passphrase', params, salt })
+  return { type: 'passphrase', params, salt, nonce, wrapped: seal(kek, nonce, master, ad) }
+}
+/** The master key, or null if kek is the wrong key. `out` should be secure memory. */
+export function unwrapPassphraseSlot(headerBytes: Buffer, kek: Buffer, s: PassphraseSlot, out: Buffer): Buffer | null {
+  return open(kek, s.nonce, s.wrapped, passphraseSlotAd(headerBytes, s), out)
+}
+
+export function encodeSlotArea(a: SlotArea): Buffer {
+  const b = Buffer.alloc(SLOT_AREA_SIZE)
+  SLOTS_MAGIC.copy(b, 0)
+  putU64(b, 8, a.generation)
+  b.writeUInt16LE(a.slots.length, 16)
+  let off = 18
+  for (const s of a.slots) {
+    if (off + 3 + PASS_SLOT_BODY > SLOT_AREA_SIZE - 16) throw new PolykeyError('REFUSED', 'too many key slots')
+    b.writeUInt8(SlotType.passphrase, off)
+    b.writeUInt16LE(PASS_SLOT_BODY, off + 1)
+    off += 3
+    b.writeUInt8(1, off) // alg 1 = Argon2id v1.3
+    b.writeUInt32LE(s.params.opslimit, off + 1)
+    putU64(b, off + 5, s.params.memlimit)
+    s.salt.copy(b, off + 13)
+    s.nonce.copy(b, off + 29)
+    s.wrapped.copy(b, off + 53)
+    off += PASS_SLOT_BODY
+  }
+  hash(b.subarray(0, SLOT_AREA_SIZE - 16), 16).copy(b, SLOT_AREA_SIZE - 16)
+  return b
+}
+/** null for an empty (all-zero) area; throws CORRUPT for a damaged one. */
+export function decodeSlotArea(b: Buffer): SlotArea | null {
+  if (b.length !== SLOT_AREA_SIZE) throw corrupt('key slot area truncated', { region: 'slots' })
+  if (b.every((x) => x === 0)) return null
+  if (!b.subarray(0, 8).equals(SLOTS_MAGIC) || !equal(hash(b.subarray(0, SLOT_AREA_SIZE - 16), 16), b.subarray(SLOT_AREA_SIZE - 16)))
+    throw corrupt('key slot area is corrupt', { region: 'slots' })
+  const generation = u64(b, 8)
+  const count = b.readUInt16LE(16)
+  const slots: Slot[] = []
+  let off = 18
+  for (let i = 0; i < count; i++) {
+    if (off + 3 > SLOT_AREA_SIZE - 16) throw corrupt('key slot area overflows', { region: 'slots' })
+    const type = b.readUInt8(off)
+    const len = b.readUInt16LE(off + 1)
+    off += 3
+    if (off + len > SLOT_AREA_SIZE - 16) throw corrupt('key slot overflows its area', { region: 'slots' })
+    if (type === SlotType.passphrase && len === PASS_SLOT_BODY && b.readUInt8(off) === 1) {
+      const opslimit = b.readUInt32LE(off + 1)
+      const memlimit = u64(b, off + 5)
+      if (opslimit < KDF_BOUNDS.opsMin || opslimit > KDF_BOUNDS.opsMax || memlimit < KDF_BOUNDS.memMin || memlimit > KDF_BOUNDS.memMax)
+        throw corrupt('key slot has out-of-range Argon2id parameters', { region: 'slots', opslimit, memlimit })
+      slots.push({
+        type: 'passphrase',
+        params: { opslimit, memlimit },
+        salt: Buffer.from(b.subarray(off + 13, off + 29)),
+        nonce: Buffer.from(b.subarray(off + 29, off + 53)),
+        wrapped: Buffer.from(b.subarray(off + 53, off + 101)),
+      })
+    } // unknown slot types are skipped: a newer writer may add kinds an older reader cannot use
+    off += len
+  }
+  return { generation, slots }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Segment header: magic(8) seq(8) length(8) reserved(8). length covers header..trailer inclusive.
+export interface SegmentHeader {
+  seq: number
+  length: number
+}
+export function encodeSegmentHeader(h: SegmentHeader): Buffer {
+  const b = Buffer.alloc(SEGMENT_HEADER_SIZE)
+  SEGMENT_MAGIC.copy(b, 0)
+  putU64(b, 8, h.seq)
+  putU64(b, 16, h.length)
+  return b
+}
+export function decodeSegmentHeader(b: Buffer): SegmentHeader | null {
+  if (b.length < SEGMENT_HEADER_SIZE || !b.subarray(0, 8).equals(SEGMENT_MAGIC)) return null
+  return { seq: u64(b, 8), length: u64(b, 16) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trailer (128 bytes), authenticated by a keyed BLAKE2b-256 MAC over fileId || bytes[0..96].
+export interface Trailer {
+  seq: number
+  segStart: number
+  indexOffset: number
+  indexLength: number
+  indexKind: 'full' | 'delta'
+  prevTrailer: number // offset of the previous trailer, 0 for the first segment
+  chainBytes: number // bytes of delta index blocks since the last full index (this one included)
+  chainCount: number
+  memberCount: number
+  liveBytes: number // stored bytes of the live members' chunks
+}
+export function encodeTrailer(t: Trailer, fileId: Buffer, macKey: Buffer): Buffer {
+  const b = Buffer.alloc(TRAILER_SIZE)
+  TRAILER_MAGIC.copy(b, 0)
+  putU64(b, 8, t.seq)
+  putU64(b, 16, t.segStart)
+  putU64(b, 24, t.indexOffset)
+  b.writeUInt32LE(t.indexLength, 32)
+  b.writeUInt8(t.indexKind === 'full' ? 0 : 1, 36)
+  putU64(b, 40, t.prevTrailer)
+  putU64(b, 48, t.chainBytes)
+  b.writeUInt32LE(t.chainCount, 56)
+  putU64(b, 64, t.memberCount)
+  putU64(b, 72, t.liveBytes)
+  hash(Buffer.concat([fileId, b.subarray(0, 96)]), 32, macKey).copy(b, 96)
+  return b
+}
+/** null when the bytes are not an authentic trailer of this file. */
+export function decodeTrailer(b: Buffer, fileId: Buffer, macKey: Buffer): Trailer | null {
+  if (b.length !== TRAILER_SIZE || !b.subarray(0, 8).equals(TRAILER_MAGIC)) return null
+  if (!equal(hash(Buffer.concat([fileId, b.subarray(0, 96)]), 32, macKey), b.subarray(96, 128))) return null
+  const kind = b.readUInt8(36)
+  if (kind > 1) return null
+  return {
+    seq: u64(b, 8),
+    segStart: u64(b, 16),
+    indexOffset: u64(b, 24),
+    indexLength: b.readUInt32LE(32),
+    indexKind: kind === 0 ? 'full' : 'delta',
+    prevTrailer: u64(b, 40),
+    chainBytes: u64(b, 48),
+    chainCount: b.readUInt32LE(56),
+    memberCount: u64(b, 64),
+    liveBytes: u64(b, 72),
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Index entries. An index block is a list of operations; a full block lists every live member.
+export type EntryType = 'file' | 'dir' | 'link'
+export interface Entry {
+  path: string
+  type: EntryType
+  mode: number // permission bits (0o7777)
+  mtime: number // milliseconds since the epoch (fractions allowed)
+  size: number // files: plaintext bytes
+  offset: number // files: file offset of the first chunk
+  blobId: Buffer | null // files: binds the chunks (associated data)
+  target: string // links: path of the member this is a hardlink to
+}
+export type IndexOp = { op: 'put'; entry: Entry } | { op: 'delete'; path: string }
+const TYPE_CODE: Record<EntryType, number> = { file: 1, dir: 2, link: 3 }
+const CODE_TYPE: Record<number, EntryType> = { 1: 'file', 2: 'dir', 3: 'link' }
+
+/** Archive paths: relative, '/'-separated, no empty/'.'/'..' components, no NUL. */
+export function isValidPath(p: string): boolean {
+  if (p.length === 0 || p.includes('\0') || Buffer.byteLength(p) > MAX_PATH_BYTES) return false
+  return p.split('/').every((c) => c !== '' && c !== '.' && c !== '..')
+}
+
+export function encodeIndex(kind: 'full' | 'delta', ops: IndexOp[]): Buffer {
+  const parts: Buffer[] = []
+  const head = Buffer.alloc(8)
+  head.writeUInt8(kind === 'full' ? 0 : 1, 0)
+  head.writeUInt32LE(ops.length, 4)
+  parts.push(head)
+  for (const o of ops) {
+    const path = Buffer.from(o.op === 'put' ? o.entry.path : o.path)
+    if (o.op === 'delete') {
+      const b = Buffer.alloc(3)
+      b.writeUInt8(2, 0)
+      b.writeUInt16LE(path.length, 1)
+      parts.push(b, path)
+      continue
+    }
+    const e = o.entry
+    const b = Buffer.alloc(3 + 1 + 4 + 8)
+    b.writeUInt8(1, 0)
+    b.writeUInt16LE(path.length, 1)
+    b.writeUInt8(TYPE_CODE[e.type], 3)
+    b.writeUInt32LE(e.mode & 0o7777, 4)
+    b.writeDoubleLE(e.mtime, 8)
+    parts.push(b.subarray(0, 3), path, b.subarray(3))
+    if (e.type === 'file') {
+      const f = Buffer.alloc(16)
+      putU64(f, 0, e.size)
+      putU64(f, 8, e.offset)
+      parts.push(f, e.blobId!)
+    } else if (e.type === 'link') {
+      const t = Buffer.from(e.target)
+      const l = Buffer.alloc(2)
+      l.writeUInt16LE(t.length, 0)
+      parts.push(l, t)
+    }
+  }
+  return Buffer.concat(parts)
+}
+
+export function decodeIndex(b: Buffer): { kind: 'full' | 'delta'; ops: IndexOp[] } {
+  const bad = (why: string) => corrupt(`node index is corrupt (${why})`, { region: 'index' })
+  if (b.length < 8) throw bad('short')
+  const kindCode = b.readUInt8(0)
+  if (kindCode > 1) throw bad('kind')
+  const count = b.readUInt32LE(4)
+  const ops: IndexOp[] = []
+  let off = 8
+  const need = (n: number) => {
+    if (off + n > b.length) throw bad('truncated entry')
+  }
+  const str = (n: number) => {
+    need(n)
+    const s = b.toString('utf8', off, off + n)
+    off += n
+    if (!isValidPath(s)) throw bad('bad path')
+    return s
+  }
+  for (let i = 0; i < count; i++) {
+    need(3)
+    const op = b.readUInt8(off)
+    const plen = b.readUInt16LE(off + 1)
+    off += 3
+    const path = str(plen)
+    if (op === 2) {
+      ops.push({ op: 'delete', path })
+      continue
+    }
+    if (op !== 1) throw bad('op')
+    need(13)
+    const type = CODE_TYPE[b.readUInt8(off)]
+    if (!type) throw bad('type')
+    const mode = b.readUInt32LE(off + 1)
+    const mtime = b.readDoubleLE(off + 5)
+    off += 13
+    const entry: Entry = { path, type, mode, mtime, size: 0, offset: 0, blobId: null, target: '' }
+    if (type === 'file') {
+      need(32)
+      entry.size = u64(b, off)
+      entry.offset = u64(b, off + 8)
+      entry.blobId = Buffer.from(b.subarray(off + 16, off + 32))
+      off += 32
+    } else if (type === 'link') {
+      need(2)
+      const tl = b.readUInt16LE(off)
+      off += 2
+      entry.target = str(tl)
+    }
+    ops.push({ op: 'put', entry })
+  }
+  if (off !== b.length) throw bad('trailing bytes')
+  return { kind: kindCode === 0 ? 'full' : 'delta', ops }
+}
+
+export function indexAd(fileId: Buffer, offset: number, seq: number): Buffer {
+  const b = Buffer.alloc(8 + 16 + 16)
+  AD_INDEX.copy(b, 0)
+  fileId.copy(b, 8)
+  putU64(b, 24, offset)
+  putU64(b, 32, seq)
+  return b
+}
+
+// ---------------------------------------------------------------------------------------------
+// Member chunks: nonce(24) || ciphertext || tag(16), at most CHUNK_SIZE plaintext each. The
+// associated data binds each chunk to the file, its member (blob id), its position and whether it
+// is the last one, so chunks cannot be moved, reordered, dropped or spliced between members.
+export function chunkCount(size: number): number {
+  return Math.max(1, Math.ceil(size / CHUNK_SIZE))
+}
+export function storedSize(size: number): number {
+  return size + chunkCount(size) * CHUNK_OVERHEAD
+}
+export function chunkAd(fileId: Buffer, blobId: Buffer, index: number, final: boolean): Buffer {
+  const b = Buffer.alloc(8 + 16 + 16 + 5)
+  AD_CHUNK.copy(b, 0)
+  fileId.copy(b, 8)
+  blobId.copy(b, 24)
+  b.writeUInt32LE(index, 40)
+  b.writeUInt8(final ? 1 : 0, 44)
+  return b
+}
+/** Encrypt a member into its stored form. nonces(i) supplies the i-th 24-byte nonce. */
+export function encryptMember(key: Buffer, fileId: Buffer, blobId: Buffer, data: Buffer, nonces: (i: number) => Buffer): Buffer {
+  const n = chunkCount(data.length)
+  const out = Buffer.allocUnsafe(storedSize(data.length))
+  let w = 0
+  for (let i = 0; i < n; i++) {
+    const nonce = nonces(i)
+    const plain = data.subarray(i * CHUNK_SIZE, Math.min(data.length, (i + 1) * CHUNK_SIZE))
+    nonce.copy(out, w)
+    seal(key, nonce, plain, chunkAd(fileId, blobId, i, i === n - 1)).copy(out, w + NONCE_BYTES)
+    w += NONCE_BYTES + plain.length + TAG_BYTES
+  }
+  return out
+}
+/** Decrypt chunks [first, first+stored.length…) of a member; throws CORRUPT on any bad chunk. */
+export function decryptChunks(key: Buffer, fileId: Buffer, e: Entry, firstChunk: number, stored: Buffer, out: Buffer, outOffset: number): void {
+  const n = chunkCount(e.size)
+  let r = 0
+  let w = outOffset
+  for (let i = firstChunk; r < stored.length; i++) {
+    const plainLen = Math.min(CHUNK_SIZE, e.size - i * CHUNK_SIZE)
+    const len = NONCE_BYTES + Math.max(0, plainLen) + TAG_BYTES
+    if (r + len > stored.length) throw corrupt('member chunk truncated', { region: 'segment', path: e.path })
+    const nonce = stored.subarray(r, r + NONCE_BYTES)
+    const sealed = stored.subarray(r + NONCE_BYTES, r + len)
+    const ok = open(key, nonce, sealed, chunkAd(fileId, e.blobId!, i, i === n - 1), out.subarray(w, w + Math.max(0, plainLen)))
+    if (!ok) throw corrupt(`member '${e.path}' failed authentication (chunk ${i})`, { region: 'segment', path: e.path, chunk: i })
+    r += len
+    w += Math.max(0, plainLen)
+  }
+}

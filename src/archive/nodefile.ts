@@ -1,0 +1,580 @@
+// The node file: header, two key-slot areas, then append-only segments (docs/FORMAT.md).
+// Reads are random access through the in-memory index; a save appends one segment (chunks, an
+// index block — a delta, or now and then a full index — and a trailer) and fsyncs.
+import fs from 'node:fs'
+import path from 'node:path'
+import {
+  BODY_OFFSET, CHUNK_OVERHEAD, CHUNK_SIZE, HEADER_SIZE, SEGMENT_HEADER_SIZE, SLOT_AREA_SIZE, SLOT_AREAS_OFFSET, TRAILER_MAGIC,
+  TRAILER_SIZE, FORMAT_VERSION, FILE_ID_BYTES, BLOB_ID_BYTES,
+  type Entry, type IndexOp, type SlotArea, type Trailer,
+  chunkCount, decodeHeader, decodeIndex, decodeSegmentHeader, decodeSlotArea, decodeTrailer, decryptChunks, encodeHeader,
+  encodeIndex, encodeSegmentHeader, encodeSlotArea, encodeTrailer, encryptMember, indexAd, isValidPath, storedSize,
+  unwrapPassphraseSlot, wrapPassphraseSlot,
+} from './codec.js'
+import {
+  KEY_BYTES, NONCE_BYTES, SALT_BYTES, type KdfParams, deriveFromPassphrase, open as aeadOpen, randomBytes, seal, secureBuffer, subkey, wipe,
+} from '../crypto/index.js'
+import { PolykeyError, corrupt, fromFsError, notFound } from '../errors.js'
+
+export type Change =
+  | { op: 'put'; path: string; type: 'file'; data: Buffer; mode?: number; mtime?: number }
+  /** a member moved or renamed: its stored chunks are reused (their associated data names no path) */
+  | { op: 'put'; path: string; type: 'file'; from: Entry; mode?: number; mtime?: number }
+  | { op: 'put'; path: string; type: 'dir'; mode?: number; mtime?: number }
+  | { op: 'put'; path: string; type: 'link'; target: string; mode?: number; mtime?: number }
+  | { op: 'delete'; path: string }
+
+export type KeySource = { passphrase: Buffer } | { masterKey: Buffer }
+
+export interface OpenOptions {
+  writable?: boolean
+  /** Called with a one-line warning (e.g. an incomplete save was skipped). */
+  warn?: (msg: string) => void
+}
+
+/** Checkpoint policy: a full index is written when the delta chain outgrows it (amortised O(delta)). */
+const MIN_CHAIN_BYTES = 256 * 1024
+const MAX_CHAIN_COUNT = 1000
+/** Compaction: when dead bytes are more than half of a file of at least this size. */
+const COMPACT_MIN_SIZE = 1024 * 1024
+
+export class NodeFile {
+  readonly path: string
+  readonly fileId: Buffer
+  private fd: number
+  private readonly headerBytes: Buffer
+  private master: Buffer
+  private dataKey: Buffer
+  private indexKey: Buffer
+  private macKey: Buffer
+  private index = new Map<string, Entry>()
+  private trailer!: Trailer
+  private trailerOffset = 0
+  private lastFullIndexLength = 0
+  private size = 0
+  private writable: boolean
+  /** bytes after the last complete state (an interrupted save); writers cut them before appending */
+  private garbageFrom = -1
+
+  private constructor(p: string, fd: number, headerBytes: Buffer, fileId: Buffer, master: Buffer, writable: boolean) {
+    this.path = p
+    this.fd = fd
+    this.headerBytes = headerBytes
+    this.fileId = fileId
+    this.master = master
+    this.dataKey = subkey(master, 'data')
+    this.indexKey = subkey(master, 'index')
+    this.macKey = subkey(master, 'trailer')
+    this.writable = writable
+  }
+
+  // ---------------------------------------------------------------------------------- create
+  /** Create a new node file; refuses to overwrite. `initial` becomes the first segment. */
+  static create(p: string, passphrase: Buffer, kdf: KdfParams, initial: Change[]): NodeFile {
+    const fileId = randomBytes(FILE_ID_BYTES)
+    const headerBytes = encodeHeader({ version: FORMAT_VERSION, fileId })
+    const master = secureBuffer(KEY_BYTES)
+    master.set(randomBytes(KEY_BYTES))
+    const area = makePassphraseArea(headerBytes, master, passphrase, kdf, 1)
+    let fd: number
+    try {
+      fd = fs.openSync(p, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_RDWR, 0o600)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+        throw new PolykeyError('EXISTS', `${p} already exists; refusing to overwrite it`, { path: p })
+      throw fromFsError(err, `cannot create ${p}`)
+    }
+    try {
+      const head = Buffer.concat([headerBytes, encodeSlotArea(area), Buffer.alloc(SLOT_AREA_SIZE)])
+      writeFull(fd, head, 0)
+      const nf = new NodeFile(p, fd, headerBytes, fileId, master, true)
+      nf.size = BODY_OFFSET
+      nf.trailer = { seq: 0, segStart: 0, indexOffset: 0, indexLength: 0, indexKind: 'full', prevTrailer: 0, chainBytes: 0, chainCount: 0, memberCount: 0, liveBytes: 0 }
+      nf.appendSegment(initial, 'full')
+      fsyncDir(p)
+      return nf
+    } catch (err) {
+      fs.closeSync(fd)
+      fs.rmSync(p, { force: true })
+      throw err
+    }
+  }
+
+  // ---------------------------------------------------------------------------------- open
+  static open(p: string, key: KeySource, opts: OpenOptions = {}): NodeFile {
+    let fd: number
+    try {
+      fd = fs.openSync(p, opts.writable ? 'r+' : 'r')
+    } catch (err) {
+      const e = fromFsError(err, `cannot open node ${p}`)
+      if (e.code === 'NOT_FOUND') e.hint = "create one with 'polykey init'"
+      throw e
+    }
+    try {
+      const size = fs.fstatSync(fd).size
+      if (size < HEADER_SIZE) throw new PolykeyError('CORRUPT', `${p} is not a Polykey node file (too short)`, { region: 'header' })
+      const head = readAt(fd, 0, Math.min(size, BODY_OFFSET))
+      const header = decodeHeader(head)
+      if (size < BODY_OFFSET) throw corrupt(`${p} is truncated inside its key slots`, { region: 'slots' })
+      const master = 'masterKey' in key ? copySecure(key.masterKey) : unlockSlots(head, key.passphrase)
+      const nf = new NodeFile(p, fd, Buffer.from(head.subarray(0, HEADER_SIZE)), header.fileId, master, !!opts.writable)
+      nf.size = size
+      nf.load(opts.warn)
+      return nf
+    } catch (err) {
+      fs.closeSync(fd)
+      throw err
+    }
+  }
+
+  /** The master key (secure memory). The agent keeps it to re-open without a passphrase. */
+  get masterKey(): Buffer {
+    return this.master
+  }
+  get seq(): number {
+    return this.trailer.seq
+  }
+  get fileSize(): number {
+    return this.size
+  }
+  get liveBytes(): number {
+    return this.trailer.liveBytes
+  }
+
+  private load(warn?: (m: string) => void): void {
+    let tOff = this.size - TRAILER_SIZE
+    let t = tOff >= BODY_OFFSET ? decodeTrailer(readAt(this.fd, tOff, TRAILER_SIZE), this.fileId, this.macKey) : null
+    if (!t || tOff + TRAILER_SIZE !== this.size || t.segStart < BODY_OFFSET) {
+      const found = this.recover()
+      tOff = found.offset
+      t = found.trailer
+      this.garbageFrom = tOff + TRAILER_SIZE
+      warn?.(`node file ends with ${this.size - this.garbageFrom} bytes of an interrupted save; opened the last complete state`)
+    }
+    this.trailer = t
+    this.trailerOffset = tOff
+    // Walk back to the last full index, then apply the deltas forward.
+    const chain: Trailer[] = [t]
+    let cur = t
+    let guard = 0
+    while (cur.indexKind === 'delta') {
+      if (cur.prevTrailer < BODY_OFFSET || cur.prevTrailer >= cur.segStart || ++guard > MAX_CHAIN_COUNT + 2)
+        throw corrupt('node index chain is broken', { region: 'trailer' })
+      const prev = decodeTrailer(readAt(this.fd, cur.prevTrailer, TRAILER_SIZE), this.fileId, this.macKey)
+      if (!prev || prev.seq !== cur.seq - 1) throw corrupt('node file trailer is corrupt', { region: 'trailer', offset: cur.prevTrailer })
+      chain.push(prev)
+      cur = prev
+    }
+    this.lastFullIndexLength = cur.indexLength
+    const index = new Map<string, Entry>()
+    for (let i = chain.length - 1; i >= 0; i--) {
+      for (const op of this.readIndexBlock(chain[i])) {
+        if (op.op === 'put') index.set(op.entry.path, op.entry)
+        else index.delete(op.path)
+      }
+    }
+    if (index.size !== t.memberCount) throw corrupt('node index does not match its trailer', { region: 'index' })
+    for (const e of index.values()) {
+      if (e.type === 'file' && (e.offset < BODY_OFFSET || e.offset + storedSize(e.size) > this.size))
+        throw corrupt(`member '${e.path}' points outside the file`, { region: 'index' })
+    }
+    this.index = index
+  }
+
+  private readIndexBlock(t: Trailer): IndexOp[] {
+    if (t.indexOffset < t.segStart || t.indexOffset + t.indexLength > this.size || t.indexLength < NONCE_BYTES + 16)
+      throw corrupt('node index is out of bounds', { region: 'index' })
+    const raw = readAt(this.fd, t.indexOffset, t.indexLength)
+    const plain = aeadOpen(this.indexKey, raw.subarray(0, NONCE_BYTES), raw.subarray(NONCE_BYTES), indexAd(this.fileId, t.indexOffset, t.seq))
+    if (!plain) throw corrupt('node index failed authentication', { region: 'index', offset: t.indexOffset })
+    const { kind, ops } = decodeIndex(plain)
+    if (kind !== t.indexKind) throw corrupt('node index kind does not match its trailer', { region: 'index' })
+    return ops
+  }
+
+  /**
+   * The tail is not an authentic trailer: find the last one that is. Only an interrupted save is
+   * forgiven — bytes after it must be the start of a segment that never finished (or zeros, as a
+   * crash can leave). A complete segment whose trailer does not verify is corruption.
+   */
+  private recover(): { offset: number; trailer: Trailer } {
+    const block = 1 << 20
+    let end = this.size
+    while (end > BODY_OFFSET) {
+      const start = Math.max(BODY_OFFSET, end - block)
+      const buf = readAt(this.fd, start, Math.min(this.size, end + TRAILER_SIZE) - start)
+      for (let i = end - start - 1; i >= 0; i--) {
+        if (buf[i] !== TRAILER_MAGIC[0] || !buf.subarray(i, i + 8).equals(TRAILER_MAGIC)) continue
+        const off = start + i
+        if (off + TRAILER_SIZE > this.size) continue
+        const t = decodeTrailer(readAt(this.fd, off, TRAILER_SIZE), this.fileId, this.macKey)
+        if (!t) continue
+        const rest = readAt(this.fd, off + TRAILER_SIZE, Math.min(this.size - off - TRAILER_SIZE, SEGMENT_HEADER_SIZE))
+        const sh = decodeSegmentHeader(rest)
+        const incomplete =
+          rest.length < SEGMENT_HEADER_SIZE
+            ? true
+            : sh
+              ? sh.seq === t.seq + 1 && off + TRAILER_SIZE + sh.length > this.size
+              : rest.every((x) => x === 0)
+        if (!incomplete) throw corrupt('node file is corrupt after its last complete save', { region: 'trailer', offset: off })
+        return { offset: off, trailer: t }
+      }
+      end = start
+    }
+    throw corrupt('node file has no complete saved state (truncated or not a node)', { region: 'trailer' })
+  }
+
+  // ---------------------------------------------------------------------------------- reading
+  entries(): IterableIterator<Entry> {
+    return this.index.values()
+  }
+  get(p: string): Entry | undefined {
+    return this.index.get(p)
+  }
+  has(p: string): boolean {
+    return this.index.has(p)
+  }
+  get memberCount(): number {
+    return this.index.size
+  }
+
+  /** A member's bytes (hardlinks followed). Only this member's chunks are read and decrypted. */
+  read(p: string): Buffer {
+    let e = this.index.get(p)
+    if (e?.type === 'link') e = this.index.get(e.target)
+    if (!e) throw notFound(`no such member: ${p}`, { path: p })
+    if (e.type !== 'file') throw new PolykeyError('USAGE', `${p} is a directory`, { path: p })
+    return this.readEntry(e)
+  }
+
+  readEntry(e: Entry): Buffer {
+    const out = Buffer.alloc(e.size)
+    const stored = readAt(this.fd, e.offset, storedSize(e.size))
+    decryptChunks(this.dataKey, this.fileId, e, 0, stored, out, 0)
+    return out
+  }
+
+  /** Read [pos, pos+len) of a member, decrypting only the chunks that hold it. */
+  readRange(e: Entry, pos: number, len: number): Buffer {
+    const end = Math.min(e.size, pos + len)
+    if (pos >= end) return Buffer.alloc(0)
+    const first = Math.floor(pos / CHUNK_SIZE)
+    const last = Math.floor((end - 1) / CHUNK_SIZE)
+    const start = e.offset + first * (CHUNK_SIZE + CHUNK_OVERHEAD)
+    const stop = e.offset + Math.min(storedSize(e.size), (last + 1) * (CHUNK_SIZE + CHUNK_OVERHEAD))
+    const plain = Buffer.alloc(Math.min(e.size, (last + 1) * CHUNK_SIZE) - first * CHUNK_SIZE)
+    decryptChunks(this.dataKey, this.fileId, e, first, readAt(this.fd, start, stop - start), plain, 0)
+    return plain.subarray(pos - first * CHUNK_SIZE, end - first * CHUNK_SIZE)
+  }
+
+  // ---------------------------------------------------------------------------------- writing
+  /** Append one segment holding `changes`. Callers hold the node lock. */
+  commit(changes: Change[]): void {
+    if (!this.writable) throw new PolykeyError('INTERNAL', 'node file opened read-only')
+    if (changes.length === 0) return
+    this.appendSegment(changes, 'auto')
+    if (this.shouldCompact()) this.compact()
+  }
+
+  private appendSegment(changes: Change[], kindWanted: 'auto' | 'full'): void {
+    if (this.garbageFrom >= 0) {
+      fs.ftruncateSync(this.fd, this.garbageFrom)
+      this.size = this.garbageFrom
+      this.garbageFrom = -1
+    }
+    const segStart = this.size
+    const seq = this.trailer.seq + 1
+    const now = Date.now()
+    const parts: Buffer[] = [Buffer.alloc(0)] // segment header, filled in below
+    let w = segStart + SEGMENT_HEADER_SIZE
+    const ops: IndexOp[] = []
+    const next = new Map(this.index)
+    let liveBytes = this.trailer.liveBytes
+    for (const c of changes) {
+      if (!isValidPath(c.path)) throw new PolykeyError('USAGE', `invalid member path: ${JSON.stringify(c.path)}`)
+      const old = next.get(c.path)
+      if (old?.type === 'file') liveBytes -= storedSize(old.size)
+      if (c.op === 'delete') {
+        if (!old) continue
+        next.delete(c.path)
+        ops.push({ op: 'delete', path: c.path })
+        continue
+      }
+      const entry: Entry = { path: c.path, type: c.type, mode: c.mode ?? (c.type === 'dir' ? 0o700 : 0o600), mtime: c.mtime ?? now, size: 0, offset: 0, blobId: null, target: '' }
+      if (c.type === 'file' && 'from' in c) {
+        entry.blobId = c.from.blobId
+        entry.size = c.from.size
+        entry.offset = c.from.offset
+        liveBytes += storedSize(c.from.size)
+      } else if (c.type === 'file') {
+        entry.blobId = randomBytes(BLOB_ID_BYTES)
+        entry.size = c.data.length
+        entry.offset = w
+        const stored = encryptMember(this.dataKey, this.fileId, entry.blobId, c.data, () => randomBytes(NONCE_BYTES))
+        parts.push(stored)
+        w += stored.length
+        liveBytes += stored.length
+      } else if (c.type === 'link') {
+        entry.target = c.target
+      }
+      next.set(c.path, entry)
+      ops.push({ op: 'put', entry })
+    }
+    // Delta or full? A full index once the delta chain outgrows it keeps opens bounded.
+    let kind: 'full' | 'delta' = 'delta'
+    let payload = encodeIndex('delta', ops)
+    const chainBytes = this.trailer.chainBytes + payload.length + NONCE_BYTES + 16
+    if (kindWanted === 'full' || this.trailer.seq === 0 || chainBytes > Math.max(MIN_CHAIN_BYTES, this.lastFullIndexLength) || this.trailer.chainCount + 1 > MAX_CHAIN_COUNT) {
+      kind = 'full'
+      payload = encodeIndex('full', [...next.values()].map((entry) => ({ op: 'put' as const, entry })))
+    }
+    const indexOffset = w
+    const nonce = randomBytes(NONCE_BYTES)
+    const indexBlock = Buffer.concat([nonce, seal(this.indexKey, nonce, payload, indexAd(this.fileId, indexOffset, seq))])
+    parts.push(indexBlock)
+    w += indexBlock.length
+    const trailer: Trailer = {
+      seq,
+      segStart,
+      indexOffset,
+      indexLength: indexBlock.length,
+      indexKind: kind,
+      prevTrailer: this.trailer.seq === 0 ? 0 : this.trailerOffset,
+      chainBytes: kind === 'full' ? 0 : this.trailer.chainBytes + indexBlock.length,
+      chainCount: kind === 'full' ? 0 : this.trailer.chainCount + 1,
+      memberCount: next.size,
+      liveBytes,
+    }
+    const trailerOffset = w
+    parts.push(encodeTrailer(trailer, this.fileId, this.macKey))
+    w += TRAILER_SIZE
+    parts[0] = encodeSegmentHeader({ seq, length: w - segStart })
+    const segment = Buffer.concat(parts)
+    try {
+      writeFull(this.fd, segment, segStart)
+      fs.fdatasyncSync(this.fd)
+    } catch (err) {
+      // Cut what we wrote: the previous state stays the last complete one either way.
+      try {
+        fs.ftruncateSync(this.fd, segStart)
+      } catch {
+        this.garbageFrom = segStart
+      }
+      throw fromFsError(err, `cannot save ${this.path}`)
+    }
+    this.size = w
+    this.index = next
+    this.trailer = trailer
+    this.trailerOffset = trailerOffset
+    if (kind === 'full') this.lastFullIndexLength = indexBlock.length
+  }
+
+  private shouldCompact(): boolean {
+    const live = BODY_OFFSET + this.trailer.liveBytes + this.lastFullIndexLength + this.trailer.chainBytes
+    return this.size >= COMPACT_MIN_SIZE && this.size - live > this.size / 2
+  }
+
+  /**
+   * Rewrite the file with only live members: temporary file beside it, fsync, rename, fsync of
+   * the folder. Chunks are copied still encrypted (their associated data names the member, not
+   * its offset). If anything fails the original file is untouched.
+   */
+  compact(): void {
+    const tmp = path.join(path.dirname(this.path), `.${path.basename(this.path)}.compact-${process.pid}.tmp`)
+    let fd = -1
+    try {
+      fd = fs.openSync(tmp, 'wx', 0o600)
+      const head = readAt(this.fd, 0, BODY_OFFSET)
+      writeFull(fd, head, 0)
+      const seq = this.trailer.seq + 1
+      const segStart = BODY_OFFSET
+      let w = segStart + SEGMENT_HEADER_SIZE
+      const next = new Map<string, Entry>()
+      const pending: Buffer[] = []
+      let pendingBytes = 0
+      let flushAt = w
+      const flush = () => {
+        if (pending.length) writeFull(fd, Buffer.concat(pending), flushAt)
+        flushAt += pendingBytes
+        pending.length = 0
+        pendingBytes = 0
+      }
+      for (const e of this.index.values()) {
+        if (e.type !== 'file') {
+          next.set(e.path, e)
+          continue
+        }
+        const stored = readAt(this.fd, e.offset, storedSize(e.size))
+        pending.push(stored)
+        pendingBytes += stored.length
+        next.set(e.path, { ...e, offset: w })
+        w += stored.length
+        if (pendingBytes > 8 << 20) flush()
+      }
+      flush()
+      const payload = encodeIndex('full', [...next.values()].map((entry) => ({ op: 'put' as const, entry })))
+      const nonce = randomBytes(NONCE_BYTES)
+      const indexBlock = Buffer.concat([nonce, seal(this.indexKey, nonce, payload, indexAd(this.fileId, w, seq))])
+      const trailer: Trailer = { seq, segStart, indexOffset: w, indexLength: indexBlock.length, indexKind: 'full', prevTrailer: 0, chainBytes: 0, chainCount: 0, memberCount: next.size, liveBytes: this.trailer.liveBytes }
+      const trailerOffset = w + indexBlock.length
+      writeFull(fd, Buffer.concat([indexBlock, encodeTrailer(trailer, this.fileId, this.macKey)]), w)
+      writeFull(fd, encodeSegmentHeader({ seq, length: trailerOffset + TRAILER_SIZE - segStart }), segStart)
+      fs.fsyncSync(fd)
+      fs.closeSync(fd)
+      fd = -1
+      fs.renameSync(tmp, this.path)
+      fsyncDir(this.path)
+      fs.closeSync(this.fd)
+      this.fd = fs.openSync(this.path, 'r+')
+      this.size = trailerOffset + TRAILER_SIZE
+      this.index = next
+      this.trailer = trailer
+      this.trailerOffset = trailerOffset
+      this.lastFullIndexLength = indexBlock.length
+    } catch (err) {
+      if (fd >= 0) fs.closeSync(fd)
+      fs.rmSync(tmp, { force: true })
+      throw fromFsError(err, `cannot compact ${this.path}`)
+    }
+  }
+
+  /**
+   * Replace the passphrase slot. The new slot area is written to the unused area and synced
+   * before the old one is wiped, so a crash leaves the old or the new passphrase working.
+   */
+  changePassphrase(newPassphrase: Buffer, kdf: KdfParams): void {
+    if (!this.writable) throw new PolykeyError('INTERNAL', 'node file opened read-only')
+    const areas = readAt(this.fd, SLOT_AREAS_OFFSET, 2 * SLOT_AREA_SIZE)
+    const decoded = [0, 1].map((i) => {
+      try {
+        return decodeSlotArea(areas.subarray(i * SLOT_AREA_SIZE, (i + 1) * SLOT_AREA_SIZE))
+      } catch {
+        return null
+      }
+    })
+    const active = (decoded[0]?.generation ?? -1) >= (decoded[1]?.generation ?? -1) ? 0 : 1
+    const gen = Math.max(decoded[0]?.generation ?? 0, decoded[1]?.generation ?? 0) + 1
+    const area = makePassphraseArea(this.headerBytes, this.master, newPassphrase, kdf, gen)
+    const target = 1 - active
+    writeFull(this.fd, encodeSlotArea(area), SLOT_AREAS_OFFSET + target * SLOT_AREA_SIZE)
+    fs.fsyncSync(this.fd)
+    writeFull(this.fd, Buffer.alloc(SLOT_AREA_SIZE), SLOT_AREAS_OFFSET + active * SLOT_AREA_SIZE)
+    fs.fsyncSync(this.fd)
+  }
+
+  /** The Argon2id parameters of the active passphrase slot (kept when only the passphrase changes). */
+  currentKdf(): KdfParams {
+    const areas = readAt(this.fd, SLOT_AREAS_OFFSET, 2 * SLOT_AREA_SIZE)
+    let best: SlotArea | null = null
+    for (let i = 0; i < 2; i++) {
+      try {
+        const a = decodeSlotArea(areas.subarray(i * SLOT_AREA_SIZE, (i + 1) * SLOT_AREA_SIZE))
+        if (a && (!best || a.generation > best.generation)) best = a
+      } catch {
+        /* a damaged area is not the active one */
+      }
+    }
+    if (!best?.slots.length) throw corrupt('node key slots are corrupt', { region: 'slots' })
+    return best.slots[0].params
+  }
+
+  /** Re-read the file if another process appended since we opened it (callers hold the lock). */
+  refresh(warn?: (m: string) => void): void {
+    const size = fs.fstatSync(this.fd).size
+    const st = fs.statSync(this.path)
+    if (st.ino !== fs.fstatSync(this.fd).ino) {
+      fs.closeSync(this.fd)
+      this.fd = fs.openSync(this.path, this.writable ? 'r+' : 'r')
+      this.size = fs.fstatSync(this.fd).size
+    } else if (size === this.size) return
+    else this.size = size
+    this.garbageFrom = -1
+    this.load(warn)
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd)
+    this.fd = -1
+    wipe(this.master)
+    wipe(this.dataKey)
+    wipe(this.indexKey)
+    wipe(this.macKey)
+    this.index.clear()
+  }
+}
+
+// ------------------------------------------------------------------------------------ helpers
+function makePassphraseArea(headerBytes: Buffer, master: Buffer, passphrase: Buffer, kdf: KdfParams, generation: number): SlotArea {
+  const salt = randomBytes(SALT_BYTES)
+  const kek = deriveFromPassphrase(passphrase, salt, kdf)
+  try {
+    return { generation, slots: [wrapPassphraseSlot(headerBytes, kek, master, kdf, salt, randomBytes(NONCE_BYTES))] }
+  } finally {
+    wipe(kek)
+  }
+}
+
+function unlockSlots(head: Buffer, passphrase: Buffer): Buffer {
+  const areas: SlotArea[] = []
+  let damaged = 0
+  for (let i = 0; i < 2; i++) {
+    const off = SLOT_AREAS_OFFSET + i * SLOT_AREA_SIZE
+    try {
+      const a = decodeSlotArea(head.subarray(off, off + SLOT_AREA_SIZE))
+      if (a) areas.push(a)
+    } catch {
+      damaged++
+    }
+  }
+  if (areas.length === 0) throw corrupt(damaged ? 'node key slots are corrupt' : 'node has no key slots', { region: 'slots' })
+  areas.sort((a, b) => b.generation - a.generation)
+  const master = secureBuffer(KEY_BYTES)
+  for (const a of areas) {
+    for (const s of a.slots) {
+      const kek = deriveFromPassphrase(passphrase, s.salt, s.params)
+      const ok = unwrapPassphraseSlot(head.subarray(0, HEADER_SIZE), kek, s, master)
+      wipe(kek)
+      if (ok) return master
+    }
+  }
+  wipe(master)
+  throw new PolykeyError('WRONG_KEY', 'wrong passphrase for this node')
+}
+
+function copySecure(b: Buffer): Buffer {
+  const out = secureBuffer(b.length)
+  b.copy(out)
+  return out
+}
+
+function readAt(fd: number, pos: number, len: number): Buffer {
+  const b = Buffer.allocUnsafe(len)
+  let got = 0
+  while (got < len) {
+    const n = fs.readSync(fd, b, got, len - got, pos + got)
+    if (n === 0) throw corrupt('node file is truncated', { offset: pos + got })
+    got += n
+  }
+  return b
+}
+
+function writeFull(fd: number, b: Buffer, pos: number): void {
+  let done = 0
+  while (done < b.length) done += fs.writeSync(fd, b, done, b.length - done, pos + done)
+}
+
+function fsyncDir(p: string): void {
+  try {
+    const d = fs.openSync(path.dirname(path.resolve(p)), 'r')
+    try {
+      fs.fsyncSync(d)
+    } finally {
+      fs.closeSync(d)
+    }
+  } catch {
+    /* some filesystems (FAT, some FUSE) refuse fsync on folders: the rename itself still holds */
+  }
+}
+
+export { chunkCount }

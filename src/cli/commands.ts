@@ -1,0 +1,87 @@
+// The command table (../shared/CLI.md is the stable interface; docs/CLI.md the full one).
+import yargs from 'yargs'
+import type { IO } from './context.js'
+import type { Handler } from './main.js'
+import { PolykeyError } from '../errors.js'
+
+type Wrap = (h: Handler) => (argv: any) => Promise<void>
+const lazy =
+  (mod: () => Promise<Record<string, Handler>>, name: string): Handler =>
+  async (ctx, argv) =>
+    (await mod())[name](ctx, argv)
+
+const nodeCmds = () => import('./node-commands.js') as Promise<any>
+const vaultCmds = () => import('./vault-commands.js') as Promise<any>
+const mountCmds = () => import('./mount-commands.js') as Promise<any>
+
+export async function buildParser(args: string[], io: IO, wrap: Wrap, version: string) {
+  const h = (mod: () => Promise<any>, name: string) => wrap(lazy(mod, name))
+  const json = { json: { type: 'boolean', describe: 'print one JSON document' } } as const
+  const y = yargs(args)
+    .scriptName('polykey')
+    .parserConfiguration({ 'populate--': true, 'camel-case-expansion': true })
+    .version(version)
+    .usage('$0 <command> [options]\n\nSelf-hosted, offline secret manager. A node is one encrypted file; mount it to browse with ls and cat.')
+    .option('node', { type: 'string', describe: 'node file (default $POLYKEY_NODE, else ~/.polykey/node.pk)', global: true })
+    .option('passphrase-file', { type: 'string', describe: 'read the passphrase from FILE (else $POLYKEY_PASSPHRASE, else a prompt)', global: true })
+    .option('verbose', { type: 'boolean', describe: 'show details (stack traces) on errors', global: true })
+    .option('lock-timeout', { type: 'number', describe: 'seconds to wait for another writer (default 30)', global: true })
+    .command('init', 'create a new node file', (c) => c.option('kdf', { choices: ['interactive', 'moderate', 'sensitive', 'test'], default: 'moderate', describe: "Argon2id profile ('test' is weak: for test suites only)" }), h(nodeCmds, 'init'))
+    .command('info', 'node id, format version, counts', (c) => c.options(json), h(nodeCmds, 'info'))
+    .command('verify', 'decrypt and check every live member (exit 4 on damage)', (c) => c, h(nodeCmds, 'verify'))
+    .command('node <action>', "this node: 'node id'", (c) => c.positional('action', { choices: ['id'] }), h(nodeCmds, 'nodeId'))
+    .command('passphrase <action>', "'passphrase change'", (c) =>
+      c.positional('action', { choices: ['change'] })
+        .option('new-passphrase-file', { type: 'string', describe: 'read the new passphrase from FILE (else $POLYKEY_NEW_PASSPHRASE, else a prompt)' })
+        .option('kdf', { choices: ['interactive', 'moderate', 'sensitive', 'test'], describe: 'Argon2id profile for the new slot (default: keep)' }),
+      h(nodeCmds, 'passphraseChange'))
+    .command('export <format>', "'export tar': the live tar, plaintext, to stdout (refused on a terminal)", (c) => c.positional('format', { choices: ['tar'] }), h(nodeCmds, 'exportTar'))
+    .command('repo', 'repositories', (c) =>
+      c
+        .command('create <name>', 'create a repository', (x) => x, h(vaultCmds, 'repoCreate'))
+        .command('list', 'list repositories', (x) => x.options(json), h(vaultCmds, 'repoList'))
+        .command('rename <old> <new>', 'rename a repository (tags follow)', (x) => x, h(vaultCmds, 'repoRename'))
+        .command('delete <name>', 'delete a repository and untag its secrets', (x) => x, h(vaultCmds, 'repoDelete'))
+        .command('log <name>', 'history, newest first', (x) => x.options(json).option('limit', { type: 'number' }), h(vaultCmds, 'repoLog'))
+        .command('revert <name> <commit>', 'a new commit restoring the repository to COMMIT', (x) => x, h(vaultCmds, 'repoRevert'))
+        .demandCommand(1, 'name a repo command'),
+    )
+    .command('secret', 'secrets', (c) =>
+      c
+        .command('put <ref>', 'value from stdin, byte for byte (REPO/NAME)', (x) => x, h(vaultCmds, 'secretPut'))
+        .command('get <ref>', 'value to stdout, byte for byte', (x) => x.option('rev', { type: 'string', describe: 'the value at this commit' }), h(vaultCmds, 'secretGet'))
+        .command('list [repo]', 'list secrets', (x) => x.options(json), h(vaultCmds, 'secretList'))
+        .command('rm <ref>', 'remove a secret (and its tags)', (x) => x, h(vaultCmds, 'secretRm'))
+        .command('mv <from> <to>', 'rename or move a secret (tags follow)', (x) => x, h(vaultCmds, 'secretMv'))
+        .command('dump <repos..>', false, (x) => x.options(json), h(vaultCmds, 'secretDump'))
+        .command('edit <ref>', '$EDITOR on a memory-backed temporary file, committed on exit', (x) => x, h(vaultCmds, 'secretEdit'))
+        .demandCommand(1, 'name a secret command'),
+    )
+    .command('tag', 'tags', (c) =>
+      c
+        .command('add <tag> <ref>', 'tag a secret', (x) => x, h(vaultCmds, 'tagAdd'))
+        .command('rm <tag> <ref>', 'untag a secret', (x) => x, h(vaultCmds, 'tagRm'))
+        .command('list [tag]', 'list tags and their secrets', (x) => x.options(json), h(vaultCmds, 'tagList'))
+        .demandCommand(1, 'name a tag command'),
+    )
+    .command('env <repos..>', 'run CMD (after --) with each secret as an environment variable', (x) => x, h(vaultCmds, 'env'))
+    .command('import', 'import secrets', (c) =>
+      c
+        .command('dir <dir>', 'each folder of DIR becomes a repository, its files secrets', (x) => x, h(vaultCmds, 'importDir'))
+        .demandCommand(1, 'name an import command'),
+    )
+    .command('mount <mountpoint>', 'mount the node (returns once ready unless --foreground)', (x) =>
+      x.option('foreground', { type: 'boolean', describe: 'stay in the foreground' }), h(mountCmds, 'mount'))
+    .command('unmount <mountpoint>', 'persist everything and unmount', (x) => x, h(mountCmds, 'unmount'))
+    .demandCommand(1, 'name a command')
+    .strict()
+    .help()
+    .alias('help', 'h')
+    .wrap(Math.min(110, (io.stdout as any).columns ?? 100))
+    .exitProcess(false)
+    .fail((msg: string, err: Error) => {
+      if (err) throw err
+      throw new PolykeyError('USAGE', msg ?? 'bad usage', {}, { hint: "see 'polykey --help'" })
+    })
+  return y
+}

@@ -1,0 +1,38 @@
+// Name rules (DESIGN.md "The filesystem view"): no '/' or NUL, not '.' or '..', at most 255 bytes.
+import { PolykeyError } from '../errors.js'
+
+export type NameKind = 'repository' | 'secret' | 'tag'
+
+export function nameProblem(name: string): string | null {
+  if (name.length === 0) return 'is empty'
+  if (name.includes('/')) return "contains '/'"
+  if (name.includes('\0')) return 'contains a NUL byte'
+  if (name === '.' || name === '..') return `is '${name}'`
+  if (Buffer.byteLength(name) > 255) return 'is longer than 255 bytes'
+  return null
+}
+
+export function checkName(kind: NameKind, name: string): string {
+  const why = nameProblem(name)
+  if (why) throw new PolykeyError('USAGE', `invalid ${kind} name ${JSON.stringify(name)}: ${why}`, { kind, name })
+  if (kind !== 'tag' && name === '.git') throw new PolykeyError('USAGE', `invalid ${kind} name '.git': reserved`, { kind, name })
+  return name
+}
+
+/** "REPO/NAME" as the CLI takes it. */
+export function parseSecretRef(ref: string): { repo: string; name: string } {
+  const i = ref.indexOf('/')
+  if (i < 0) throw new PolykeyError('USAGE', `expected REPO/NAME, got ${JSON.stringify(ref)}`)
+  return { repo: checkName('repository', ref.slice(0, i)), name: checkName('secret', ref.slice(i + 1)) }
+}
+
+/** Editor scratch files: work on the mount, never committed or persisted. */
+export function isScratchName(name: string): boolean {
+  return (
+    /^\..*\.sw[a-px]$/.test(name) || // vim swap (.x.swp, .x.swo, …)
+    /~$/.test(name) || // backups
+    name === '4913' || // vim's write test
+    /^\.#/.test(name) || // emacs lock
+    /^#.*#$/.test(name) // emacs autosave
+  )
+}
