@@ -1,0 +1,57 @@
+// Shared test helpers: temporary folders that are always removed, and the real CLI as a user
+// runs it (bin/polykey in a child process).
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+export const BIN = path.join(ROOT, 'bin', 'polykey')
+export const PASS = 'correct horse battery staple'
+
+/** A temporary folder removed when the test ends (t.after). */
+export function tmpdir(t: { after(fn: () => void): void }, prefix = 'pk-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+export interface RunResult {
+  code: number
+  stdout: Buffer
+  stderr: string
+  out: string
+}
+
+/** Run bin/polykey with the given args; env defaults to a node in `node` with the test passphrase. */
+export function run(args: string[], opts: { node?: string; input?: Buffer | string; env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const env: Record<string, string | undefined> = { ...process.env, POLYKEY_PASSPHRASE: PASS, ...opts.env }
+    if (opts.node) env.POLYKEY_NODE = opts.node
+    for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k]
+    const child = spawn(process.execPath, [BIN, ...args], { env: env as NodeJS.ProcessEnv, cwd: opts.cwd ?? ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+    const out: Buffer[] = []
+    const err: Buffer[] = []
+    child.stdout.on('data', (c) => out.push(c))
+    child.stderr.on('data', (c) => err.push(c))
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000)
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      const stdout = Buffer.concat(out)
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr: Buffer.concat(err).toString(), out: stdout.toString() })
+    })
+    child.stdin.on('error', () => {})
+    child.stdin.end(opts.input ?? '')
+  })
+}
+
+/** A fresh node (cheap 'test' key-derivation profile) in a temporary folder. */
+export async function newNode(t: { after(fn: () => void): void }): Promise<{ dir: string; node: string }> {
+  const dir = tmpdir(t)
+  const node = path.join(dir, 'node.pk')
+  const r = await run(['init', '--kdf', 'test'], { node })
+  if (r.code !== 0) throw new Error(`init failed: ${r.stderr}`)
+  return { dir, node }
+}
