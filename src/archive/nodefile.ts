@@ -289,18 +289,25 @@ export class NodeFile {
     const parts: Buffer[] = [Buffer.alloc(0)] // segment header, filled in below
     let w = segStart + SEGMENT_HEADER_SIZE
     const ops: IndexOp[] = []
-    const next = new Map(this.index)
+    // This batch's changes, on top of this.index (which is left alone until the segment is on
+    // disk, so a failed save changes nothing in memory). Copying the index here would make every
+    // save O(members); the overlay keeps it O(changes).
+    const touched = new Map<string, Entry | null>()
+    const lookup = (p: string) => (touched.has(p) ? touched.get(p) ?? undefined : this.index.get(p))
+    let memberCount = this.index.size
     let liveBytes = this.trailer.liveBytes
     for (const c of changes) {
       if (!isValidPath(c.path)) throw new PolykeyError('USAGE', `invalid member path: ${JSON.stringify(c.path)}`)
-      const old = next.get(c.path)
-      if (old?.type === 'file') liveBytes -= storedSize(old.size)
+      const old = lookup(c.path)
       if (c.op === 'delete') {
         if (!old) continue
-        next.delete(c.path)
+        if (old.type === 'file') liveBytes -= storedSize(old.size)
+        touched.set(c.path, null)
+        memberCount--
         ops.push({ op: 'delete', path: c.path })
         continue
       }
+      if (old?.type === 'file') liveBytes -= storedSize(old.size)
       const entry: Entry = { path: c.path, type: c.type, mode: c.mode ?? (c.type === 'dir' ? 0o700 : 0o600), mtime: c.mtime ?? now, size: 0, offset: 0, blobId: null, target: '' }
       if (c.type === 'file' && 'from' in c) {
         entry.blobId = c.from.blobId
@@ -318,7 +325,8 @@ export class NodeFile {
       } else if (c.type === 'link') {
         entry.target = c.target
       }
-      next.set(c.path, entry)
+      if (!old) memberCount++
+      touched.set(c.path, entry)
       ops.push({ op: 'put', entry })
     }
     // Delta or full? A full index once the delta chain outgrows it keeps opens bounded.
@@ -327,7 +335,7 @@ export class NodeFile {
     const chainBytes = this.trailer.chainBytes + payload.length + NONCE_BYTES + 16
     if (kindWanted === 'full' || this.trailer.seq === 0 || chainBytes > Math.max(MIN_CHAIN_BYTES, this.lastFullIndexLength) || this.trailer.chainCount + 1 > MAX_CHAIN_COUNT) {
       kind = 'full'
-      payload = encodeIndex('full', [...next.values()].map((entry) => ({ op: 'put' as const, entry })))
+      payload = encodeIndex('full', this.fullIndexOps(touched))
     }
     const indexOffset = w
     const nonce = randomBytes(NONCE_BYTES)
@@ -343,7 +351,7 @@ export class NodeFile {
       prevTrailer: this.trailer.seq === 0 ? 0 : this.trailerOffset,
       chainBytes: kind === 'full' ? 0 : this.trailer.chainBytes + indexBlock.length,
       chainCount: kind === 'full' ? 0 : this.trailer.chainCount + 1,
-      memberCount: next.size,
+      memberCount,
       liveBytes,
     }
     const trailerOffset = w
@@ -364,10 +372,24 @@ export class NodeFile {
       throw fromFsError(err, `cannot save ${this.path}`)
     }
     this.size = w
-    this.index = next
+    for (const [p, e] of touched) {
+      if (e) this.index.set(p, e)
+      else this.index.delete(p)
+    }
     this.trailer = trailer
     this.trailerOffset = trailerOffset
     if (kind === 'full') this.lastFullIndexLength = indexBlock.length
+  }
+
+  /** Every live member after `touched` is applied (index order, then new members). */
+  private fullIndexOps(touched: Map<string, Entry | null>): IndexOp[] {
+    const ops: IndexOp[] = []
+    for (const [p, e] of this.index) {
+      const t = touched.has(p) ? touched.get(p) : e
+      if (t) ops.push({ op: 'put', entry: t })
+    }
+    for (const [p, e] of touched) if (e && !this.index.has(p)) ops.push({ op: 'put', entry: e })
+    return ops
   }
 
   private shouldCompact(): boolean {

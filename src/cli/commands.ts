@@ -70,8 +70,12 @@ export async function buildParser(args: string[], io: IO, wrap: Wrap, version: s
         .command('dir <dir>', 'each folder of DIR becomes a repository, its files secrets', (x) => x, h(vaultCmds, 'importDir'))
         .demandCommand(1, 'name an import command'),
     )
-    .command('mount <mountpoint>', 'mount the node (returns once ready unless --foreground)', (x) =>
-      x.option('foreground', { type: 'boolean', describe: 'stay in the foreground' }), h(mountCmds, 'mount'))
+    .command('mount <mountpoint> [second]', 'mount the node: `mount MOUNTPOINT` or `mount NODE MOUNTPOINT` (returns once ready unless --foreground)', (x) =>
+      x
+        .option('foreground', { type: 'boolean', describe: 'stay in the foreground (Ctrl-C unmounts)' })
+        .option('daemon-child', { type: 'boolean', hidden: true })
+        .option('passphrase-stdin', { type: 'boolean', hidden: true }),
+      h(mountCmds, 'mount'))
     .command('unmount <mountpoint>', 'persist everything and unmount', (x) => x, h(mountCmds, 'unmount'))
     .demandCommand(1, 'name a command')
     .strict()

@@ -36,8 +36,10 @@ export interface TreeEntry {
   oid: string
 }
 export function encodeTree(entries: TreeEntry[]): Buffer {
-  const sorted = [...entries].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)))
-  return Buffer.concat(sorted.flatMap((e) => [Buffer.from(`${e.mode} ${e.name}\0`), Buffer.from(e.oid, 'hex')]))
+  // Flat trees (no sub-trees): git's order is plain byte order of the names.
+  const named = entries.map((e) => ({ e, name: Buffer.from(e.name) }))
+  named.sort((a, b) => Buffer.compare(a.name, b.name))
+  return Buffer.concat(named.flatMap(({ e }) => [Buffer.from(`${e.mode} ${e.name}\0`), Buffer.from(e.oid, 'hex')]))
 }
 export function decodeTree(b: Buffer): TreeEntry[] {
   const out: TreeEntry[] = []

@@ -2,6 +2,7 @@
 // inside the node. Repositories are flat, so a commit's tree is a single list of secrets.
 import { type Store, join } from '../vault/store.js'
 import { type Commit, type TreeEntry, decodeCommit, decodeLoose, decodeTree, deflate, encodeCommit, encodeObject, encodeTree } from './objects.js'
+import { encodeIndex } from './index-file.js'
 import { PolykeyError, notFound } from '../errors.js'
 
 export const BRANCH = 'main'
@@ -126,7 +127,13 @@ export class GitRepo {
       encodeCommit({ tree: treeOid, parents: parent ? [parent] : [], author: { ...author, timestamp: Math.floor(now / 1000), tz: '+0000' }, message }),
     )
     this.setHead(oid)
+    this.writeIndex([...tree.values()])
     return oid
+  }
+
+  /** .git/index matching the new HEAD tree, so that real git sees a clean work tree. */
+  private writeIndex(entries: TreeEntry[]): void {
+    this.store.writeFile(join(this.gitdir, 'index'), encodeIndex(entries), { mode: 0o600 })
   }
 
   log(limit = Infinity): LogEntry[] {

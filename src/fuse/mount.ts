@@ -1,0 +1,251 @@
+// A mounted node: the node file (locked for the whole mount), its contents unpacked into memfs,
+// served through FUSE, with changes committed per repository (coalesced) and appended to the
+// node file. This process is also the node's agent (src/agent/server.ts).
+import fs from 'node:fs'
+import { NodeFile, type KeySource } from '../archive/nodefile.js'
+import { NodeLock } from '../archive/lock.js'
+import { MemStore } from '../vault/mem-store.js'
+import { Vault, REPOS } from '../vault/vault.js'
+import { IDENTITY_MEMBER, nodeIdOf } from '../vault/node.js'
+import { isScratchName } from '../vault/names.js'
+import { encodeObject } from '../git/objects.js'
+import { signingKeyPair, wipe } from '../crypto/index.js'
+import { PolykeyError, fromFsError } from '../errors.js'
+import { DEFAULT_MOUNT_OPTIONS, type FuseInstance, isMounted, loadFuse, unmountFuse } from './binding.js'
+import { makeOperations, type MountHost } from './ops.js'
+
+/** Edits within this window become one commit (editors write in bursts). */
+export const COMMIT_DELAY_MS = 1000
+
+export interface MountOptions {
+  log: (msg: string) => void
+  lockTimeoutMs?: number
+}
+
+export class MountedNode implements MountHost {
+  readonly store: MemStore
+  readonly vault: Vault
+  readonly nodeId: string
+  private fuse: FuseInstance | null = null
+  private pending = new Set<string>()
+  private saveNeeded = false
+  private timer: NodeJS.Timeout | null = null
+  private watch: NodeJS.Timeout | null = null
+  private closing: Promise<void> | null = null
+  private saveError: string | null = null
+  private resolveClosed!: () => void
+  /** settles once everything is saved and the node released (after unmount, by any route) */
+  readonly closed = new Promise<void>((r) => (this.resolveClosed = r))
+
+  private constructor(
+    readonly file: NodeFile,
+    private readonly lock: NodeLock,
+    readonly mountpoint: string,
+    private readonly opts: MountOptions,
+  ) {
+    this.store = MemStore.load(file)
+    const sk = this.store.readFile(IDENTITY_MEMBER)
+    if (!sk || sk.length !== 64) throw new PolykeyError('CORRUPT', 'node identity is missing or damaged')
+    const kp = signingKeyPair(sk.subarray(0, 32))
+    this.nodeId = nodeIdOf(kp.publicKey)
+    wipe(kp.secretKey)
+    this.vault = new Vault(this.store, { name: this.nodeId, email: `${this.nodeId.slice(0, 16)}@polykey` })
+  }
+
+  static async open(nodePath: string, key: KeySource, mountpoint: string, opts: MountOptions): Promise<MountedNode> {
+    const file = NodeFile.open(nodePath, key, { writable: true, warn: opts.log })
+    let lock: NodeLock | null = null
+    try {
+      lock = await NodeLock.acquire(nodePath, opts.lockTimeoutMs ?? 5000)
+      file.refresh(opts.log)
+      return new MountedNode(file, lock, mountpoint, opts)
+    } catch (err) {
+      lock?.release()
+      file.close()
+      throw err
+    }
+  }
+
+  async mount(): Promise<void> {
+    const Fuse = loadFuse()
+    try {
+      fs.mkdirSync(this.mountpoint, { recursive: true, mode: 0o700 })
+    } catch (err) {
+      throw fromFsError(err, `cannot create mountpoint ${this.mountpoint}`)
+    }
+    if (isMounted(this.mountpoint)) throw new PolykeyError('REFUSED', `${this.mountpoint} is already a mountpoint`)
+    const ops = makeOperations(this, (code) => (Fuse as any)[code] ?? Fuse.EIO)
+    const fuse = new Fuse(this.mountpoint, ops, {
+      ...DEFAULT_MOUNT_OPTIONS,
+      hardRemove: true, // no .fuse_hidden files for unlinked open files: they would show in a repository
+      fsname: 'polykey',
+      subtype: 'polykey',
+      defaultPermissions: true, // the kernel checks modes (chmod is honoured)
+    } as any)
+    await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(new PolykeyError('IO', `cannot mount at ${this.mountpoint}: ${err.message}`, {}, { cause: err })) : resolve())))
+    this.fuse = fuse
+    // `umount` / `fusermount -u` from outside: notice, save, exit.
+    this.watch = setInterval(() => {
+      if (!isMounted(this.mountpoint)) void this.close({ alreadyUnmounted: true })
+    }, 500)
+    this.watch.unref?.()
+  }
+
+  // ------------------------------------------------------------------ MountHost
+  log(msg: string): void {
+    this.opts.log(msg)
+  }
+  changed(repo: string): void {
+    this.pending.add(repo)
+    this.schedule()
+  }
+  touched(): void {
+    this.saveNeeded = true
+    this.schedule()
+  }
+  syncNow(repo: string | null): void {
+    if (repo) this.commitRepo(repo)
+    this.save()
+  }
+  createRepo(name: string, mode: number): void {
+    this.vault.repoCreate(name)
+    if (mode) this.store.vol.chmodSync(`/${REPOS}/${name}`, mode)
+    this.touched()
+  }
+  deleteRepo(name: string): void {
+    this.pending.delete(name)
+    this.vault.repoDelete(name)
+    this.touched()
+  }
+
+  private schedule(): void {
+    if (this.timer || this.closing) return
+    this.timer = setTimeout(() => {
+      this.timer = null
+      this.flush()
+    }, COMMIT_DELAY_MS)
+  }
+
+  /** Commit every repository with pending edits, then append to the node file. */
+  flush(): void {
+    for (const repo of [...this.pending]) {
+      if (this.commitRepo(repo) === 'busy') continue
+    }
+    this.save()
+    if (this.pending.size || this.store.dirty.size) this.schedule()
+  }
+
+  /**
+   * One commit from what differs between the working tree and HEAD. Files with open writers
+   * wait for their close ("a closed, changed file becomes one commit").
+   */
+  private commitRepo(repo: string): 'done' | 'busy' {
+    if (!this.vault.hasRepo(repo)) {
+      this.pending.delete(repo)
+      return 'done'
+    }
+    const dir = `${REPOS}/${repo}`
+    const git = this.vault.git(repo)
+    const head = git.treeOf(git.head())
+    const changes = new Map<string, { data: Buffer; mode: number } | null>()
+    const added: string[] = []
+    const updated: string[] = []
+    const removed: string[] = []
+    const seen = new Set<string>()
+    for (const name of this.store.list(dir)) {
+      if (name === '.git' || isScratchName(name)) continue
+      const st = this.store.stat(`${dir}/${name}`)
+      if (st?.type !== 'file') continue
+      const ino = this.store.ino(`${dir}/${name}`)!
+      if (this.store.openWriters.get(ino)) return 'busy'
+      seen.add(name)
+      const data = this.store.readFile(`${dir}/${name}`)!
+      const mode = st.mode & 0o111 ? '100755' : '100644'
+      const old = head.get(name)
+      if (old && old.oid === encodeObject('blob', data).oid && old.mode === mode) continue
+      changes.set(name, { data, mode: st.mode })
+      ;(old ? updated : added).push(name)
+    }
+    for (const name of head.keys()) if (!seen.has(name)) (changes.set(name, null), removed.push(name))
+    this.pending.delete(repo)
+    if (changes.size === 0) return 'done'
+    git.commit(changes, message(added, updated, removed, head, changes), this.vault.author, Date.now())
+    return 'done'
+  }
+
+  /** Append the dirty state; on failure (disk full…) keep it in memory and try again later. */
+  save(): void {
+    try {
+      this.store.save(this.file)
+      this.saveNeeded = false
+      if (this.saveError) this.log('saving works again')
+      this.saveError = null
+    } catch (err) {
+      const msg = err instanceof PolykeyError ? err.message : String(err)
+      if (msg !== this.saveError) this.log(`cannot save the node file (changes are kept in memory and retried): ${msg}`)
+      this.saveError = msg
+      this.saveNeeded = true
+    }
+  }
+
+  /** Persist everything, unmount, release the node. Idempotent. */
+  close(opts: { alreadyUnmounted?: boolean } = {}): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.timer) clearTimeout(this.timer)
+      if (this.watch) clearInterval(this.watch)
+      this.timer = null
+      // Open writers cannot finish once unmounted: commit what they wrote.
+      this.store.openWriters.clear()
+      for (const repo of [...this.pending]) this.commitRepo(repo)
+      this.save()
+      if (this.fuse && !opts.alreadyUnmounted) {
+        try {
+          await unmountFuse(this.fuse)
+        } catch (err) {
+          this.log(String((err as Error).message))
+        }
+      }
+      this.lock.release()
+      this.file.close()
+      wipeVolume(this.store)
+      this.resolveClosed()
+    })()
+    return this.closing
+  }
+
+  get saveFailing(): string | null {
+    return this.saveError
+  }
+}
+
+function message(added: string[], updated: string[], removed: string[], head: Map<string, { oid: string }>, changes: Map<string, { data: Buffer } | null>): string {
+  if (added.length === 1 && removed.length === 1 && updated.length === 0) {
+    const a = changes.get(added[0])!
+    if (head.get(removed[0])!.oid === encodeObject('blob', a.data).oid) return `rename ${removed[0]} to ${added[0]}`
+  }
+  const parts: string[] = []
+  const list = (verb: string, xs: string[]) => {
+    if (xs.length) parts.push(`${verb} ${xs.length <= 3 ? xs.join(', ') : `${xs.length} secrets`}`)
+  }
+  list('add', added)
+  list('update', updated)
+  list('remove', removed)
+  return parts.join('; ')
+}
+
+/** Overwrite plaintext buffers we can still reach before letting them go. */
+function wipeVolume(store: MemStore): void {
+  try {
+    const walk = (p: string) => {
+      for (const n of store.list(p)) {
+        const child = p ? `${p}/${n}` : n
+        const st = store.stat(child)
+        if (st?.type === 'dir') walk(child)
+        else if (st) store.readFile(child)?.fill(0)
+      }
+    }
+    walk('')
+  } catch {
+    /* best effort */
+  }
+}

@@ -1,0 +1,210 @@
+// The Store over a memfs volume: the mounted node. The whole node is unpacked into memory; what
+// changes is remembered (dirty archive paths) and saved as one appended segment.
+// memfs keeps hardlinks as two Links to one Node, which is exactly a tag entry and its secret;
+// its own JSON export loses them, so saving groups by inode itself (tags become link members).
+import { Volume } from 'memfs'
+import type { Change, NodeFile } from '../archive/nodefile.js'
+import type { StatInfo, Store } from './store.js'
+import { isScratchName } from './names.js'
+import { REPOS, TAGS } from './vault.js'
+
+type Vol = InstanceType<typeof Volume>
+const abs = (p: string) => '/' + p
+
+export class MemStore implements Store {
+  readonly vol: Vol = new Volume()
+  /** archive paths whose state in memory may differ from the node file */
+  readonly dirty = new Set<string>()
+  /** inode → repository path of that secret (tags are hardlinks); rebuilt after changes */
+  private inoIndex: Map<number, string> | null = null
+  /** inodes with open writers: not saved until closed, so the file never holds half a write */
+  readonly openWriters = new Map<number, number>()
+
+  /** Unpack a node file into memory. */
+  static load(node: NodeFile): MemStore {
+    const s = new MemStore()
+    s.vol.chmodSync('/', 0o700) // the mount's root: private to the mounting user
+    const entries = [...node.entries()].sort((a, b) => (a.path < b.path ? -1 : 1))
+    const times: [string, number][] = []
+    for (const e of entries) {
+      if (e.type === 'dir') {
+        s.vol.mkdirSync(abs(e.path), { recursive: true, mode: e.mode })
+        s.vol.chmodSync(abs(e.path), e.mode)
+        times.push([e.path, e.mtime])
+      } else if (e.type === 'file') {
+        const data = node.readEntry(e)
+        s.vol.writeFileSync(abs(e.path), data, { mode: 0o600 })
+        s.vol.chmodSync(abs(e.path), e.mode)
+        times.push([e.path, e.mtime])
+      }
+    }
+    for (const e of entries) if (e.type === 'link' && node.get(e.target)?.type === 'file') s.vol.linkSync(abs(e.target), abs(e.path))
+    // Folder mtimes last: creating their children moved them.
+    for (const [p, m] of times.reverse()) s.vol.utimesSync(abs(p), m / 1000, m / 1000)
+    return s
+  }
+
+  touch(p: string): void {
+    this.dirty.add(p)
+    this.inoIndex = null
+  }
+
+  // --------------------------------------------------------------------------- Store
+  readFile(p: string): Buffer | null {
+    try {
+      return this.vol.readFileSync(abs(p)) as Buffer
+    } catch {
+      return null
+    }
+  }
+  stat(p: string): StatInfo | null {
+    try {
+      const st = this.vol.statSync(abs(p))
+      return { type: st.isDirectory() ? 'dir' : 'file', mode: Number(st.mode) & 0o7777, mtime: Number(st.mtimeMs), size: Number(st.size) }
+    } catch {
+      return null
+    }
+  }
+  list(dir: string): string[] {
+    try {
+      return (this.vol.readdirSync(abs(dir)) as string[]).map(String).sort()
+    } catch {
+      return []
+    }
+  }
+  writeFile(p: string, data: Buffer, opts: { mode?: number; mtime?: number } = {}): void {
+    // Writing into the existing inode keeps its hardlinks: a secret stays in its tags.
+    const existed = this.stat(p)
+    if (existed && (existed.mode & 0o200) === 0) this.vol.chmodSync(abs(p), existed.mode | 0o200)
+    this.vol.writeFileSync(abs(p), data, existed ? {} : { mode: 0o600 })
+    if (existed && opts.mode === undefined) this.vol.chmodSync(abs(p), existed.mode)
+    if (opts.mode !== undefined) this.vol.chmodSync(abs(p), opts.mode)
+    if (opts.mtime !== undefined) this.vol.utimesSync(abs(p), opts.mtime / 1000, opts.mtime / 1000)
+    this.touch(p)
+  }
+  mkdir(p: string, mode = 0o700): void {
+    if (this.stat(p)) return
+    this.vol.mkdirSync(abs(p), { mode })
+    this.vol.chmodSync(abs(p), mode)
+    this.touch(p)
+  }
+  remove(p: string): void {
+    const st = this.stat(p)
+    if (!st) return
+    if (st.type === 'dir') this.vol.rmdirSync(abs(p))
+    else this.vol.unlinkSync(abs(p))
+    this.touch(p)
+  }
+  move(from: string, to: string): void {
+    const st = this.stat(from)
+    if (!st) return
+    if (st.type === 'dir') this.markTree(from)
+    else this.markTagsOf(from)
+    this.vol.renameSync(abs(from), abs(to))
+    this.touch(from)
+    if (st.type === 'dir') this.markTree(to)
+    else this.markTagsOf(to)
+    this.touch(to)
+  }
+  link(p: string, target: string): void {
+    if (this.stat(p)) this.vol.unlinkSync(abs(p))
+    this.vol.linkSync(abs(target), abs(p))
+    this.touch(p)
+  }
+  linkTarget(p: string): string | null {
+    if (!p.startsWith(TAGS + '/')) return null
+    const ino = this.ino(p)
+    return ino === null ? null : (this.inodes().get(ino) ?? null)
+  }
+
+  // --------------------------------------------------------------------------- inodes
+  ino(p: string): number | null {
+    try {
+      const st = this.vol.lstatSync(abs(p))
+      return st.isFile() ? Number(st.ino) : null
+    } catch {
+      return null
+    }
+  }
+
+  /** inode → 'repos/R/N' for every secret. */
+  inodes(): Map<number, string> {
+    if (!this.inoIndex) {
+      const m = new Map<number, string>()
+      for (const r of this.list(REPOS)) {
+        for (const n of this.list(`${REPOS}/${r}`)) {
+          if (n === '.git' || isScratchName(n)) continue
+          const ino = this.ino(`${REPOS}/${r}/${n}`)
+          if (ino !== null) m.set(ino, `${REPOS}/${r}/${n}`)
+        }
+      }
+      this.inoIndex = m
+    }
+    return this.inoIndex
+  }
+
+  /** Tag entries that are hardlinks of the file at p. */
+  tagLinksOf(p: string): string[] {
+    const ino = this.ino(p)
+    if (ino === null) return []
+    const out: string[] = []
+    for (const t of this.list(TAGS)) for (const e of this.list(`${TAGS}/${t}`)) if (this.ino(`${TAGS}/${t}/${e}`) === ino) out.push(`${TAGS}/${t}/${e}`)
+    return out
+  }
+
+  markTagsOf(p: string): void {
+    for (const l of this.tagLinksOf(p)) this.touch(l)
+  }
+
+  markTree(p: string): void {
+    this.touch(p)
+    const st = this.stat(p)
+    if (st?.type !== 'dir') {
+      this.markTagsOf(p)
+      return
+    }
+    for (const n of this.list(p)) this.markTree(`${p}/${n}`)
+  }
+
+  // --------------------------------------------------------------------------- saving
+  /**
+   * What the node file must change so it matches memory for the dirty paths. Scratch files are
+   * never persisted; a file in a tag folder that is no secret's hardlink is scratch too. Files
+   * with open writers wait for their close.
+   */
+  changes(node: NodeFile): { changes: Change[]; saved: string[] } {
+    const puts: Change[] = []
+    const dels: Change[] = []
+    const saved: string[] = []
+    const inodes = this.inodes()
+    for (const p of [...this.dirty].sort()) {
+      const st = this.stat(p)
+      const base = p.slice(p.lastIndexOf('/') + 1)
+      const parts = p.split('/')
+      if (st?.type === 'file' && this.openWriters.get(this.ino(p)!)) continue
+      saved.push(p)
+      let want: Change | null = null
+      if (st?.type === 'dir') {
+        if (!(parts[0] === REPOS && parts.length > 2 && parts[2] !== '.git')) want = { op: 'put', path: p, type: 'dir', mode: st.mode, mtime: st.mtime }
+      } else if (st?.type === 'file') {
+        if (parts[0] === TAGS && parts.length === 3) {
+          const target = inodes.get(this.ino(p)!)
+          if (target) want = { op: 'put', path: p, type: 'link', target, mode: st.mode, mtime: st.mtime }
+        } else if (!(parts[0] === REPOS && parts.length === 3 && isScratchName(base))) {
+          want = { op: 'put', path: p, type: 'file', data: this.readFile(p)!, mode: st.mode, mtime: st.mtime }
+        }
+      }
+      if (want) puts.push(want)
+      else if (node.has(p)) dels.push({ op: 'delete', path: p })
+    }
+    return { changes: [...puts, ...dels.reverse()], saved }
+  }
+
+  /** Append the dirty state to the node file (one segment). Returns how many members changed. */
+  save(node: NodeFile): number {
+    const { changes, saved } = this.changes(node)
+    if (changes.length) node.commit(changes)
+    for (const p of saved) this.dirty.delete(p)
+    return changes.length
+  }
+}
