@@ -19,8 +19,19 @@ if [ ! -f "$POLYKEY_NODE" ]; then
   "$PK" tag add prod aws/secret-key
   "$PK" tag add ci github/token
 fi
+MNT="$DEMO/mnt"
+cleanup() { "$PK" unmount "$MNT" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
 say "polykey info";                  "$PK" info
-say "polykey secret list";           "$PK" secret list
-say "polykey secret get aws/access-key"; "$PK" secret get aws/access-key; echo
-say "polykey tag list prod";         "$PK" tag list prod
+say "polykey mount $MNT";            "$PK" mount "$MNT"
+say "ls -l $MNT/repos/aws $MNT/tags/prod"; ls -l "$MNT/repos/aws" "$MNT/tags/prod"
+say "cat $MNT/repos/aws/access-key"; cat "$MNT/repos/aws/access-key"; echo
+say "sed -i 's/EXAMPLE/ROTATED/' $MNT/tags/prod/access-key   # edit through a tag"
+sed -i 's/EXAMPLE/ROTATED/' "$MNT/tags/prod/access-key"
+say "cat $MNT/repos/aws/access-key"; cat "$MNT/repos/aws/access-key"; echo
+say "polykey secret get aws/access-key   # through the mount's agent"; "$PK" secret get aws/access-key; echo
+say "polykey unmount $MNT";          "$PK" unmount "$MNT"
+trap - EXIT
 say "polykey repo log aws";          "$PK" repo log aws
+first=$("$PK" repo log aws --json | node -e 'const l=JSON.parse(require("fs").readFileSync(0,"utf8"));console.log(l[l.length-1].commit)')
+say "polykey secret get aws/access-key --rev ${first:0:12}   # the first version"; "$PK" secret get aws/access-key --rev "${first:0:12}"; echo

@@ -58,7 +58,9 @@ interface Handle {
   changed: boolean
 }
 
-export function makeOperations(host: MountHost, errnoNumber: (code: string) => number): FuseOperations {
+export function makeOperations(host: MountHost, errnoOfCode: (code: string) => number): FuseOperations {
+  /** positive errno number for a code name (the binding's constants are negative) */
+  const errnoNumber = (code: string) => Math.abs(errnoOfCode(code) || errnoOfCode('EIO'))
   const s = host.store
   const vol = s.vol
   const uid = process.getuid?.() ?? 0
@@ -75,7 +77,7 @@ export function makeOperations(host: MountHost, errnoNumber: (code: string) => n
     } catch (err) {
       const code = err instanceof PolykeyError && err.data.errno ? String(err.data.errno) : errnoOf(err)
       if (code === 'EIO' && !(err instanceof PolykeyError)) host.log(`fuse ${op}: ${(err as Error)?.stack ?? err}`)
-      cb(-Math.abs(errnoNumber(code) || errnoNumber('EIO')))
+      cb(-errnoNumber(code))
       return
     }
     if (Array.isArray(result)) cb(0, ...result)
@@ -181,8 +183,10 @@ export function makeOperations(host: MountHost, errnoNumber: (code: string) => n
           checkNewName(k.name)
           if (!s.stat(`${TAGS}/${k.tag}`)) throw fail('ENOENT')
         } else throw fail(k.k === 'hidden' ? 'ENOENT' : 'EPERM')
-        const fd = vol.openSync(path, O_CREAT | 2 /* O_RDWR */ | O_EXCL, mode & 0o7777) as number
-        vol.fchmodSync(fd, mode & 0o7777)
+        // New files are 0600 whatever the creating process's umask: secrets stay private unless chmod says otherwise.
+        void mode
+        const fd = vol.openSync(path, O_CREAT | 2 /* O_RDWR */ | O_EXCL, 0o600) as number
+        vol.fchmodSync(fd, 0o600)
         const ino = s.ino(r)!
         handles.set(fd, { ino, writable: true, changed: true })
         s.openWriters.set(ino, (s.openWriters.get(ino) ?? 0) + 1)
@@ -317,7 +321,7 @@ export function makeOperations(host: MountHost, errnoNumber: (code: string) => n
         host.touched()
       })
     },
-    mkdir(path, mode, cb) {
+    mkdir(path, _mode, cb) {
       guard('mkdir', cb, () => {
         const r = rel(path)
         const k = classify(r)
@@ -325,10 +329,10 @@ export function makeOperations(host: MountHost, errnoNumber: (code: string) => n
         if (k.k === 'repo') {
           checkNewName(k.repo)
           if (k.repo === '.git') throw fail('EINVAL')
-          host.createRepo(k.repo, mode & 0o7777)
+          host.createRepo(k.repo, 0o700)
         } else if (k.k === 'tag') {
           checkNewName(k.tag)
-          s.mkdir(r, mode & 0o7777 || 0o700)
+          s.mkdir(r, 0o700)
           host.touched()
         } else throw fail('EPERM') // repositories are flat
       })
