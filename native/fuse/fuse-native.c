@@ -12,7 +12,8 @@
  *      flag_utime_omit_ok so libfuse forwards mtime-only / atime-only changes.
  *   2. The caller's uid/gid/pid/umask (fuse_get_context) are captured on the
  *      FUSE thread for every operation and stored in the per-thread buffer
- *      that JS already holds, at offsets exported as offsetof_ctx_*.
+ *      that JS already holds, at offsets exported to JS as
+ *      offsetof_fuse_thread_locals_t_ctx_{uid,gid,pid,umask}.
  *   3. New fallocate operation (libfuse >= 2.9.1 high-level API).
  *   4. If fuse_new() fails (e.g. an unknown -o option) the kernel mount made
  *      by fuse_mount() is undone instead of being leaked; errors say why.
@@ -36,9 +37,8 @@
 #include <unistd.h>
 #include <sys/wait.h>
 #include <pthread.h>
-#include <time.h>
-#include <sys/stat.h>
-#include <fcntl.h>
+#include <time.h>     // POLYKEY: clock_gettime for UTIME_NOW
+#include <sys/stat.h> // POLYKEY: UTIME_NOW / UTIME_OMIT
 
 static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;
 

@@ -1,3 +1,4 @@
+/* Copied from napi-macros 2.2.2 (MIT, Copyright (c) 2018 Mathias Buus; see ./LICENSE), unchanged except for this comment. */
 #ifndef NAPI_MACROS
 #define NAPI_MACROS
 

@@ -1,3 +1,4 @@
+/* Copied from fuse-native 2.2.6 (MIT, see ./LICENSE), unchanged except for this comment. fuse-native.c does not include it on Linux (it uses uv_sem_t); kept for parity with upstream. */
 
 #ifdef __APPLE__
 

@@ -25,6 +25,9 @@ const AD_INDEX = Buffer.from('PKINDEX\0', 'latin1')
 const AD_CHUNK = Buffer.from('PKCHUNK\0', 'latin1')
 
 const u64 = (b: Buffer, off: number): number => {
+  // Fast path without BigInt (index decoding calls this twice per member): high word < 2^21.
+  const hi = b.readUInt32LE(off + 4)
+  if (hi < 0x200000) return hi * 0x100000000 + b.readUInt32LE(off)
   const v = b.readBigUInt64LE(off)
   if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt('node file: 64-bit field out of range', { offset: off })
   return Number(v)
@@ -232,8 +235,19 @@ const CODE_TYPE: Record<number, EntryType> = { 1: 'file', 2: 'dir', 3: 'link' }
 
 /** Archive paths: relative, '/'-separated, no empty/'.'/'..' components, no NUL. */
 export function isValidPath(p: string): boolean {
-  if (p.length === 0 || p.includes('\0') || Buffer.byteLength(p) > MAX_PATH_BYTES) return false
-  return p.split('/').every((c) => c !== '' && c !== '.' && c !== '..')
+  // One pass over the characters (opening a node checks every member path).
+  const n = p.length
+  if (n === 0 || n > MAX_PATH_BYTES || (n * 3 > MAX_PATH_BYTES && Buffer.byteLength(p) > MAX_PATH_BYTES)) return false
+  let start = 0
+  for (let i = 0; i <= n; i++) {
+    const c = i === n ? 0x2f : p.charCodeAt(i)
+    if (c === 0) return false
+    if (c !== 0x2f) continue
+    const len = i - start
+    if (len === 0 || (len <= 2 && p.charCodeAt(start) === 0x2e && (len === 1 || p.charCodeAt(start + 1) === 0x2e))) return false
+    start = i + 1
+  }
+  return true
 }
 
 export function encodeIndex(kind: 'full' | 'delta', ops: IndexOp[]): Buffer {
@@ -275,56 +289,54 @@ export function encodeIndex(kind: 'full' | 'delta', ops: IndexOp[]): Buffer {
 }
 
 export function decodeIndex(b: Buffer): { kind: 'full' | 'delta'; ops: IndexOp[] } {
+  // Written as one flat loop without closures: opening a node decodes every member's entry.
   const bad = (why: string) => corrupt(`node index is corrupt (${why})`, { region: 'index' })
-  if (b.length < 8) throw bad('short')
-  const kindCode = b.readUInt8(0)
+  const len = b.length
+  if (len < 8) throw bad('short')
+  const kindCode = b[0]
   if (kindCode > 1) throw bad('kind')
   const count = b.readUInt32LE(4)
   const ops: IndexOp[] = []
   let off = 8
-  const need = (n: number) => {
-    if (off + n > b.length) throw bad('truncated entry')
-  }
-  const str = (n: number) => {
-    need(n)
-    const s = b.toString('utf8', off, off + n)
-    off += n
-    if (!isValidPath(s)) throw bad('bad path')
-    return s
-  }
   for (let i = 0; i < count; i++) {
-    need(3)
-    const op = b.readUInt8(off)
-    const plen = b.readUInt16LE(off + 1)
+    if (off + 3 > len) throw bad('truncated entry')
+    const op = b[off]
+    const plen = b[off + 1] | (b[off + 2] << 8)
     off += 3
-    const path = str(plen)
+    if (off + plen > len) throw bad('truncated entry')
+    const path = b.toString('utf8', off, off + plen)
+    off += plen
+    if (!isValidPath(path)) throw bad('bad path')
     if (op === 2) {
       ops.push({ op: 'delete', path })
       continue
     }
     if (op !== 1) throw bad('op')
-    need(13)
-    const type = CODE_TYPE[b.readUInt8(off)]
+    if (off + 13 > len) throw bad('truncated entry')
+    const type = CODE_TYPE[b[off]]
     if (!type) throw bad('type')
     const mode = b.readUInt32LE(off + 1)
     const mtime = b.readDoubleLE(off + 5)
     off += 13
     const entry: Entry = { path, type, mode, mtime, size: 0, offset: 0, blobId: null, target: '' }
     if (type === 'file') {
-      need(32)
+      if (off + 32 > len) throw bad('truncated entry')
       entry.size = u64(b, off)
       entry.offset = u64(b, off + 8)
       entry.blobId = Buffer.from(b.subarray(off + 16, off + 32))
       off += 32
     } else if (type === 'link') {
-      need(2)
-      const tl = b.readUInt16LE(off)
+      if (off + 2 > len) throw bad('truncated entry')
+      const tl = b[off] | (b[off + 1] << 8)
       off += 2
-      entry.target = str(tl)
+      if (off + tl > len) throw bad('truncated entry')
+      entry.target = b.toString('utf8', off, off + tl)
+      off += tl
+      if (!isValidPath(entry.target)) throw bad('bad path')
     }
     ops.push({ op: 'put', entry })
   }
-  if (off !== b.length) throw bad('trailing bytes')
+  if (off !== len) throw bad('trailing bytes')
   return { kind: kindCode === 0 ? 'full' : 'delta', ops }
 }
 

@@ -144,7 +144,7 @@ export class NodeFile {
   private load(warn?: (m: string) => void): void {
     let tOff = this.size - TRAILER_SIZE
     let t = tOff >= BODY_OFFSET ? decodeTrailer(readAt(this.fd, tOff, TRAILER_SIZE), this.fileId, this.macKey) : null
-    if (!t || tOff + TRAILER_SIZE !== this.size || t.segStart < BODY_OFFSET) {
+    if (!t || !atOwnPlace(t, tOff)) {
       const found = this.recover()
       tOff = found.offset
       t = found.trailer
@@ -161,7 +161,7 @@ export class NodeFile {
       if (cur.prevTrailer < BODY_OFFSET || cur.prevTrailer >= cur.segStart || ++guard > MAX_CHAIN_COUNT + 2)
         throw corrupt('node index chain is broken', { region: 'trailer' })
       const prev = decodeTrailer(readAt(this.fd, cur.prevTrailer, TRAILER_SIZE), this.fileId, this.macKey)
-      if (!prev || prev.seq !== cur.seq - 1) throw corrupt('node file trailer is corrupt', { region: 'trailer', offset: cur.prevTrailer })
+      if (!prev || prev.seq !== cur.seq - 1 || !atOwnPlace(prev, cur.prevTrailer)) throw corrupt('node file trailer is corrupt', { region: 'trailer', offset: cur.prevTrailer })
       chain.push(prev)
       cur = prev
     }
@@ -193,9 +193,9 @@ export class NodeFile {
   }
 
   /**
-   * The tail is not an authentic trailer: find the last one that is. Only an interrupted save is
-   * forgiven — bytes after it must be the start of a segment that never finished (or zeros, as a
-   * crash can leave). A complete segment whose trailer does not verify is corruption.
+   * The tail is not an authentic trailer: find the last one that is (at its own place). Only an
+   * interrupted save is forgiven; a complete segment whose trailer does not verify is corruption
+   * (docs/FORMAT.md §Recovery).
    */
   private recover(): { offset: number; trailer: Trailer } {
     const block = 1 << 20
@@ -208,16 +208,20 @@ export class NodeFile {
         const off = start + i
         if (off + TRAILER_SIZE > this.size) continue
         const t = decodeTrailer(readAt(this.fd, off, TRAILER_SIZE), this.fileId, this.macKey)
-        if (!t) continue
+        // A trailer copied away from its own place (spliced in) is not a saved state.
+        if (!t || !atOwnPlace(t, off)) continue
+        // What follows is an interrupted save — a tail of any length, zeros included, as a crash
+        // can leave — unless it is a whole next segment that reached the disk (right sequence
+        // number, its length fits the file) and only its trailer fails: that is damage, and
+        // rolling back past it would silently drop a save. A trailer whose last 16 bytes are zeros
+        // never reached the disk (a filesystem that grew the file before writing it); a flipped
+        // byte cannot do that to a MAC.
         const rest = readAt(this.fd, off + TRAILER_SIZE, Math.min(this.size - off - TRAILER_SIZE, SEGMENT_HEADER_SIZE))
         const sh = decodeSegmentHeader(rest)
-        const incomplete =
-          rest.length < SEGMENT_HEADER_SIZE
-            ? true
-            : sh
-              ? sh.seq === t.seq + 1 && off + TRAILER_SIZE + sh.length > this.size
-              : rest.every((x) => x === 0)
-        if (!incomplete) throw corrupt('node file is corrupt after its last complete save', { region: 'trailer', offset: off })
+        const segEnd = sh ? off + TRAILER_SIZE + sh.length : 0
+        const wholeSegment = !!sh && sh.seq === t.seq + 1 && segEnd <= this.size && sh.length >= SEGMENT_HEADER_SIZE + TRAILER_SIZE
+        if (wholeSegment && !readAt(this.fd, segEnd - 16, 16).every((x) => x === 0))
+          throw corrupt('node file is corrupt after its last complete save', { region: 'trailer', offset: off })
         return { offset: off, trailer: t }
       }
       end = start
@@ -253,6 +257,29 @@ export class NodeFile {
     const stored = readAt(this.fd, e.offset, storedSize(e.size))
     decryptChunks(this.dataKey, this.fileId, e, 0, stored, out, 0)
     return out
+  }
+
+  /** Decrypt many members with few large reads (in file order); fn gets each member's bytes. */
+  readEntries(entries: Entry[], fn: (e: Entry, data: Buffer) => void, windowBytes = 8 << 20): void {
+    const sorted = [...entries].sort((a, b) => a.offset - b.offset)
+    let i = 0
+    while (i < sorted.length) {
+      const start = sorted[i].offset
+      let end = start + storedSize(sorted[i].size)
+      let j = i + 1
+      while (j < sorted.length && sorted[j].offset >= end && sorted[j].offset + storedSize(sorted[j].size) - start <= windowBytes && sorted[j].offset - end < 4096) {
+        end = sorted[j].offset + storedSize(sorted[j].size)
+        j++
+      }
+      const buf = readAt(this.fd, start, end - start)
+      for (let k = i; k < j; k++) {
+        const e = sorted[k]
+        const out = Buffer.alloc(e.size)
+        decryptChunks(this.dataKey, this.fileId, e, 0, buf.subarray(e.offset - start, e.offset - start + storedSize(e.size)), out, 0)
+        fn(e, out)
+      }
+      i = j
+    }
   }
 
   /** Read [pos, pos+len) of a member, decrypting only the chunks that hold it. */
@@ -562,6 +589,11 @@ function unlockSlots(head: Buffer, passphrase: Buffer): Buffer {
   }
   wipe(master)
   throw new PolykeyError('WRONG_KEY', 'wrong passphrase for this node')
+}
+
+/** A trailer names its segment and index block, and follows the index block directly. */
+function atOwnPlace(t: Trailer, offset: number): boolean {
+  return t.segStart >= BODY_OFFSET && t.indexOffset >= t.segStart + SEGMENT_HEADER_SIZE && t.indexOffset + t.indexLength === offset
 }
 
 function copySecure(b: Buffer): Buffer {

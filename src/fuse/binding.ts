@@ -22,6 +22,7 @@
 import { createRequire } from 'node:module'
 import { accessSync, constants as fsConstants, existsSync, readFileSync } from 'node:fs'
 import { execFile } from 'node:child_process'
+import { constants as osConstants } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -307,6 +308,15 @@ export function loadFuse (): FuseConstructor {
     throw new FuseUnavailableError(`FUSE binding failed to load from ${addon}: ${why}`, { cause: err })
   }
   return cached
+}
+
+/**
+ * Negative errno for an errno name ('ENOENT' -> -2), as FUSE callbacks want
+ * it (e.g. with errnoOf() from src/errors.ts). Unknown names give -EIO.
+ */
+export function errno (name: string): number {
+  const n = (osConstants.errno as Record<string, number | undefined>)[name]
+  return typeof n === 'number' && n > 0 ? -n : -osConstants.errno.EIO
 }
 
 /** True if /dev/fuse can be opened for reading and writing by this process. */

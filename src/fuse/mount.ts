@@ -53,6 +53,12 @@ export class MountedNode implements MountHost {
   }
 
   static async open(nodePath: string, key: KeySource, mountpoint: string, opts: MountOptions): Promise<MountedNode> {
+    // memfs calls process.getuid()/getgid() (a system call each) for every inode it creates and
+    // every path it checks; this process serves one user whose ids do not change.
+    const uid = process.getuid?.() ?? 0
+    const gid = process.getgid?.() ?? 0
+    process.getuid = () => uid
+    process.getgid = () => gid
     const file = NodeFile.open(nodePath, key, { writable: true, warn: opts.log })
     let lock: NodeLock | null = null
     try {
@@ -74,13 +80,15 @@ export class MountedNode implements MountHost {
       throw fromFsError(err, `cannot create mountpoint ${this.mountpoint}`)
     }
     if (isMounted(this.mountpoint)) throw new PolykeyError('REFUSED', `${this.mountpoint} is already a mountpoint`)
-    const ops = makeOperations(this, (code) => (Fuse as any)[code] ?? Fuse.EIO)
+    let ops = makeOperations(this, (code) => (Fuse as any)[code] ?? Fuse.EIO)
+    if (process.env.POLYKEY_FUSE_STATS) ops = countCalls(ops, (counts) => this.log(`fuse op counts: ${JSON.stringify(counts)}`), (fn) => this.closed.then(fn))
     const fuse = new Fuse(this.mountpoint, ops, {
       ...DEFAULT_MOUNT_OPTIONS,
       hardRemove: true, // no .fuse_hidden files for unlinked open files: they would show in a repository
+      useIno: true, // report our inode numbers: a tag entry and its secret are one file (ls -i, find -samefile, cp -a, tar)
       fsname: 'polykey',
       subtype: 'polykey',
-      defaultPermissions: true, // the kernel checks modes (chmod is honoured)
+      defaultPermissions: !process.env.POLYKEY_NO_DP,
     } as any)
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(new PolykeyError('IO', `cannot mount at ${this.mountpoint}: ${err.message}`, {}, { cause: err })) : resolve())))
     this.fuse = fuse
@@ -248,4 +256,18 @@ function wipeVolume(store: MemStore): void {
   } catch {
     /* best effort */
   }
+}
+
+/** Diagnostics (POLYKEY_FUSE_STATS=1): how many times the kernel called each operation. */
+function countCalls<T extends object>(ops: T, report: (c: Record<string, number>) => void, onClose: (fn: () => void) => void): T {
+  const counts: Record<string, number> = {}
+  const out: Record<string, unknown> = {}
+  for (const [name, fn] of Object.entries(ops)) {
+    out[name] = (...args: unknown[]) => {
+      counts[name] = (counts[name] ?? 0) + 1
+      return (fn as (...a: unknown[]) => unknown)(...args)
+    }
+  }
+  onClose(() => report(counts))
+  return out as T
 }

@@ -146,9 +146,6 @@ export function makeOperations(host: MountHost, errnoOfCode: (code: string) => n
         return [statOf(r)]
       })
     },
-    fgetattr(path, _fd, cb) {
-      guard('fgetattr', cb, () => [statOf(rel(path))])
-    },
     readdir(path, cb) {
       guard('readdir', cb, () => {
         const r = rel(path)
@@ -245,9 +242,8 @@ export function makeOperations(host: MountHost, errnoOfCode: (code: string) => n
         }
       })
     },
-    flush(_path, _fd, cb) {
-      cb(0)
-    },
+    // No flush/fgetattr handlers: each would cost one more kernel round trip per close/open,
+    // and there is nothing to do in them (data is in memory; commits happen on release).
     fsync(path, _datasync, fd, cb) {
       guard('fsync', cb, () => {
         const h = handles.get(fd)

@@ -11,8 +11,19 @@ import { REPOS, TAGS } from './vault.js'
 type Vol = InstanceType<typeof Volume>
 const abs = (p: string) => '/' + p
 
+/**
+ * memfs asks process.getuid()/getgid() (a system call each) on every path it resolves; the
+ * mount serves one user, so hand it a process whose ids are read once.
+ */
+function newVolume(): Vol {
+  const uid = process.getuid?.() ?? 0
+  const gid = process.getgid?.() ?? 0
+  const proc = { cwd: () => '/', platform: 'linux', emitWarning: () => {}, env: {}, getuid: () => uid, getgid: () => gid }
+  return (Volume as any).fromNestedJSON({}, '/', { process: proc }) as Vol
+}
+
 export class MemStore implements Store {
-  readonly vol: Vol = new Volume()
+  readonly vol: Vol = newVolume()
   /** archive paths whose state in memory may differ from the node file */
   readonly dirty = new Set<string>()
   /** inode → repository path of that secret (tags are hardlinks); rebuilt after changes */
@@ -31,13 +42,14 @@ export class MemStore implements Store {
         s.vol.mkdirSync(abs(e.path), { recursive: true, mode: e.mode })
         s.vol.chmodSync(abs(e.path), e.mode)
         times.push([e.path, e.mtime])
-      } else if (e.type === 'file') {
-        const data = node.readEntry(e)
-        s.vol.writeFileSync(abs(e.path), data, { mode: 0o600 })
-        s.vol.chmodSync(abs(e.path), e.mode)
-        times.push([e.path, e.mtime])
       }
     }
+    // File contents in file order: large sequential reads instead of one read per member.
+    node.readEntries(entries.filter((e) => e.type === 'file'), (e, data) => {
+      s.vol.writeFileSync(abs(e.path), data, { mode: 0o600 })
+      s.vol.chmodSync(abs(e.path), e.mode)
+      times.push([e.path, e.mtime])
+    })
     for (const e of entries) if (e.type === 'link' && node.get(e.target)?.type === 'file') s.vol.linkSync(abs(e.target), abs(e.path))
     // Folder mtimes last: creating their children moved them.
     for (const [p, m] of times.reverse()) s.vol.utimesSync(abs(p), m / 1000, m / 1000)

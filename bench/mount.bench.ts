@@ -1,0 +1,171 @@
+// Issue 4's benchmark: reads and listings through the real mount vs a minimal fuse-native
+// filesystem on the same binding and kernel-cache options (bench/mapfs.ts), vs gocryptfs, and
+// the time and memory to mount large nodes. Readers run in their own process (a FUSE server
+// cannot serve the process it runs in).
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { spawn, spawnSync, execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { performance } from 'node:perf_hooks'
+import { Report } from './lib.js'
+import { buildBenchNode, benchFiles } from './fixtures.js'
+import { NodeFile } from '../src/archive/nodefile.js'
+import { MemStore } from '../src/vault/mem-store.js'
+import { isMounted } from '../src/fuse/binding.js'
+
+export const title = 'mount (FUSE)'
+const here = path.dirname(fileURLToPath(import.meta.url))
+const BIN = path.resolve(here, '../../bin/polykey')
+const PASS = 'bench-pass'
+
+/** open+read+close every file under `dir` (recursively listed beforehand), in a fresh process; returns ms. */
+function readAll(dir: string, files: string[]): number {
+  const list = path.join(os.tmpdir(), `pk-bench-list-${process.pid}.json`)
+  fs.writeFileSync(list, JSON.stringify(files.map((f) => path.join(dir, f))))
+  const script = `const fs=require('fs');const files=JSON.parse(fs.readFileSync(process.argv[1]));const b=Buffer.alloc(65536);
+for(const f of files.slice(0,50)){const fd=fs.openSync(f,'r');fs.readSync(fd,b,0,b.length,0);fs.closeSync(fd)}
+const t=process.hrtime.bigint();for(const f of files){const fd=fs.openSync(f,'r');fs.readSync(fd,b,0,b.length,0);fs.closeSync(fd)}
+console.log(Number(process.hrtime.bigint()-t)/1e6)`
+  const out = execFileSync(process.execPath, ['-e', script, list]).toString()
+  fs.rmSync(list)
+  return Number(out)
+}
+
+function lsR(dir: string): number {
+  const t = performance.now()
+  const r = spawnSync('ls', ['-lR', dir], { stdio: ['ignore', 'ignore', 'inherit'] })
+  if (r.status !== 0) throw new Error('ls -lR failed')
+  return performance.now() - t
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+async function startMapfs(mnt: string, count: number, repos: number) {
+  fs.mkdirSync(mnt, { recursive: true })
+  const child = spawn(process.execPath, [path.join(here, 'mapfs-server.js'), mnt, String(count), String(repos)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve())
+    child.on('exit', (c) => reject(new Error(`mapfs exited ${c}`)))
+  })
+  return {
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.removeAllListeners('exit')
+        child.on('exit', () => resolve())
+        child.kill('SIGTERM')
+      }),
+  }
+}
+
+function polykey(args: string[], node: string): void {
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, POLYKEY_NODE: node, POLYKEY_PASSPHRASE: PASS }, encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`polykey ${args.join(' ')}: ${r.stderr}`)
+}
+
+async function withPolykeyMount<T>(node: string, mnt: string, fn: () => T | Promise<T>): Promise<T> {
+  polykey(['mount', mnt], node)
+  try {
+    return await fn()
+  } finally {
+    polykey(['unmount', mnt], node)
+  }
+}
+
+export async function run(r: Report): Promise<void> {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pk-bench-mount-'))
+  const cleanup: (() => void)[] = []
+  try {
+    // ---- 1,000 secrets: per-file open+read+close
+    const n1 = path.join(work, 'n1k.pk')
+    await buildBenchNode(n1, Buffer.from(PASS), 1000, 1)
+    const names1 = [...benchFiles(1000, 1)].map(([p]) => p)
+    const pkMnt = path.join(work, 'pk')
+    const mapMnt = path.join(work, 'map')
+    const map1 = await startMapfs(mapMnt, 1000, 1)
+    let pkTimes: number[] = []
+    let mapTimes: number[] = []
+    await withPolykeyMount(n1, pkMnt, () => {
+      for (let i = 0; i < 5; i++) {
+        pkTimes.push(readAll(pkMnt, names1))
+        mapTimes.push(readAll(mapMnt, names1))
+      }
+    })
+    await map1.stop()
+    r.add({ name: 'open+read+close x1000 via polykey mount', value: median(pkTimes) / 1000, unit: 'ms/file', baseline: { name: 'mapfs', value: median(mapTimes) / 1000 }, goal: '<= 1.5' })
+
+    // ---- vs gocryptfs holding the same files
+    const gocrypt = spawnSync('which', ['gocryptfs']).status === 0
+    if (gocrypt) {
+      const cipher = path.join(work, 'gc-cipher')
+      const gmnt = path.join(work, 'gc')
+      fs.mkdirSync(cipher)
+      fs.mkdirSync(gmnt)
+      const pw = path.join(work, 'gc-pass')
+      fs.writeFileSync(pw, 'bench\n', { mode: 0o600 })
+      execFileSync('gocryptfs', ['-q', '-init', '-passfile', pw, '-scryptn', '10', cipher])
+      execFileSync('gocryptfs', ['-q', '-passfile', pw, cipher, gmnt])
+      cleanup.push(() => spawnSync('fusermount', ['-u', '-z', gmnt]))
+      for (const [p, data] of benchFiles(1000, 1)) {
+        fs.mkdirSync(path.dirname(path.join(gmnt, p)), { recursive: true })
+        fs.writeFileSync(path.join(gmnt, p), data)
+      }
+      pkTimes = []
+      const gcTimes: number[] = []
+      await withPolykeyMount(n1, pkMnt, () => {
+        for (let i = 0; i < 5; i++) {
+          pkTimes.push(readAll(pkMnt, names1))
+          gcTimes.push(readAll(gmnt, names1))
+        }
+      })
+      spawnSync('fusermount', ['-u', gmnt])
+      r.add({ name: 'open+read+close x1000 via polykey mount', value: median(pkTimes) / 1000, unit: 'ms/file', baseline: { name: 'gocryptfs', value: median(gcTimes) / 1000 }, goal: '<= 1.0' })
+    } else r.ratio('vs gocryptfs', NaN, '<= 1.0', 'gocryptfs not installed (apt-get install gocryptfs)')
+
+    // ---- ls -lR of 10,000 secrets (100 repositories)
+    const n10 = path.join(work, 'n10k.pk')
+    await buildBenchNode(n10, Buffer.from(PASS), 10_000, 100)
+    const map10 = await startMapfs(mapMnt, 10_000, 100)
+    const pkLs: number[] = []
+    const mapLs: number[] = []
+    await withPolykeyMount(n10, pkMnt, () => {
+      for (let i = 0; i < 3; i++) {
+        pkLs.push(lsR(path.join(pkMnt, 'repos')))
+        mapLs.push(lsR(path.join(mapMnt, 'repos')))
+      }
+    })
+    await map10.stop()
+    r.add({ name: 'ls -lR of 10,000 secrets', value: median(pkLs), unit: 'ms', baseline: { name: 'mapfs', value: median(mapLs) }, goal: '<= 2' })
+
+    // ---- mount time (no key derivation) and memory, 10k and 100k secrets
+    const n100 = path.join(work, 'n100k.pk')
+    await buildBenchNode(n100, Buffer.from(PASS), 100_000, 100)
+    const key = NodeFile.open(n10, { passphrase: Buffer.from(PASS) })
+    const master = Buffer.from(key.masterKey)
+    key.close()
+    const key100 = NodeFile.open(n100, { passphrase: Buffer.from(PASS) })
+    const master100 = Buffer.from(key100.masterKey)
+    key100.close()
+    const loadTime = (file: string, mk: Buffer) => {
+      global.gc?.()
+      const rss0 = process.memoryUsage().rss
+      const t = performance.now()
+      const nf = NodeFile.open(file, { masterKey: mk })
+      const store = MemStore.load(nf)
+      const ms = performance.now() - t
+      const mib = (process.memoryUsage().rss - rss0) / 1048576
+      nf.close()
+      void store
+      return { ms, mib }
+    }
+    const t10 = loadTime(n10, master)
+    const t100 = loadTime(n100, master100)
+    r.add({ name: 'mount load, 10,000 secrets (no KDF)', value: t10.ms / 1000, unit: 's' })
+    r.add({ name: 'mount load, 100,000 secrets (no KDF)', value: t100.ms / 1000, unit: 's', baseline: { name: '10k', value: t10.ms / 1000 }, goal: '~10 (linear)' })
+    r.add({ name: 'memory per 10,000 secrets (100k node)', value: t100.mib / 10, unit: 'MiB' })
+  } finally {
+    for (const c of cleanup) c()
+    for (const m of ['pk', 'map', 'gc']) if (isMounted(path.join(work, m))) spawnSync('fusermount', ['-u', '-z', path.join(work, m)])
+    fs.rmSync(work, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,58 @@
+// The fixed inputs of the test vectors (docs/FORMAT.md §Test vectors) and the codec calls that
+// turn them into bytes. vectors.test.ts pins the outputs.
+import {
+  FORMAT_VERSION, chunkAd, encodeHeader, encodeIndex, encodeSegmentHeader, encodeSlotArea, encodeTrailer, encryptMember, indexAd,
+  wrapPassphraseSlot, type Entry,
+} from '../../src/archive/codec.js'
+import { KDF_PROFILES, deriveFromPassphrase, hash, seal, subkey } from '../../src/crypto/index.js'
+
+const seqBytes = (from: number, n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (from + i) & 0xff))
+
+// Fixed inputs (FORMAT.md lists the same).
+export const fileId = seqBytes(0x00, 16)
+export const master = seqBytes(0x00, 32)
+const salt = seqBytes(0xa0, 16)
+const slotNonce = seqBytes(0xb0, 24)
+const indexNonce = seqBytes(0xd0, 24)
+const chunkNonce = seqBytes(0xe0, 24)
+const blobId = seqBytes(0x10, 16)
+const passphrase = Buffer.from('polykey-vector')
+export const tokenEntry: Entry = { path: 'repos/demo/token', type: 'file', mode: 0o600, mtime: 1_700_000_000_000, size: 10, offset: 1120, blobId, target: '' }
+
+export function vectors(): Record<string, Buffer> {
+  const header = encodeHeader({ version: FORMAT_VERSION, fileId })
+  const kek = deriveFromPassphrase(passphrase, salt, KDF_PROFILES.test)
+  const slot = wrapPassphraseSlot(header, kek, master, KDF_PROFILES.test, salt, slotNonce)
+  const keys = { data: subkey(master, 'data'), index: subkey(master, 'index'), trailer: subkey(master, 'trailer'), seal: subkey(master, 'seal') }
+  const index = encodeIndex('delta', [
+    { op: 'put', entry: { path: 'repos/demo', type: 'dir', mode: 0o700, mtime: 1_700_000_000_000, size: 0, offset: 0, blobId: null, target: '' } },
+    { op: 'put', entry: tokenEntry },
+    { op: 'put', entry: { path: 'tags/prod/token', type: 'link', mode: 0o600, mtime: 1_700_000_000_000, size: 0, offset: 0, blobId: null, target: 'repos/demo/token' } },
+    { op: 'delete', path: 'repos/demo/old' },
+  ])
+  const indexBlock = Buffer.concat([indexNonce, seal(keys.index, indexNonce, index, indexAd(fileId, 1170, 2))])
+  const trailer = encodeTrailer(
+    { seq: 2, segStart: 1088, indexOffset: 1170, indexLength: indexBlock.length, indexKind: 'delta', prevTrailer: 960_000, chainBytes: indexBlock.length, chainCount: 1, memberCount: 7, liveBytes: 50 },
+    fileId,
+    keys.trailer,
+  )
+  const twoChunks = encryptMember(keys.data, fileId, blobId, Buffer.alloc(65537, 0x61), (i) => seqBytes(0x40 + i, 24))
+  return {
+    'header': header,
+    'argon2id-test': kek,
+    'subkey-data': keys.data,
+    'subkey-index': keys.index,
+    'subkey-trailer': keys.trailer,
+    'subkey-seal': keys.seal,
+    'slot-area': encodeSlotArea({ generation: 1, slots: [slot] }),
+    'segment-header': encodeSegmentHeader({ seq: 2, length: 1234 }),
+    'index-delta': index,
+    'index-ad': indexAd(fileId, 1170, 2),
+    'index-block': indexBlock,
+    'trailer': trailer,
+    'chunk-ad': chunkAd(fileId, blobId, 0, true),
+    'chunk': encryptMember(keys.data, fileId, blobId, Buffer.from('0123456789'), () => chunkNonce),
+    'member-65537-blake2b': hash(twoChunks, 32),
+  }
+}
+
