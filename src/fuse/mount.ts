@@ -88,7 +88,8 @@ export class MountedNode implements MountHost {
       useIno: true, // report our inode numbers: a tag entry and its secret are one file (ls -i, find -samefile, cp -a, tar)
       fsname: 'polykey',
       subtype: 'polykey',
-      defaultPermissions: !process.env.POLYKEY_NO_DP,
+      // No default_permissions: with attribute caching off it doubles the getattr calls of every
+      // lookup. Modes are checked in open() instead (ops.ts); the mount is private to one user.
     } as any)
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(new PolykeyError('IO', `cannot mount at ${this.mountpoint}: ${err.message}`, {}, { cause: err })) : resolve())))
     this.fuse = fuse

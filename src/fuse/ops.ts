@@ -155,11 +155,17 @@ export function makeOperations(host: MountHost, errnoOfCode: (code: string) => n
         return [['.', '..', ...(k.k === 'repo' ? names.filter((n) => n !== '.git') : names)]]
       })
     },
-    open(path, flags, cb) {
+    open(path, flags, cb, ctx) {
       guard('open', cb, () => {
         const r = rel(path)
         const k = visible(r)
         if (k.k !== 'secret' && k.k !== 'tagentry') throw fail('EISDIR')
+        // Modes are honoured: the owner (the only user who can reach the mount) needs the bit.
+        if (ctx?.uid !== 0) {
+          const mode = s.stat(r)!.mode
+          const acc = flags & O_ACCMODE
+          if ((acc !== 1 && !(mode & 0o400)) || (acc !== 0 && !(mode & 0o200))) throw fail('EACCES')
+        }
         const fd = vol.openSync(path, flags & (O_ACCMODE | O_TRUNC)) as number
         const writable = (flags & O_ACCMODE) !== 0
         const ino = s.ino(r)!
