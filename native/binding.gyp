@@ -6,7 +6,8 @@
     "target_name": "polykey_native",
     "type": "none",
     "dependencies": [
-      "fuse/binding.gyp:fuse_native"
+      "fuse/binding.gyp:fuse_native",
+      "harden/binding.gyp:polykey_harden"
     ]
   }]
 }

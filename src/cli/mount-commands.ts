@@ -63,12 +63,15 @@ async function runMount(ctx: Context, nodePath: string, mountpoint: string, daem
   const { AgentServer } = await import('../agent/server.js')
   const { logPath, ensureRuntimeDir } = await import('../agent/paths.js')
   ensureRuntimeDir()
+  const { hardenProcess } = await import('../crypto/harden.js')
+  const hardening = hardenProcess({ lockMemory: true })
   let logFd: number | null = null
   const log = (msg: string) => {
     const line = `${new Date().toISOString()} ${msg}\n`
     if (logFd !== null) fs.writeSync(logFd, line)
     else ctx.io.stderr.write(`polykey: ${msg}\n`)
   }
+  for (const p of hardening) log(`warning: ${p}`)
   const key = daemon ? { passphrase: await readStdinPassphrase() } : await ctx.keySource()
   const node = await MountedNode.open(nodePath, key, mountpoint, { log, lockTimeoutMs: 2000 })
   if ('passphrase' in key) key.passphrase.fill(0)

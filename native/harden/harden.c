@@ -1,0 +1,49 @@
+// Process hardening for the process that holds plaintext (docs/SECURITY.md):
+//   noCoreDumps(): RLIMIT_CORE = 0 and PR_SET_DUMPABLE = 0 (no core files, no ptrace by other
+//                  processes of the same user, /proc/PID/mem unreadable to them).
+//   lockMemory():  mlockall(MCL_CURRENT | MCL_FUTURE) so plaintext is never written to swap.
+// Each returns 0 or the errno of the call that failed; the caller decides how loud to be.
+#include <errno.h>
+#include <node_api.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+static napi_value ret_int(napi_env env, int v) {
+  napi_value out;
+  napi_create_int32(env, v, &out);
+  return out;
+}
+
+static napi_value no_core_dumps(napi_env env, napi_callback_info info) {
+  struct rlimit rl = {0, 0};
+  if (setrlimit(RLIMIT_CORE, &rl) != 0) return ret_int(env, errno);
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return ret_int(env, errno);
+  return ret_int(env, 0);
+}
+
+static napi_value lock_memory(napi_env env, napi_callback_info info) {
+  // With MCL_FUTURE every later allocation must fit under RLIMIT_MEMLOCK or it fails outright
+  // (and V8 aborts): only lock when the limit leaves room for a whole Node heap.
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0) return ret_int(env, errno);
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)4 << 30) return ret_int(env, ENOMEM);
+  if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0) return ret_int(env, errno);
+  return ret_int(env, 0);
+}
+
+static napi_value is_dumpable(napi_env env, napi_callback_info info) {
+  return ret_int(env, prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"noCoreDumps", 0, no_core_dumps, 0, 0, 0, napi_default, 0},
+    {"lockMemory", 0, lock_memory, 0, 0, 0, napi_default, 0},
+    {"isDumpable", 0, is_dumpable, 0, 0, 0, napi_default, 0},
+  };
+  napi_define_properties(env, exports, 3, props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
