@@ -45,10 +45,17 @@ export class NodeLock {
         }
         continue
       }
+      // A holder that crashed between creating the lock and writing its name leaves it empty (or
+      // torn); a live one fills it within microseconds, so an old unreadable lock is stale.
+      if (!holder && removeIfUnreadableAndOld(nodePath)) continue
       if (Date.now() >= deadline) {
         const who = holder ? `process ${holder.pid} on ${holder.host} (since ${holder.since})` : 'another process'
         throw new PolykeyError('LOCKED', `node is locked by ${who}`, { lock: lockPath, holder }, {
-          hint: holder?.host === os.hostname() ? `if that process is gone, remove ${lockPath}` : 'unmount or stop the other polykey first',
+          hint: !holder
+            ? `if no polykey is using this node, remove ${lockPath}`
+            : holder.host === os.hostname()
+              ? `if that process is gone, remove ${lockPath}`
+              : 'unmount or stop the other polykey first',
         })
       }
       await new Promise((r) => setTimeout(r, delay + Math.random() * delay))
@@ -83,6 +90,20 @@ export class NodeLock {
     } catch {
       /* already gone */
     }
+  }
+}
+
+const UNREADABLE_STALE_MS = 10_000
+
+/** Remove the lock if it still names no holder and was last written long ago. */
+function removeIfUnreadableAndOld(nodePath: string): boolean {
+  const lockPath = NodeLock.lockPath(nodePath)
+  try {
+    if (NodeLock.holder(nodePath) || Date.now() - fs.statSync(lockPath).mtimeMs < UNREADABLE_STALE_MS) return false
+    fs.unlinkSync(lockPath)
+    return true
+  } catch {
+    return false // vanished meanwhile: just try again
   }
 }
 

@@ -4,7 +4,7 @@
 import fs from 'node:fs'
 import { NodeFile, type KeySource } from '../archive/nodefile.js'
 import { NodeLock } from '../archive/lock.js'
-import { MemStore } from '../vault/mem-store.js'
+import { MemStore, wipeVolume } from '../vault/mem-store.js'
 import { Vault, REPOS } from '../vault/vault.js'
 import { IDENTITY_MEMBER, nodeIdOf } from '../vault/node.js'
 import { isScratchName } from '../vault/names.js'
@@ -242,22 +242,6 @@ function message(added: string[], updated: string[], removed: string[], head: Ma
   return parts.join('; ')
 }
 
-/** Overwrite plaintext buffers we can still reach before letting them go. */
-function wipeVolume(store: MemStore): void {
-  try {
-    const walk = (p: string) => {
-      for (const n of store.list(p)) {
-        const child = p ? `${p}/${n}` : n
-        const st = store.stat(child)
-        if (st?.type === 'dir') walk(child)
-        else if (st) store.readFile(child)?.fill(0)
-      }
-    }
-    walk('')
-  } catch {
-    /* best effort */
-  }
-}
 
 /** Diagnostics (POLYKEY_FUSE_STATS=1): how many times the kernel called each operation. */
 function countCalls<T extends object>(ops: T, report: (c: Record<string, number>) => void, onClose: (fn: () => void) => void): T {

@@ -19,7 +19,46 @@ function newVolume(): Vol {
   const uid = process.getuid?.() ?? 0
   const gid = process.getgid?.() ?? 0
   const proc = { cwd: () => '/', platform: 'linux', emitWarning: () => {}, env: {}, getuid: () => uid, getgid: () => gid }
-  return (Volume as any).fromNestedJSON({}, '/', { process: proc }) as Vol
+  const vol = (Volume as any).fromNestedJSON({}, '/', { process: proc }) as Vol
+  zeroDroppedBuffers(vol)
+  return vol
+}
+
+/**
+ * memfs replaces a file's buffer when it grows or is truncated, and drops a deleted file's
+ * buffer, without zeroing the old one (STYLE.md). Wrap those paths so plaintext we let go of
+ * is overwritten first. (JavaScript cannot promise more: V8 may have copied strings elsewhere;
+ * values are kept as Buffers throughout for this reason.)
+ */
+function zeroDroppedBuffers(vol: Vol): void {
+  const core = (vol as any)._core
+  const root = core?.inodes && Object.values(core.inodes)[0]
+  const nodeProto = root && Object.getPrototypeOf(root)
+  const coreProto = core && Object.getPrototypeOf(core)
+  if (!nodeProto || !coreProto || nodeProto.__polykeyZeroing) return
+  for (const m of ['write', 'truncate', 'setBuffer']) {
+    const orig = nodeProto[m]
+    if (typeof orig !== 'function') continue
+    nodeProto[m] = function (this: { buf?: Buffer }, ...args: unknown[]) {
+      const before = this.buf
+      const r = orig.apply(this, args)
+      if (before && before !== this.buf && before.length && before !== args[0]) before.fill(0)
+      return r
+    }
+  }
+  const del = coreProto.deleteNode
+  if (typeof del === 'function')
+    coreProto.deleteNode = function (this: unknown, node: { buf?: Buffer }) {
+      if (node?.buf?.length) node.buf.fill(0)
+      return del.call(this, node)
+    }
+  nodeProto.__polykeyZeroing = true
+}
+
+/** Overwrite every file buffer of a volume (at unmount). */
+export function wipeVolume(store: MemStore): void {
+  const inodes = (store.vol as any)._core?.inodes ?? {}
+  for (const node of Object.values(inodes) as { buf?: Buffer }[]) if (node?.buf?.length) node.buf.fill(0)
 }
 
 export class MemStore implements Store {
@@ -47,6 +86,7 @@ export class MemStore implements Store {
     // File contents in file order: large sequential reads instead of one read per member.
     node.readEntries(entries.filter((e) => e.type === 'file'), (e, data) => {
       s.vol.writeFileSync(abs(e.path), data, { mode: 0o600 })
+      data.fill(0) // memfs keeps its own copy
       s.vol.chmodSync(abs(e.path), e.mode)
       times.push([e.path, e.mtime])
     })
