@@ -53,6 +53,7 @@ export class NodeFile {
   private lastFullIndexLength = 0
   private size = 0
   private writable: boolean
+  private warn?: (msg: string) => void
   /** bytes after the last complete state (an interrupted save); writers cut them before appending */
   private garbageFrom = -1
 
@@ -119,6 +120,7 @@ export class NodeFile {
       const master = 'masterKey' in key ? copySecure(key.masterKey) : unlockSlots(head, key.passphrase)
       const nf = new NodeFile(p, fd, Buffer.from(head.subarray(0, HEADER_SIZE)), header.fileId, master, !!opts.writable)
       nf.size = size
+      nf.warn = opts.warn
       nf.load(opts.warn)
       return nf
     } catch (err) {
@@ -301,7 +303,15 @@ export class NodeFile {
     if (!this.writable) throw new PolykeyError('INTERNAL', 'node file opened read-only')
     if (changes.length === 0) return
     this.appendSegment(changes, 'auto')
-    if (this.shouldCompact()) this.compact()
+    // The save is complete and synced here; compaction is housekeeping. If it fails, the file
+    // is left as it was (see compact) and the save must not be reported as failed.
+    if (this.shouldCompact()) {
+      try {
+        this.compact()
+      } catch (err) {
+        this.warn?.(`could not compact the node file (${(err as Error).message}); the save is complete`)
+      }
+    }
   }
 
   private appendSegment(changes: Change[], kindWanted: 'auto' | 'full'): void {
@@ -477,6 +487,7 @@ export class NodeFile {
       fs.closeSync(this.fd)
       this.fd = fs.openSync(this.path, 'r+')
       this.size = trailerOffset + TRAILER_SIZE
+      this.garbageFrom = -1 // an interrupted tail of the old file is gone with it
       this.index = next
       this.trailer = trailer
       this.trailerOffset = trailerOffset

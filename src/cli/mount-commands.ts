@@ -64,7 +64,7 @@ async function runMount(ctx: Context, nodePath: string, mountpoint: string, daem
   const { logPath, ensureRuntimeDir } = await import('../agent/paths.js')
   ensureRuntimeDir()
   const { hardenProcess } = await import('../crypto/harden.js')
-  const hardening = hardenProcess({ lockMemory: true })
+  const hardening = hardenProcess({ lockMemory: false }) // mlockall breaks V8 (see docs/SECURITY.md)
   let logFd: number | null = null
   const log = (msg: string) => {
     const line = `${new Date().toISOString()} ${msg}\n`
@@ -114,7 +114,10 @@ async function runMount(ctx: Context, nodePath: string, mountpoint: string, daem
     process.stderr.write('') // nothing more goes to the parent's pipe: logs go to the log file
   } else ctx.out(`mounted ${nodePath} at ${mountpoint} (Ctrl-C to unmount)`)
   await finished
-  if (logFd !== null) fs.closeSync(logFd)
+  if (logFd !== null) {
+    fs.closeSync(logFd)
+    if (fs.statSync(logPath(nodePath)).size === 0) fs.rmSync(logPath(nodePath), { force: true })
+  }
   return EXIT.OK
 }
 
