@@ -95,6 +95,11 @@ async function runMount(ctx: Context, nodePath: string, mountpoint: string, daem
       return result
     },
     info: () => ({ version: 1, fileSize: node.file.fileSize, seq: node.file.seq }),
+    savedFile: () => {
+      node.flush()
+      if (node.saveFailing) throw new PolykeyError('IO', `the node file could not be saved: ${node.saveFailing}`)
+      return node.file
+    },
   }
   try {
     await node.mount()

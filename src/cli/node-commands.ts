@@ -56,10 +56,10 @@ export async function info(ctx: Context): Promise<number> {
 
 export async function verify(ctx: Context): Promise<number> {
   const n = await ctx.withVault(false, (_v, node) => {
-    if (!node) throw new PolykeyError('REFUSED', 'verify the node file while it is not mounted')
+    const file = node ? node.file : ctx.hosted!.savedFile()
     let count = 0
-    for (const e of node.file.entries()) {
-      if (e.type === 'file') node.file.readEntry(e).fill(0)
+    for (const e of file.entries()) {
+      if (e.type === 'file') file.readEntry(e).fill(0)
       count++
     }
     return count
@@ -103,8 +103,8 @@ export async function exportTar(ctx: Context): Promise<number> {
     throw new PolykeyError('REFUSED', 'refusing to write plaintext secrets to a terminal', {}, { hint: "redirect it: 'polykey export tar > backup.tar' or pipe it to 'tar t'" })
   const { writeTar } = await import('../archive/tar.js')
   await ctx.withVault(false, async (_v, node) => {
-    if (!node) throw new PolykeyError('REFUSED', 'export the node while it is not mounted')
-    await writeTar(node.file, ctx.io.stdout)
+    // While mounted: what is in memory is committed and saved first, then the file is exported.
+    await writeTar(node ? node.file : ctx.hosted!.savedFile(), ctx.io.stdout)
   })
   return EXIT.OK
 }
