@@ -4,7 +4,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import type { Context } from '../cli/context.js'
 import { socketPath } from './paths.js'
-import { FRAME_EXIT, FRAME_STDERR, FRAME_STDOUT, FrameReader } from './protocol.js'
+import { FORWARDED_ENV, FRAME_EXIT, FRAME_STDERR, FRAME_STDOUT, FrameReader } from './protocol.js'
 import { PolykeyError } from '../errors.js'
 
 function connect(sock: string): Promise<net.Socket | null> {
@@ -44,7 +44,9 @@ export async function sendToSocket(ctx: Context, sock: string, args: string[]): 
       if (code === null) reject(new PolykeyError('IO', "the mount's agent closed the connection without an answer"))
       else resolve(code)
     })
-    c.write(JSON.stringify({ args, cwd: ctx.io.cwd }) + '\n')
+    const env: Record<string, string> = {}
+    for (const k of FORWARDED_ENV) if (ctx.io.env[k] !== undefined) env[k] = ctx.io.env[k]!
+    c.write(JSON.stringify({ args, cwd: ctx.io.cwd, env }) + '\n')
     if (needsStdin) {
       ctx.io.stdin.on('data', (d: Buffer | string) => c.write(d))
       ctx.io.stdin.on('end', () => c.end())

@@ -4,12 +4,19 @@
 export const FRAME_STDOUT = 1
 export const FRAME_STDERR = 2
 export const FRAME_EXIT = 3
+/** sent every second while a command runs, so a caller that went away is noticed; clients ignore it */
+export const FRAME_PING = 4
 export const MAX_REQUEST_LINE = 1 << 20
 
 export interface Request {
   args: string[]
   cwd: string
+  /** the few variables a command needs from the caller's environment (FORWARDED_ENV) */
+  env?: Record<string, string>
 }
+
+/** Passed from the CLI to the agent: a node-file peer's passphrase, sync settings. */
+export const FORWARDED_ENV = ['POLYKEY_TARGET_PASSPHRASE', 'POLYKEY_DHT_BOOTSTRAP', 'POLYKEY_SYNC_TIMEOUT'] as const
 
 export function frame(type: number, payload: Buffer): Buffer {
   const h = Buffer.alloc(5)

@@ -3,7 +3,7 @@
 import fs from 'node:fs'
 import net from 'node:net'
 import { Readable, Writable } from 'node:stream'
-import { FRAME_EXIT, FRAME_STDERR, FRAME_STDOUT, MAX_REQUEST_LINE, frame, type Request } from './protocol.js'
+import { FORWARDED_ENV, FRAME_EXIT, FRAME_PING, FRAME_STDERR, FRAME_STDOUT, MAX_REQUEST_LINE, frame, type Request } from './protocol.js'
 import { type AgentRecord, ensureRuntimeDir, recordPath, socketPath } from './paths.js'
 import type { HostedVault } from '../cli/context.js'
 
@@ -20,6 +20,7 @@ export class AgentServer {
   private server: net.Server | null = null
   private sock = ''
   private record = ''
+  private clients = new Set<net.Socket>()
 
   async start(o: AgentOptions): Promise<void> {
     ensureRuntimeDir()
@@ -46,6 +47,8 @@ export class AgentServer {
     let head = Buffer.alloc(0)
     let req: Request | null = null
     const stdin: Buffer[] = []
+    this.clients.add(c)
+    c.on('close', () => this.clients.delete(c))
     c.on('error', () => {})
     c.on('data', (d: Buffer) => {
       if (req) return void stdin.push(d)
@@ -79,21 +82,30 @@ export class AgentServer {
       c.end(frame(FRAME_EXIT, b))
     }
     if (req.args[0] === 'unmount') {
+      this.clients.delete(c) // stop() must not cut the answer to this very request
       await o.onUnmount()
       return exit(0)
     }
     const { main } = await import('../cli/main.js')
+    // A long-running command (serve) stops when its caller hangs up.
+    const hangup = new AbortController()
+    c.once('close', () => hangup.abort())
+    const ping = setInterval(() => c.write(frame(FRAME_PING, Buffer.alloc(0))), 1000)
+    const env: NodeJS.ProcessEnv = { POLYKEY_NODE: o.nodePath }
+    for (const k of FORWARDED_ENV) if (typeof req.env?.[k] === 'string') env[k] = req.env[k]
     const code = await main(
       req.args,
-      { stdin: Readable.from([stdin]), stdout: send(FRAME_STDOUT), stderr: send(FRAME_STDERR), stdinIsTTY: false, stdoutIsTTY: false, env: { POLYKEY_NODE: o.nodePath }, cwd: req.cwd },
+      { stdin: Readable.from([stdin]), stdout: send(FRAME_STDOUT), stderr: send(FRAME_STDERR), stdinIsTTY: false, stdoutIsTTY: false, env, cwd: req.cwd, signal: hangup.signal },
       o.hosted,
     )
+    clearInterval(ping)
     stdin.fill(0)
     exit(code)
   }
 
   stop(): void {
     this.server?.close()
+    for (const c of this.clients) c.destroy() // ends what they asked for (a serve), so the process can exit
     fs.rmSync(this.sock, { force: true })
     fs.rmSync(this.record, { force: true })
   }

@@ -340,6 +340,55 @@ export function decodeIndex(b: Buffer): { kind: 'full' | 'delta'; ops: IndexOp[]
   return { kind: kindCode === 0 ? 'full' : 'delta', ops }
 }
 
+/**
+ * The entry for `path` in an index block, found by walking its bytes without decoding the other
+ * entries (a lookup in a large node before it is worth decoding whole). The last operation on the
+ * path wins: its entry, null for a delete, undefined when the block does not name it.
+ */
+export function findInIndex(b: Buffer, path: Buffer): Entry | null | undefined {
+  const bad = (why: string) => corrupt(`node index is corrupt (${why})`, { region: 'index' })
+  const len = b.length
+  if (len < 8 || b[0] > 1) throw bad('short')
+  const count = b.readUInt32LE(4)
+  const plen = path.length
+  let found = -1
+  let off = 8
+  for (let i = 0; i < count; i++) {
+    if (off + 3 > len) throw bad('truncated entry')
+    const start = off
+    const n = b[off + 1] | (b[off + 2] << 8)
+    off += 3
+    if (n === plen && off + n <= len) {
+      let k = n - 1 // paths share prefixes: compare from the end
+      while (k >= 0 && b[off + k] === path[k]) k--
+      if (k < 0) found = start
+    }
+    off += n
+    if (b[start] !== 1) continue
+    if (off + 13 > len) throw bad('truncated entry')
+    const type = b[off]
+    off += 13
+    if (type === 1) off += 32
+    else if (type === 3) {
+      if (off + 2 > len) throw bad('truncated entry')
+      off += 2 + (b[off] | (b[off + 1] << 8))
+    }
+  }
+  if (off !== len) throw bad('trailing bytes')
+  if (found < 0) return undefined
+  // Decode the one entry through the full decoder (all of its checks) as a one-entry block.
+  let end = found + 3 + plen
+  if (b[found] === 1) {
+    const type = b[end]
+    end += 13 + (type === 1 ? 32 : type === 3 ? 2 + (b[end + 13] | (b[end + 14] << 8)) : 0)
+  }
+  const one = Buffer.alloc(8 + end - found)
+  one.writeUInt32LE(1, 4)
+  b.copy(one, 8, found, end)
+  const [op] = decodeIndex(one).ops
+  return op.op === 'put' ? op.entry : null
+}
+
 export function indexAd(fileId: Buffer, offset: number, seq: number): Buffer {
   const b = Buffer.alloc(8 + 16 + 16)
   AD_INDEX.copy(b, 0)

@@ -15,6 +15,7 @@ import {
   KEY_BYTES, NONCE_BYTES, SALT_BYTES, type KdfParams, deriveFromPassphrase, open as aeadOpen, randomBytes, seal, secureBuffer, subkey, wipe,
 } from '../crypto/index.js'
 import { PolykeyError, corrupt, fromFsError, notFound } from '../errors.js'
+import { LazyIndex } from './lazy-index.js'
 
 export type Change =
   | { op: 'put'; path: string; type: 'file'; data: Buffer; mode?: number; mtime?: number }
@@ -168,28 +169,28 @@ export class NodeFile {
       cur = prev
     }
     this.lastFullIndexLength = cur.indexLength
-    const index = new Map<string, Entry>()
-    for (let i = chain.length - 1; i >= 0; i--) {
-      for (const op of this.readIndexBlock(chain[i])) {
-        if (op.op === 'put') index.set(op.entry.path, op.entry)
-        else index.delete(op.path)
-      }
-    }
-    if (index.size !== t.memberCount) throw corrupt('node index does not match its trailer', { region: 'index' })
-    for (const e of index.values()) {
-      if (e.type === 'file' && (e.offset < BODY_OFFSET || e.offset + storedSize(e.size) > this.size))
+    // The full block is decoded on demand (lazy-index.ts): a command that reads a few members of
+    // a large node does not pay for decoding every entry.
+    const size = this.size
+    const index = new LazyIndex(this.readIndexPlain(cur), cur.memberCount, t.memberCount, (e) => {
+      if (e.type === 'file' && (e.offset < BODY_OFFSET || e.offset + storedSize(e.size) > size))
         throw corrupt(`member '${e.path}' points outside the file`, { region: 'index' })
-    }
+    })
+    for (let i = chain.length - 2; i >= 0; i--) index.applyDelta(this.readIndexBlock(chain[i]))
     this.index = index
   }
 
-  private readIndexBlock(t: Trailer): IndexOp[] {
+  private readIndexPlain(t: Trailer): Buffer {
     if (t.indexOffset < t.segStart || t.indexOffset + t.indexLength > this.size || t.indexLength < NONCE_BYTES + 16)
       throw corrupt('node index is out of bounds', { region: 'index' })
     const raw = readAt(this.fd, t.indexOffset, t.indexLength)
     const plain = aeadOpen(this.indexKey, raw.subarray(0, NONCE_BYTES), raw.subarray(NONCE_BYTES), indexAd(this.fileId, t.indexOffset, t.seq))
     if (!plain) throw corrupt('node index failed authentication', { region: 'index', offset: t.indexOffset })
-    const { kind, ops } = decodeIndex(plain)
+    return plain
+  }
+
+  private readIndexBlock(t: Trailer): IndexOp[] {
+    const { kind, ops } = decodeIndex(this.readIndexPlain(t))
     if (kind !== t.indexKind) throw corrupt('node index kind does not match its trailer', { region: 'index' })
     return ops
   }

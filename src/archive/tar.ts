@@ -23,8 +23,14 @@ export async function writeTar(node: NodeFile, out: NodeJS.WritableStream): Prom
     pack.on('end', resolve)
   })
   // Our stdout may be a socket (the agent) or a pipe: respect its back-pressure, never end it.
+  // tar-stream hands out a member's buffer itself (no copy) and `out` may queue it: plaintext is
+  // wiped once `out` has written it, not when the entry is accepted.
+  const wipe = new Set<Buffer>()
   pack.on('data', (chunk: any) => {
-    if (!out.write(chunk)) {
+    const more = out.write(chunk, () => {
+      if (wipe.delete(chunk)) chunk.fill(0)
+    })
+    if (!more) {
       pack.pause()
       out.once('drain', () => pack.resume())
     }
@@ -39,8 +45,8 @@ export async function writeTar(node: NodeFile, out: NodeJS.WritableStream): Prom
       await entry(pack, { name: e.path, type: 'link', linkname: e.target, mode: e.mode, mtime, pax })
     } else {
       const data = node.readEntry(e)
+      wipe.add(data)
       await entry(pack, { name: e.path, type: 'file', size: data.length, mode: e.mode, mtime, pax }, data)
-      data.fill(0)
     }
   }
   pack.finalize()

@@ -13,6 +13,7 @@ const lazy =
 const nodeCmds = () => import('./node-commands.js') as Promise<any>
 const vaultCmds = () => import('./vault-commands.js') as Promise<any>
 const mountCmds = () => import('./mount-commands.js') as Promise<any>
+const syncCmds = () => import('./sync-commands.js') as Promise<any>
 
 export async function buildParser(args: string[], io: IO, wrap: Wrap, version: string) {
   const h = (mod: () => Promise<any>, name: string) => wrap(lazy(mod, name))
@@ -67,7 +68,7 @@ export async function buildParser(args: string[], io: IO, wrap: Wrap, version: s
     .command('env <repos..>', 'run CMD (after --) with each secret as an environment variable', (x) => x, h(vaultCmds, 'env'))
     .command('import', 'import secrets', (c) =>
       c
-        .command('dir <dir>', 'each folder of DIR becomes a repository, its files secrets', (x) => x, h(vaultCmds, 'importDir'))
+        .command('dir <dir>', 'each folder of DIR becomes a repository, its files secrets', (x) => x.options(json), h(vaultCmds, 'importDir'))
         .demandCommand(1, 'name an import command'),
     )
     .command('mount <mountpoint> [second]', 'mount the node: `mount MOUNTPOINT` or `mount NODE MOUNTPOINT` (returns once ready unless --foreground)', (x) =>
@@ -77,7 +78,8 @@ export async function buildParser(args: string[], io: IO, wrap: Wrap, version: s
         .option('passphrase-stdin', { type: 'boolean', hidden: true }),
       h(mountCmds, 'mount'))
     .command('unmount <mountpoint>', 'persist everything and unmount', (x) => x, h(mountCmds, 'unmount'))
-    .demandCommand(1, 'name a command')
+  syncCommands(y, h, json)
+  y.demandCommand(1, 'name a command')
     .strict()
     .help()
     .alias('help', 'h')
@@ -88,4 +90,36 @@ export async function buildParser(args: string[], io: IO, wrap: Wrap, version: s
       throw new PolykeyError('USAGE', msg ?? 'bad usage', {}, { hint: "see 'polykey --help'" })
     })
   return y
+}
+
+// ------------------------------------------------------------------------------ sharing (issue 5)
+/** peer, share, unshare, serve, clone, pull, push, seal, unseal (handlers in sync-commands.ts). */
+function syncCommands(y: any, h: (mod: () => Promise<any>, name: string) => (argv: any) => Promise<void>, json: Record<string, object>): void {
+  const target = { 'target-passphrase-file': { type: 'string', describe: 'read the passphrase of a node-file PEER/TARGET from FILE (else $POLYKEY_TARGET_PASSPHRASE, else a prompt)' } } as const
+  const dht = { bootstrap: { type: 'string', describe: 'DHT bootstrap nodes HOST:PORT[,HOST:PORT…] (else $POLYKEY_DHT_BOOTSTRAP, else the public ones)' } } as const
+  const side = {
+    ours: { type: 'boolean', describe: "on a conflict keep this node's version" },
+    theirs: { type: 'boolean', describe: "on a conflict take the peer's version" },
+  } as const
+  y.command('peer', 'known peers: peer add | list | rm', (c: any) =>
+    c
+      .command('add <alias> <node-id> [address]', 'know a node by id (ADDRESS is HOST:PORT; without it the DHT finds it)', (x: any) => x.option('owner', { type: 'boolean', describe: 'let this peer push to this node' }), h(syncCmds, 'peerAdd'))
+      .command('list', 'known peers and what each may pull', (x: any) => x.options(json), h(syncCmds, 'peerList'))
+      .command('rm <alias>', 'forget a peer (and its access)', (x: any) => x, h(syncCmds, 'peerRm'))
+      .demandCommand(1, 'name a peer command'),
+  )
+    .command('share <repo> <peer>', 'let PEER list, clone and pull REPO', (x: any) => x, h(syncCmds, 'shareRepo'))
+    .command('unshare <repo> <peer>', 'stop PEER pulling REPO', (x: any) => x, h(syncCmds, 'unshareRepo'))
+    .command('serve', 'answer peers until interrupted (prints the address it listens on)', (x: any) =>
+      x.option('listen', { type: 'string', describe: 'HOST:PORT to listen on (default 127.0.0.1:0)' }).option('dht', { type: 'boolean', describe: 'also announce this node on the DHT' }).options(dht).options(json),
+      h(syncCmds, 'serve'))
+    .command('clone <peer> <repo> [local-name]', 'copy a repository (whole history) from a peer or a node file', (x: any) => x.options(target).options(dht).options(json), h(syncCmds, 'clone'))
+    .command('pull <peer> <repo>', "bring in a peer's changes: fast-forward, or merge", (x: any) => x.options(target).options(dht).options(side).options(json).conflicts('ours', 'theirs'), h(syncCmds, 'pullRepo'))
+    .command('push [repo] [target]', 'send a repository to a node that has this one as owner (or a node file); --all TARGET: every repository and the tags', (x: any) =>
+      x.option('all', { type: 'boolean', describe: 'every repository and the tags: push --all TARGET' }).options(target).options(dht).options(json),
+      h(syncCmds, 'pushRepo'))
+    .command('seal <repo> <peer>', "a repository as an encrypted bundle to PEER's key, on stdout", (x: any) => x, h(syncCmds, 'seal'))
+    .command('unseal <file>', 'import a sealed bundle (clone, or pull into the existing repository)', (x: any) =>
+      x.option('as', { type: 'string', describe: 'local repository name' }).option('allow-unknown', { type: 'boolean', describe: 'accept a bundle sealed by a node that is not a known peer' }).options(side).options(json).conflicts('ours', 'theirs'),
+      h(syncCmds, 'unseal'))
 }

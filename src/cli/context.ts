@@ -16,6 +16,8 @@ export interface IO {
   stdoutIsTTY: boolean
   env: NodeJS.ProcessEnv
   cwd: string
+  /** aborted when whoever asked for this command has gone (the agent's client hung up) */
+  signal?: AbortSignal
 }
 
 export function processIO(): IO {

@@ -93,7 +93,10 @@ export async function secretMv(ctx: Context, argv: any) {
 export async function secretDump(ctx: Context, argv: any) {
   const repos = (argv.repos as unknown[]).map((r) => checkName('repository', String(r)))
   const out = await ctx.withVault(false, (v) =>
-    repos.map((repo) => ({ repo, secrets: v.secretNames(repo).map((name) => ({ name, value: v.secretGet(repo, name).toString('base64') })) })),
+    repos.map((repo) => {
+      if (!v.hasRepo(repo)) throw new PolykeyError('NOT_FOUND', `no repository '${repo}'`, { repo })
+      return { repo, secrets: v.secretNames(repo).map((name) => ({ name, value: v.secretGet(repo, name).toString('base64') })) }
+    }),
   )
   ctx.json(out)
   return EXIT.OK
@@ -133,13 +136,14 @@ export async function secretEdit(ctx: Context, argv: any) {
     fs.writeFileSync(file, before ?? Buffer.alloc(0), { mode: 0o600 })
     const editor = ctx.io.env.VISUAL || ctx.io.env.EDITOR || 'vi'
     const code = await new Promise<number>((resolve, reject) => {
-      const child = spawn(`${editor} "$1"`, ['sh', file], { shell: true, stdio: 'inherit', env: ctx.io.env })
+      // As git runs it: $EDITOR may carry arguments ("code --wait"); the file is one argument.
+      const child = spawn('/bin/sh', ['-c', `${editor} "$1"`, 'sh', file], { stdio: 'inherit', env: ctx.io.env })
       child.on('error', reject)
       child.on('exit', (c, sig) => resolve(sig ? 128 : (c ?? 1)))
     })
     if (code !== 0) throw new PolykeyError('REFUSED', `the editor exited with status ${code}; nothing was saved`)
     after = fs.readFileSync(file)
-    if (before && after.equals(before)) {
+    if (after.equals(before ?? Buffer.alloc(0))) {
       ctx.io.stderr.write('polykey: no change\n')
       return EXIT.OK
     }
@@ -258,25 +262,33 @@ export async function importDir(ctx: Context, argv: any) {
   }
   const total = plan.reduce((n, p) => n + p.files.length, 0)
   const bar = progressBar(ctx, total)
-  const summary = await ctx.withVault(true, (v) => {
-    const done: { repo: string; secrets: number; commit: string | null }[] = []
-    for (const p of plan) {
-      if (!v.hasRepo(p.repo)) v.repoCreate(p.repo)
-      const secrets = new Map<string, Buffer>()
-      for (const f of p.files) {
-        secrets.set(f.name, fs.readFileSync(f.file))
-        bar.tick()
+  // The values are wiped only after the save: until then the pending writes still hold them.
+  const read: Buffer[] = []
+  let summary: { repo: string; secrets: number; commit: string | null }[]
+  try {
+    summary = await ctx.withVault(true, (v) => {
+      const done: { repo: string; secrets: number; commit: string | null }[] = []
+      for (const p of plan) {
+        if (!v.hasRepo(p.repo)) v.repoCreate(p.repo)
+        const secrets = new Map<string, Buffer>()
+        for (const f of p.files) {
+          const data = fs.readFileSync(f.file)
+          read.push(data)
+          secrets.set(f.name, data)
+          bar.tick()
+        }
+        const commit = v.secretPutMany(p.repo, secrets, `import ${secrets.size} secret${secrets.size === 1 ? '' : 's'}`)
+        done.push({ repo: p.repo, secrets: secrets.size, commit })
       }
-      const commit = v.secretPutMany(p.repo, secrets, `import ${secrets.size} secret${secrets.size === 1 ? '' : 's'}`)
-      for (const b of secrets.values()) b.fill(0)
-      done.push({ repo: p.repo, secrets: secrets.size, commit })
-    }
-    bar.saving()
-    return done
-  })
+      bar.saving()
+      return done
+    })
+  } finally {
+    for (const b of read) b.fill(0)
+  }
   bar.end()
   if (ctx.args.json) ctx.json(summary)
-  else ctx.out(`imported ${total} secrets into ${summary.length} repositories`)
+  else ctx.out(`imported ${total} secret${total === 1 ? '' : 's'} into ${summary.length} repositor${summary.length === 1 ? 'y' : 'ies'}`)
   return EXIT.OK
 }
 

@@ -402,6 +402,23 @@ export function makeOperations(host: MountHost, errnoOfCode: (code: string) => n
     },
   }
 
+  /** Rename tag entry `entry` to NAME, or NAME@REPO when the tag shows another NAME (vault.ts linkIntoTag). */
+  function renameTagEntry(entry: string, repo: string, name: string): void {
+    const dir = entry.slice(0, entry.lastIndexOf('/'))
+    const ino = s.ino(entry)
+    for (const want of [name, `${name}@${repo}`]) {
+      const p = `${dir}/${want}`
+      if (p === entry) return
+      if (Buffer.byteLength(want) > 255) return
+      if (s.stat(p)) {
+        if (s.ino(p) === ino) return
+        continue
+      }
+      s.move(entry, p)
+      return
+    }
+  }
+
   function rename(rs: string, rd: string): void {
     const ks = visible(rs)
     const kd = classify(rd)
@@ -456,7 +473,10 @@ export function makeOperations(host: MountHost, errnoOfCode: (code: string) => n
       if (ks.k === 'tagentry' && srcRepo) throw fail('EPERM') // a tag entry cannot become a new secret
       if (!s.stat(`${REPOS}/${kd.repo}`)) throw fail('ENOENT')
       if (dstStat) s.remove(rd)
+      const links = srcRepo && !isScratchName(kd.name) ? s.tagLinksOf(rs) : []
       s.move(rs, rd)
+      // A tag entry is named after its secret (as `polykey secret mv` does): entries follow.
+      for (const l of links) renameTagEntry(l, kd.repo, kd.name)
       if (srcRepo) host.changed(srcRepo)
       if (!isScratchName(kd.name)) host.changed(kd.repo)
       host.touched()

@@ -62,7 +62,16 @@ export class Vault {
     if (this.store.stat(this.repoPath(to))) throw new PolykeyError('EXISTS', `repository '${to}' already exists`, { repo: to })
     const members = this.tagMembers().filter((m) => m.repo === from)
     this.store.move(this.repoPath(from), this.repoPath(to))
-    for (const m of members) this.store.link(join(TAGS, m.tag, m.entry), join(REPOS, to, m.name))
+    for (const m of members) {
+      // An entry shown as NAME@OLD follows the repository's new name.
+      let entry = m.entry
+      const renamed = `${m.name}@${to}`
+      if (entry === `${m.name}@${from}` && Buffer.byteLength(renamed) <= 255 && !this.store.stat(join(TAGS, m.tag, renamed))) {
+        this.store.remove(join(TAGS, m.tag, entry))
+        entry = renamed
+      }
+      this.store.link(join(TAGS, m.tag, entry), join(REPOS, to, m.name))
+    }
   }
 
   repoDelete(repo: string): void {
@@ -187,6 +196,7 @@ export class Vault {
   /** Many secrets in one commit (import). Returns the commit id or null. */
   secretPutMany(repo: string, secrets: Map<string, Buffer>, message: string): string | null {
     this.needRepo(repo)
+    if (secrets.size === 0) return null // an empty folder: a repository, but no commit
     const changes = new Map<string, { data: Buffer; mode: number } | null>()
     for (const [name, data] of secrets) {
       checkName('secret', name)

@@ -1,0 +1,143 @@
+// Git packfiles, version 2, without deltas (git-scm.com/docs/gitformat-pack): pure codecs.
+//
+//   "PACK" | version u32 = 2 | count u32 | count × (type+size varint header, zlib(content)) | SHA-1
+//
+// Every object read from a peer is inflated under a size ceiling, hashed to get its id (a pack
+// carries no ids: an object IS its hash), and parsed: commits and trees must be well formed, and
+// a tree may only hold flat secrets (mode 100644/100755, valid names). Delta objects are refused;
+// we never send them. Real `git index-pack` accepts what buildPack writes.
+import crypto from 'node:crypto'
+import zlib from 'node:zlib'
+import { type ObjectType, type TreeEntry, decodeCommit, decodeTree, encodeObject } from '../git/objects.js'
+import { nameProblem, isScratchName } from '../vault/names.js'
+import { PolykeyError } from '../errors.js'
+
+export interface PackObject {
+  type: ObjectType
+  content: Buffer
+}
+export interface ParsedObject extends PackObject {
+  oid: string
+}
+
+const TYPE_CODES: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 }
+const CODE_TYPES: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob' }
+const SIGNATURE = Buffer.from('PACK')
+
+export interface PackLimits {
+  /** largest inflated object */
+  maxObjectBytes: number
+  /** sum of inflated sizes (a zip bomb stops here) */
+  maxTotalBytes: number
+  maxObjects: number
+}
+export const DEFAULT_PACK_LIMITS: PackLimits = { maxObjectBytes: 64 << 20, maxTotalBytes: 1 << 30, maxObjects: 2_000_000 }
+
+export function badPack(message: string, data: Record<string, unknown> = {}): PolykeyError {
+  return new PolykeyError('PEER', message, { reason: 'bad-pack', ...data })
+}
+
+export function buildPack(objects: Iterable<PackObject>): { pack: Buffer; count: number } {
+  const parts: Buffer[] = [Buffer.alloc(12)]
+  let count = 0
+  for (const o of objects) {
+    parts.push(objectHeader(TYPE_CODES[o.type], o.content.length), zlib.deflateSync(o.content, { level: 1 }))
+    count++
+  }
+  SIGNATURE.copy(parts[0], 0)
+  parts[0].writeUInt32BE(2, 4)
+  parts[0].writeUInt32BE(count, 8)
+  const body = Buffer.concat(parts)
+  const sum = crypto.createHash('sha1').update(body).digest()
+  return { pack: Buffer.concat([body, sum]), count }
+}
+
+/** type (3 bits) and size, little-endian base-128 with a continuation bit; 4 size bits first. */
+function objectHeader(type: number, size: number): Buffer {
+  const bytes: number[] = []
+  let c = (type << 4) | (size & 0x0f)
+  size = Math.floor(size / 16)
+  while (size > 0) {
+    bytes.push(c | 0x80)
+    c = size & 0x7f
+    size = Math.floor(size / 128)
+  }
+  bytes.push(c)
+  return Buffer.from(bytes)
+}
+
+/** Parse and check a whole pack; any flaw throws (reason 'bad-pack') and nothing is returned. */
+export function parsePack(pack: Buffer, limits: PackLimits = DEFAULT_PACK_LIMITS): ParsedObject[] {
+  if (pack.length < 32) throw badPack('the pack is truncated')
+  if (!pack.subarray(0, 4).equals(SIGNATURE)) throw badPack('the pack does not start with PACK')
+  if (pack.readUInt32BE(4) !== 2) throw badPack(`unsupported pack version ${pack.readUInt32BE(4)}`)
+  const count = pack.readUInt32BE(8)
+  const end = pack.length - 20
+  // Each object needs at least a header byte and an 8-byte zlib stream.
+  if (count > limits.maxObjects || count * 9 > end - 12) throw badPack(`the pack claims ${count} objects, more than it can hold`)
+  const sum = crypto.createHash('sha1').update(pack.subarray(0, end)).digest()
+  if (!sum.equals(pack.subarray(end))) throw badPack('the pack checksum does not match (corrupt in transit or forged)')
+  const out: ParsedObject[] = []
+  let off = 12
+  let total = 0
+  for (let i = 0; i < count; i++) {
+    if (off >= end) throw badPack('the pack ends before its last object')
+    let c = pack[off++]
+    const code = (c >> 4) & 7
+    let size = c & 0x0f
+    let mul = 16
+    while (c & 0x80) {
+      if (off >= end || mul > 2 ** 35) throw badPack('an object header in the pack is corrupt')
+      c = pack[off++]
+      size += (c & 0x7f) * mul
+      mul *= 128
+    }
+    const type = CODE_TYPES[code]
+    if (!type) throw badPack(code === 6 || code === 7 ? 'the pack holds delta objects (not accepted)' : `the pack holds an object of unknown type ${code}`)
+    if (size > limits.maxObjectBytes) throw badPack(`an object in the pack is too large (${size} bytes)`)
+    total += size
+    if (total > limits.maxTotalBytes) throw badPack('the pack inflates to more than the limit')
+    let content: Buffer
+    let used: number
+    try {
+      const r = zlib.inflateSync(pack.subarray(off, end), { info: true, maxOutputLength: Math.max(1, size) }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } }
+      content = r.buffer
+      used = r.engine.bytesWritten
+    } catch (err) {
+      throw badPack(`object ${i} of the pack does not inflate (${(err as { code?: string }).code ?? 'zlib error'})`, { index: i })
+    }
+    if (content.length !== size) throw badPack(`object ${i} of the pack is not the size its header says`, { index: i })
+    off += used
+    const oid = encodeObject(type, content).oid
+    checkObject(type, content, oid)
+    out.push({ oid, type, content })
+  }
+  if (off !== end) throw badPack('the pack has bytes after its last object')
+  return out
+}
+
+/** An object we will store must parse: flat trees of secrets, commits with a tree. */
+export function checkObject(type: ObjectType, content: Buffer, oid: string): void {
+  try {
+    if (type === 'commit') {
+      const c = decodeCommit(content)
+      if (!c.parents.every((p) => /^[0-9a-f]{40}$/.test(p))) throw new Error('bad parent')
+    } else if (type === 'tree') {
+      const seen = new Set<string>()
+      for (const e of decodeTree(content)) {
+        checkTreeEntry(e)
+        if (seen.has(e.name)) throw new Error('duplicate name')
+        seen.add(e.name)
+      }
+    }
+  } catch (err) {
+    throw badPack(`${type} ${oid} in the pack does not parse: ${(err as Error).message}`, { oid })
+  }
+}
+
+function checkTreeEntry(e: TreeEntry): void {
+  if (e.mode !== '100644' && e.mode !== '100755') throw new Error(`entry '${e.name}' has mode ${e.mode} (only flat secrets are allowed)`)
+  const why = nameProblem(e.name)
+  if (why) throw new Error(`entry name ${JSON.stringify(e.name)} ${why}`)
+  if (e.name === '.git' || isScratchName(e.name)) throw new Error(`entry name ${JSON.stringify(e.name)} is reserved`)
+}

@@ -1,0 +1,195 @@
+// Real-mount tests (issue 4), part 3: what survives — remount, an unmount from outside,
+// kill -9, SIGINT, SIGTERM — concurrent readers and a writer, and no plaintext left on disk.
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import { NO_FUSE, drive, grepTree, mountLine, mountedNode, ok, q, sh, sleep, stat, waitExit, waitFor, type Session } from './mount-helpers.js'
+import { readRecords, runtimeDir } from '../../src/agent/paths.js'
+
+const skip = NO_FUSE || undefined
+const UTC = { env: { TZ: 'UTC' } }
+const names = (dir: string) => fs.readdirSync(dir).sort()
+const tagged = async (s: Session) =>
+  (JSON.parse(await s.pkOk(['tag', 'list', '--json'])) as { tag: string; secrets: { entry: string; secret: string }[] }[]).flatMap((t) => t.secrets.map((x) => `${t.tag}/${x.entry}=${x.secret}`)).sort()
+
+describe('persistence on a real mount', { concurrency: true }, () => {
+  it('fusermount -u from outside persists everything, and a remount shows it all (modes, mtimes, tags)', { skip }, async (t) => {
+    const s = await mountedNode(t, { seed: { aws: { key: 'K' } }, tags: { prod: ['aws/key'] } })
+    const pid = s.pid()
+    // changes right before the unmount: none of them committed yet
+    await s.ok(
+      "mkdir repos/new tags/t2 && printf N > repos/new/n && ln repos/new/n tags/t2/ && printf K2 > tags/prod/key && chmod 640 repos/aws/key && touch -d '2001-02-03 04:05:06' repos/new/n",
+      UTC,
+    )
+    await ok(`fusermount -u ${q(s.mnt)}`)
+    assert.equal(mountLine(s.mnt), null)
+    // the mount process notices, saves everything, releases the node and stops its agent
+    await waitFor('the runtime record to go', () => !readRecords().some((r) => r.mountpoint === s.mnt), 5000)
+    // the node file has it all (read without the mount)
+    assert.equal(await s.pkOk(['secret', 'get', 'aws/key']), 'K2')
+    assert.equal(await s.pkOk(['secret', 'get', 'new/n']), 'N')
+    assert.deepEqual(await s.log('new'), ['add n'])
+    assert.equal((await s.log('aws'))[0], 'update key')
+    assert.deepEqual(await tagged(s), ['prod/key=aws/key', 't2/n=new/n'])
+
+    await s.mount()
+    assert.deepEqual(names(s.repo('aws')), ['key'])
+    assert.deepEqual(names(s.repo('new')), ['n'])
+    assert.equal(await s.ok('cat repos/aws/key tags/prod/key repos/new/n tags/t2/n'), 'K2K2NN')
+    assert.deepEqual(await stat('%a', s.repo('aws', 'key'), s.repo('new', 'n'), s.repo('new'), s.tag('t2')), ['640', '600', '700', '700'])
+    assert.equal((await s.sh(`stat -c %y ${q(s.repo('new', 'n'))}`, UTC)).out.trim(), '2001-02-03 04:05:06.000000000 +0000')
+    const [a, b] = await stat('%i %h', s.repo('new', 'n'), s.tag('t2', 'n'))
+    assert.equal(a, b)
+    assert.match(a, / 2$/)
+
+    // ... and then exits. KNOWN BUG (see the report): after an external unmount the native FUSE
+    // handle keeps the event loop alive, so the process lingers; reported as TODO until fixed.
+    const exited = await waitExit(pid, 3000).then(
+      () => true,
+      () => false,
+    )
+    if (!exited) {
+      process.kill(pid, 'SIGKILL') // everything was saved and the node released (checked above)
+      t.todo('the mount process does not exit after an external fusermount -u (binding keeps the loop alive)')
+      assert.fail(`mount process ${pid} still running 3 s after the external unmount`)
+    }
+  })
+
+  /** Signal the mount process right after some changes; it must persist them all and exit. */
+  async function signalAfterChanges(s: Session, sig: NodeJS.Signals) {
+    const pid = s.pid()
+    await s.ok(`printf ${sig} > repos/aws/fresh && mkdir repos/r2 && printf x > repos/r2/x && ln repos/r2/x tags/prod/`)
+    process.kill(pid, sig) // at once: nothing of that is committed yet
+    await waitExit(pid)
+    await waitFor('the mount to go', () => mountLine(s.mnt) === null, 3000)
+    assert.ok(!readRecords().some((r) => r.mountpoint === s.mnt), 'the runtime record is removed')
+    assert.equal(await s.pkOk(['secret', 'get', 'aws/fresh']), sig)
+    assert.equal(await s.pkOk(['secret', 'get', 'r2/x']), 'x')
+    assert.deepEqual(await s.log('r2'), ['add x'])
+    assert.match((await s.log('aws'))[0], /add fresh/)
+  }
+
+  it('kill -9: the node opens and loses at most the last second or so, never older edits; SIGINT persists everything', { skip }, async (t) => {
+    const s = await mountedNode(t, { seed: { aws: { old: 'O' } }, tags: { prod: ['aws/old'] } })
+    const pid = s.pid()
+    await s.ok('printf A > repos/aws/a && printf A2 > repos/aws/old')
+    await sleep(3000)
+    await s.ok('printf B > repos/aws/b && printf B2 > repos/aws/old')
+    process.kill(pid, 'SIGKILL')
+    await waitExit(pid)
+    // the kernel side goes away by itself (auto_unmount); clean up by hand only if it did not
+    try {
+      await waitFor('the mount to go', () => mountLine(s.mnt) === null, 3000)
+    } catch {
+      await sh(`fusermount -u -z ${q(s.mnt)}`)
+      assert.equal(mountLine(s.mnt), null)
+    }
+    const verify = await s.pk(['verify'])
+    assert.equal(verify.code, 0, `verify after kill -9: ${verify.stderr}`)
+    assert.ok((await s.log('aws')).includes('add a; update old'), 'the edits from 3 s before the kill were committed and saved')
+    // it mounts again (over the stale socket and record of the killed process)
+    await s.mount()
+    assert.equal(await s.ok('cat repos/aws/a'), 'A')
+    const old = await s.ok('cat repos/aws/old tags/prod/old')
+    assert.ok(old === 'A2A2' || old === 'B2B2', `old is ${old}`) // the last edit may be lost, never damaged
+    const b = await s.sh('cat repos/aws/b')
+    if (b.code === 0) assert.equal(b.out, 'B')
+    await signalAfterChanges(s, 'SIGINT')
+  })
+
+  // Several processes read a secret in a loop (through its repository path and its tag path, with
+  // ls alongside) while another rewrites it; `saves` is the writer's loop body for step $i. Every
+  // read is logged (outside the mount) and checked here afterwards.
+  async function readersAndWriter(s: Session, saves: string, ls: string, steps: number): Promise<{ nuls: number }> {
+    const stop = `${s.dir}/stop`
+    const reader = (file: string, n: number) =>
+      s.sh(`L=${q(`${s.dir}/reads${n}`)}; while [ ! -e ${q(stop)} ]; do cat ${file} >> $L || exit 1; echo '@@' >> $L; ${ls} >/dev/null || exit 3; done`, { timeoutMs: 60_000 })
+    const readers = [reader('repos/aws/c', 1), reader('tags/prod/c', 2), reader('repos/aws/c', 3)]
+    await sleep(200)
+    const writer = await s.sh(`for i in $(seq 1 ${steps}); do ${saves} done`, { timeoutMs: 60_000 })
+    fs.writeFileSync(stop, '')
+    const results = await Promise.all(readers)
+    assert.equal(writer.code, 0, writer.err)
+    const errors = results.filter((r) => r.code !== 0 || r.err !== '').map((r) => `exit ${r.code}: ${r.err.trim().split('\n').slice(0, 3).join(' / ')}`)
+    assert.deepEqual(errors, [], 'no reader may get an error')
+    let nuls = 0
+    for (const n of [1, 2, 3]) {
+      const reads = fs.readFileSync(`${s.dir}/reads${n}`, 'latin1').split('@@\n').slice(0, -1)
+      assert.ok(reads.length > 0, 'the reader ran')
+      for (const r of reads) {
+        if (r.includes('\0')) nuls++
+        else assert.match(r, /^(v-\d*x?\n?)?$/, `a reader saw ${JSON.stringify(r)}`)
+      }
+    }
+    assert.equal(await s.ok('cat repos/aws/c tags/prod/c'), `v-${steps}v-${steps}`)
+    const [a, b] = await stat('%i %h', s.repo('aws', 'c'), s.tag('prod', 'c'))
+    assert.equal(a, b)
+    assert.match(a, / 2$/)
+    assert.deepEqual(names(s.repo('aws')), ['c', 'other'])
+    assert.deepEqual(names(s.tag('prod')), ['c'])
+    return { nuls }
+  }
+
+  it('concurrent readers and a writer rewriting in place (>, >>, truncate, both paths): no reader error, right content; SIGTERM persists everything', { skip }, async (t) => {
+    const s = await mountedNode(t, { seed: { aws: { c: 'v-0', other: 'o' } }, tags: { prod: ['aws/c'] } })
+    const { nuls } = await readersAndWriter(
+      s,
+      'printf "v-$i" > repos/aws/c || exit 1; printf "v-$i" > tags/prod/c || exit 2; echo x >> repos/aws/c || exit 3; truncate -s $((2 + ${#i})) tags/prod/c || exit 4; printf "v-$i" > repos/aws/c || exit 5;',
+      'ls -la repos/aws tags/prod',
+      50,
+    )
+    await signalAfterChanges(s, 'SIGTERM')
+    assert.equal(await s.pkOk(['secret', 'get', 'aws/c']), 'v-50')
+    if (nuls > 0) {
+      // KNOWN (see the report): the kernel's page cache can hand a reader racing a truncation
+      // the zero-filled tail of a page — bytes nobody wrote; direct_io would avoid it.
+      t.todo(`${nuls} reads saw NUL bytes while the file was being truncated`)
+      assert.fail(`${nuls} reads saw NUL bytes`)
+    }
+  })
+
+  // KNOWN BUG (libfuse 2 high-level API, see the report): a save that renames a new file over the
+  // secret unhashes the old node's path inside libfuse; a reader whose lookup came just before the
+  // rename then gets ENOENT (a local filesystem would still open the old file).
+  it('concurrent readers and a writer saving by rename (write-temp-then-mv, sed -i): no reader error', { skip, todo: NO_FUSE ? undefined : 'libfuse2 high-level rename race: readers get ENOENT' }, async (t) => {
+    const s = await mountedNode(t, { seed: { aws: { c: 'v-0', other: 'o' } }, tags: { prod: ['aws/c'] } })
+    await readersAndWriter(
+      s,
+      'printf "v-$i" > repos/aws/.c.tmp && mv repos/aws/.c.tmp repos/aws/c || exit 1; printf "v-$i" > tags/prod/.c.tmp && mv tags/prod/.c.tmp tags/prod/c || exit 2; sed -i "s/v-$i/v-$i/" tags/prod/c || exit 3;',
+      'ls -a repos/aws tags/prod', // no -l: ls -l may lose the race with a temporary file vanishing, as anywhere
+      30,
+    )
+  })
+
+  it('no plaintext on disk: the node file, /tmp, /dev/shm and the runtime folder never hold a secret', { skip }, async (t) => {
+    const marker = `pkmark${crypto.randomBytes(12).toString('hex')}`
+    const s = await mountedNode(t)
+    const look = async () => {
+      const hits = [
+        ...(await grepTree('/tmp', marker)),
+        ...(await grepTree('/dev/shm', marker)),
+        ...(await grepTree(runtimeDir(), marker)),
+        ...(fs.readFileSync(s.node).includes(marker) ? [s.node] : []),
+      ]
+      return [...new Set(hits)]
+    }
+    // through the mount, with the usual tools, through a tag and through the agent
+    await s.ok(
+      `mkdir repos/m tags/mt && printf '%s\\n' ${marker} > repos/m/s && echo ${marker}-2 >> repos/m/s && sed -i s/-2/-3/ repos/m/s && ` +
+        `cp repos/m/s repos/m/copy && ln repos/m/s tags/mt/ && cat tags/mt/s > repos/m/.s.tmp && mv repos/m/.s.tmp repos/m/s && ` +
+        `sed -i s/-3/-4/ tags/mt/s && truncate -s 100 repos/m/copy`,
+    )
+    await s.pkOk(['secret', 'put', 'm/cli'], { input: `${marker}-cli` })
+    assert.equal(await s.pkOk(['secret', 'get', 'm/cli']), `${marker}-cli`)
+    // vim, appending a line (so the marker never enters a register saved to ~/.viminfo)
+    await drive(s, 'vim repos/m/s', [{ until: () => fs.existsSync(s.repo('m', '.s.swp')), what: 'swap' }, { until: /\d+L, \d+B/, what: 'loaded' }, 'Goextra\x1b', { ms: 150 }, ':wq\r'])
+    assert.equal(await s.ok('cat repos/m/s'), `${marker}\n${marker}-4\nextra\n`)
+    await s.waitLog('m', (l) => l.length > 0 && !fs.existsSync(s.repo('m', '.s.swp')))
+    await sleep(1200) // let the last commit and save happen
+    assert.deepEqual(await look(), [], 'plaintext found while mounted')
+    await s.unmount()
+    assert.match(await s.pkOk(['secret', 'get', 'm/s']), new RegExp(marker)) // the marker is really in there
+    assert.deepEqual(await look(), [], 'plaintext found after unmounting')
+  })
+})
