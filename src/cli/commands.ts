@@ -27,10 +27,10 @@ export async function buildParser(args: string[], io: IO, wrap: Wrap, version: s
     .option('passphrase-file', { type: 'string', describe: 'read the passphrase from FILE (else $POLYKEY_PASSPHRASE, else a prompt)', global: true })
     .option('verbose', { type: 'boolean', describe: 'show details (stack traces) on errors', global: true })
     .option('lock-timeout', { type: 'number', describe: 'seconds to wait for another writer (default 30)', global: true })
-    .command('init', 'create a new node file', (c) => c.option('kdf', { choices: ['interactive', 'moderate', 'sensitive', 'test'], default: 'moderate', describe: "Argon2id profile ('test' is weak: for test suites only)" }), h(nodeCmds, 'init'))
+    .command('init', 'create a new node file', (c) => c.options(json).option('kdf', { choices: ['interactive', 'moderate', 'sensitive', 'test'], default: 'moderate', describe: "Argon2id profile ('test' is weak: for test suites only)" }), h(nodeCmds, 'init'))
     .command('info', 'node id, format version, counts', (c) => c.options(json), h(nodeCmds, 'info'))
     .command('verify', 'decrypt and check every live member (exit 4 on damage)', (c) => c, h(nodeCmds, 'verify'))
-    .command('node <action>', "this node: 'node id'", (c) => c.positional('action', { choices: ['id'] }), h(nodeCmds, 'nodeId'))
+    .command('node <action>', "this node: 'node id'", (c) => c.positional('action', { choices: ['id'] }).options(json), h(nodeCmds, 'nodeId'))
     .command('passphrase <action>', "'passphrase change'", (c) =>
       c.positional('action', { choices: ['change'] })
         .option('new-passphrase-file', { type: 'string', describe: 'read the new passphrase from FILE (else $POLYKEY_NEW_PASSPHRASE, else a prompt)' })

@@ -185,7 +185,7 @@ export function makeOperations(host: MountHost, errnoOfCode: (code: string) => n
         } else if (k.k === 'tagentry') {
           checkNewName(k.name)
           if (!s.stat(`${TAGS}/${k.tag}`)) throw fail('ENOENT')
-        } else throw fail(k.k === 'hidden' ? 'ENOENT' : 'EPERM')
+        } else throw fail(k.k === 'hidden' && r.includes('/') ? 'ENOENT' : 'EPERM') // .git stays invisible; MOUNT/x is refused
         // New files are 0600 whatever the creating process's umask: secrets stay private unless chmod says otherwise.
         void mode
         const fd = vol.openSync(path, O_CREAT | 2 /* O_RDWR */ | O_EXCL, 0o600) as number
@@ -327,6 +327,7 @@ export function makeOperations(host: MountHost, errnoOfCode: (code: string) => n
       guard('mkdir', cb, () => {
         const r = rel(path)
         const k = classify(r)
+        if (k.k === 'hidden' || k.k === 'invalid') throw fail('EPERM') // before EEXIST: .git stays invisible
         if (s.stat(r)) throw fail('EEXIST')
         if (k.k === 'repo') {
           checkNewName(k.repo)

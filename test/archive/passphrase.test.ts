@@ -7,7 +7,7 @@ import path from 'node:path'
 import { run, tmpdir, PASS } from '../helpers.js'
 import { BODY_OFFSET, HEADER_SIZE, SLOT_AREA_SIZE, decodeSlotArea } from '../../src/archive/codec.js'
 import { NodeFile } from '../../src/archive/nodefile.js'
-import { buildCliNode, cli, copyWith, TEST_KDF } from './util.js'
+import { cliNodeCopy, cli, copyWith, TEST_KDF } from './util.js'
 
 const NEW = 'a brand new passphrase'
 const A = [HEADER_SIZE, HEADER_SIZE + SLOT_AREA_SIZE] as const
@@ -21,7 +21,7 @@ async function works(node: string, pass: string): Promise<number> {
 
 test('passphrase change: the old one stops working, the new one works, the body is untouched', async (t) => {
   const dir = tmpdir(t)
-  const { node } = await buildCliNode(dir)
+  const { node } = await cliNodeCopy(dir)
   const before = fs.readFileSync(node)
   const newFile = path.join(dir, 'new-pass')
   fs.writeFileSync(newFile, NEW + '\n')
@@ -54,7 +54,7 @@ test('passphrase change: the old one stops working, the new one works, the body 
 
 test('a crash during the change leaves the old or the new passphrase working (file states)', async (t) => {
   const dir = tmpdir(t)
-  const { node } = await buildCliNode(dir)
+  const { node } = await cliNodeCopy(dir)
   const old = fs.readFileSync(node)
   assert.equal((await cli(['passphrase', 'change'], { node, env: { POLYKEY_NEW_PASSPHRASE: NEW } })).code, 0)
   const neu = fs.readFileSync(node)
@@ -86,7 +86,7 @@ test('a crash during the change leaves the old or the new passphrase working (fi
 
 test('the real changePassphrase writes and syncs the new area before it wipes the old one', async (t) => {
   const dir = tmpdir(t)
-  const { node } = await buildCliNode(dir)
+  const { node } = await cliNodeCopy(dir)
   const nf = NodeFile.open(node, { passphrase: Buffer.from(PASS) }, { writable: true })
   t.after(() => nf.close())
   const order: string[] = []

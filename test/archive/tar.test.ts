@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { spawn, spawnSync } from 'node:child_process'
 import { BIN, PASS, tmpdir } from '../helpers.js'
-import { buildCliNode, cli } from './util.js'
+import { cliNodeCopy, cli } from './util.js'
 
 /** bin/polykey export tar | tar ARGS, as a shell pipeline would run it. */
 function pipeToTar(node: string, tarArgs: string[]): Promise<{ code: number; tarCode: number; out: string; err: string }> {
@@ -34,7 +34,7 @@ function pipeToTar(node: string, tarArgs: string[]): Promise<{ code: number; tar
 
 test('GNU tar lists and extracts the export; tags are hardlinks to their secrets', async (t) => {
   const dir = tmpdir(t)
-  const { node } = await buildCliNode(dir)
+  const { node } = await cliNodeCopy(dir)
   const list = await pipeToTar(node, ['tvf', '-'])
   assert.equal(list.code, 0, list.err)
   assert.equal(list.tarCode, 0, list.err)
@@ -73,7 +73,7 @@ test('GNU tar lists and extracts the export; tags are hardlinks to their secrets
 
 test('exact mtimes travel in pax headers', async (t) => {
   const dir = tmpdir(t)
-  const { node } = await buildCliNode(dir)
+  const { node } = await cliNodeCopy(dir)
   const r = await cli(['export', 'tar'], { node })
   assert.equal(r.code, 0)
   // Every member is preceded by a pax extended header ('x') carrying its mtime.
@@ -84,7 +84,7 @@ test('exact mtimes travel in pax headers', async (t) => {
 })
 
 test('export tar refuses a terminal (a real pty)', async (t) => {
-  const { node } = await buildCliNode(tmpdir(t))
+  const { node } = await cliNodeCopy(tmpdir(t))
   const probe = spawnSync('script', ['--version'], { encoding: 'utf8' })
   if (probe.status !== 0) return t.skip('script(1) is not installed')
   const r = spawnSync('script', ['-qec', `${process.execPath} ${BIN} export tar`, '/dev/null'], {
@@ -100,7 +100,7 @@ test('export tar refuses a terminal (a real pty)', async (t) => {
 })
 
 test('export tar refuses a terminal (the IO path)', async (t) => {
-  const { node } = await buildCliNode(tmpdir(t))
+  const { node } = await cliNodeCopy(tmpdir(t))
   const r = await cli(['export', 'tar'], { node, stdoutIsTTY: true })
   assert.equal(r.code, 1)
   assert.equal(r.stdout.length, 0)

@@ -1,6 +1,7 @@
 // Helpers for the node-file tests: the CLI in this process (fast enough to run hundreds of
 // times), a map of a node file's regions (docs/FORMAT.md), and small byte tools.
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import { main } from '../../src/cli/main.js'
@@ -176,4 +177,22 @@ export async function buildCliNode(dir: string): Promise<{ node: string; states:
     last = await record()
   }
   return { node, states, last }
+}
+
+let shared: Promise<{ node: string; states: Map<number, Buffer>; last: number }> | null = null
+
+/**
+ * A private copy (in `dir`) of the node buildCliNode makes, built once per test file: the tests
+ * that only read it, or damage their own copy, need not pay for the history again.
+ */
+export async function cliNodeCopy(dir: string): Promise<{ node: string; states: Map<number, Buffer>; last: number }> {
+  shared ??= (async () => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'pk-test-shared-'))
+    process.on('exit', () => fs.rmSync(base, { recursive: true, force: true }))
+    return buildCliNode(base)
+  })()
+  const built = await shared
+  const node = path.join(dir, 'node.pk')
+  fs.copyFileSync(built.node, node)
+  return { ...built, node }
 }

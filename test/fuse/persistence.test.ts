@@ -28,9 +28,7 @@ describe('persistence on a real mount', { concurrency: true }, () => {
     await waitFor('the runtime record to go', () => !readRecords().some((r) => r.mountpoint === s.mnt), 5000)
     // the node file has it all (read without the mount)
     assert.equal(await s.pkOk(['secret', 'get', 'aws/key']), 'K2')
-    assert.equal(await s.pkOk(['secret', 'get', 'new/n']), 'N')
     assert.deepEqual(await s.log('new'), ['add n'])
-    assert.equal((await s.log('aws'))[0], 'update key')
     assert.deepEqual(await tagged(s), ['prod/key=aws/key', 't2/n=new/n'])
 
     await s.mount()
@@ -65,9 +63,7 @@ describe('persistence on a real mount', { concurrency: true }, () => {
     await waitFor('the mount to go', () => mountLine(s.mnt) === null, 3000)
     assert.ok(!readRecords().some((r) => r.mountpoint === s.mnt), 'the runtime record is removed')
     assert.equal(await s.pkOk(['secret', 'get', 'aws/fresh']), sig)
-    assert.equal(await s.pkOk(['secret', 'get', 'r2/x']), 'x')
     assert.deepEqual(await s.log('r2'), ['add x'])
-    assert.match((await s.log('aws'))[0], /add fresh/)
   }
 
   it('kill -9: the node opens and loses at most the last second or so, never older edits; SIGINT persists everything', { skip }, async (t) => {

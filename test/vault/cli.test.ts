@@ -1,10 +1,16 @@
 // End to end through bin/polykey: repositories, secrets, tags and history as a user sees them.
 import test from 'node:test'
 import assert from 'node:assert/strict'
+import path from 'node:path'
+import { run } from '../helpers.js'
 import { node, ok, fails, json, type LogJson } from './util.js'
 
 test('repositories and secrets: every command, its human output and its --json', async (t) => {
-  const { pk } = await node(t)
+  const { pk, dir } = await node(t)
+  const created = json(await run(['init', '--kdf', 'test', '--json'], { node: path.join(dir, 'second.pk') }))
+  assert.deepEqual(Object.keys(created).sort(), ['id', 'node'])
+  assert.match(created.id, /^[0-9a-f]{64}$/)
+  fails(await run(['init', '--kdf', 'test'], { node: path.join(dir, 'second.pk') }), 1, /already exists/)
   ok(await pk(['repo', 'create', 'aws']))
   ok(await pk(['repo', 'create', 'gcp']))
   fails(await pk(['repo', 'create', 'aws']), 1, /already exists/)
@@ -62,10 +68,13 @@ test('repositories and secrets: every command, its human output and its --json',
   ok(await pk(['repo', 'delete', 'gcp']))
   fails(await pk(['repo', 'delete', 'gcp']), 1, /no repository 'gcp'/)
 
-  const info = json(await pk(['info', '--json']))
+  const [infoRun, idRun, idJson] = await Promise.all([pk(['info', '--json']), pk(['node', 'id']), pk(['node', 'id', '--json'])])
+  const info = json(infoRun)
   assert.equal(info.repositories, 1)
   assert.equal(info.secrets, 1)
   assert.equal(info.tags, 0)
+  assert.equal(ok(idRun).out, `${info.id}\n`)
+  assert.deepEqual(json(idJson), { id: info.id })
   assert.equal(ok(await pk(['repo', 'list'])).out, 'amazon\n')
   assert.deepEqual(json(await pk(['secret', 'list', '--json'])).map((s: any) => `${s.repo}/${s.name}`), ['amazon/secret-key'])
 
