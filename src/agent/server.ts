@@ -21,6 +21,8 @@ export class AgentServer {
   private sock = ''
   private record = ''
   private clients = new Set<net.Socket>()
+  /** every open connection, including the one being answered while we shut down */
+  private live = new Set<net.Socket>()
 
   async start(o: AgentOptions): Promise<void> {
     ensureRuntimeDir()
@@ -48,7 +50,11 @@ export class AgentServer {
     let req: Request | null = null
     const stdin: Buffer[] = []
     this.clients.add(c)
-    c.on('close', () => this.clients.delete(c))
+    this.live.add(c)
+    c.on('close', () => {
+      this.clients.delete(c)
+      this.live.delete(c)
+    })
     c.on('error', () => {})
     c.on('data', (d: Buffer) => {
       if (req) return void stdin.push(d)
@@ -101,6 +107,12 @@ export class AgentServer {
     clearInterval(ping)
     stdin.fill(0)
     exit(code)
+  }
+
+  /** Resolves once no client is connected (the one that asked to unmount has had its answer). */
+  async drained(timeoutMs = 2000): Promise<void> {
+    const end = Date.now() + timeoutMs
+    while (this.live.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
   }
 
   stop(): void {

@@ -123,6 +123,12 @@ async function runMount(ctx: Context, nodePath: string, mountpoint: string, daem
     fs.closeSync(logFd)
     if (fs.statSync(logPath(nodePath)).size === 0) fs.rmSync(logPath(nodePath), { force: true })
   }
+  // Everything is saved and the node released. After an unmount from outside the binding's
+  // handle can keep the event loop alive; nothing is left to do, so leave explicitly.
+  await agent.drained()
+  const exit = () => process.exit(EXIT.OK)
+  if (daemon) exit()
+  else (ctx.io.stdout as NodeJS.WriteStream).write('', exit)
   return EXIT.OK
 }
 

@@ -16,6 +16,7 @@ import { makeOperations, type MountHost } from './ops.js'
 
 /** Edits within this window become one commit (editors write in bursts). */
 export const COMMIT_DELAY_MS = 1000
+export const COMMIT_MAX_DELAY_MS = 3000
 
 export interface MountOptions {
   log: (msg: string) => void
@@ -30,6 +31,7 @@ export class MountedNode implements MountHost {
   private pending = new Set<string>()
   private saveNeeded = false
   private timer: NodeJS.Timeout | null = null
+  private firstPending = 0
   private watch: NodeJS.Timeout | null = null
   private closing: Promise<void> | null = null
   private saveError: string | null = null
@@ -127,8 +129,18 @@ export class MountedNode implements MountHost {
     this.touched()
   }
 
+  /**
+   * Commit after COMMIT_DELAY_MS of quiet, but never later than COMMIT_MAX_DELAY_MS after the
+   * first pending change: an editor's write-temp-then-rename save lands in one commit, and a
+   * crash loses at most a few seconds.
+   */
   private schedule(): void {
-    if (this.timer || this.closing) return
+    if (this.closing) return
+    const now = Date.now()
+    if (this.timer) {
+      if (now - this.firstPending >= COMMIT_MAX_DELAY_MS - COMMIT_DELAY_MS) return
+      clearTimeout(this.timer)
+    } else this.firstPending = now
     this.timer = setTimeout(() => {
       this.timer = null
       this.flush()

@@ -41,7 +41,7 @@ export function buildPack(objects: Iterable<PackObject>): { pack: Buffer; count:
   const parts: Buffer[] = [Buffer.alloc(12)]
   let count = 0
   for (const o of objects) {
-    parts.push(objectHeader(TYPE_CODES[o.type], o.content.length), zlib.deflateSync(o.content, { level: 1 }))
+    parts.push(objectHeader(TYPE_CODES[o.type], o.content.length), storedZlib(o.content))
     count++
   }
   SIGNATURE.copy(parts[0], 0)
@@ -50,6 +50,65 @@ export function buildPack(objects: Iterable<PackObject>): { pack: Buffer; count:
   const body = Buffer.concat(parts)
   const sum = crypto.createHash('sha1').update(body).digest()
   return { pack: Buffer.concat([body, sum]), count }
+}
+
+/**
+ * A zlib stream of "stored" (uncompressed) deflate blocks (RFC 1950/1951): what secrets, ids and
+ * short names gain from compression is small, and a zlib engine per object is what a pack of
+ * thousands of small objects would spend its time on. Any inflater reads it.
+ */
+export function storedZlib(data: Buffer): Buffer {
+  const blocks = Math.max(1, Math.ceil(data.length / 0xffff))
+  const out = Buffer.allocUnsafe(2 + blocks * 5 + data.length + 4)
+  out[0] = 0x78
+  out[1] = 0x01
+  let w = 2
+  for (let i = 0; i < blocks; i++) {
+    const chunk = data.subarray(i * 0xffff, (i + 1) * 0xffff)
+    out[w] = i === blocks - 1 ? 1 : 0
+    out.writeUInt16LE(chunk.length, w + 1)
+    out.writeUInt16LE(~chunk.length & 0xffff, w + 3)
+    chunk.copy(out, w + 5)
+    w += 5 + chunk.length
+  }
+  out.writeUInt32BE(adler32(data), w)
+  return out
+}
+
+/** The fast path of parsing: a stored-blocks zlib stream, or null to let zlib do it. */
+function readStored(buf: Buffer, off: number, size: number): { content: Buffer; used: number } | null {
+  if (buf[off] !== 0x78 || (buf[off] * 256 + buf[off + 1]) % 31 !== 0 || buf[off + 1] & 0x20) return null
+  let r = off + 2
+  const content = Buffer.allocUnsafe(size)
+  let got = 0
+  for (;;) {
+    if (r + 5 > buf.length) return null
+    const head = buf[r]
+    if ((head & 0x06) !== 0) return null // not a stored block
+    const len = buf.readUInt16LE(r + 1)
+    if ((buf.readUInt16LE(r + 3) ^ 0xffff) !== len || got + len > size || r + 5 + len > buf.length) return null
+    buf.copy(content, got, r + 5, r + 5 + len)
+    got += len
+    r += 5 + len
+    if (head & 1) break
+  }
+  if (got !== size || r + 4 > buf.length || buf.readUInt32BE(r) !== adler32(content)) return null
+  return { content, used: r + 4 - off }
+}
+
+function adler32(b: Buffer): number {
+  let a = 1
+  let s = 0
+  for (let i = 0; i < b.length; ) {
+    const end = Math.min(b.length, i + 3800)
+    for (; i < end; i++) {
+      a += b[i]
+      s += a
+    }
+    a %= 65521
+    s %= 65521
+  }
+  return ((s << 16) | a) >>> 0
 }
 
 /** type (3 bits) and size, little-endian base-128 with a continuation bit; 4 size bits first. */
@@ -99,12 +158,16 @@ export function parsePack(pack: Buffer, limits: PackLimits = DEFAULT_PACK_LIMITS
     if (total > limits.maxTotalBytes) throw badPack('the pack inflates to more than the limit')
     let content: Buffer
     let used: number
-    try {
-      const r = zlib.inflateSync(pack.subarray(off, end), { info: true, maxOutputLength: Math.max(1, size) }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } }
-      content = r.buffer
-      used = r.engine.bytesWritten
-    } catch (err) {
-      throw badPack(`object ${i} of the pack does not inflate (${(err as { code?: string }).code ?? 'zlib error'})`, { index: i })
+    const stored = readStored(pack.subarray(0, end), off, size)
+    if (stored) ({ content, used } = stored)
+    else {
+      try {
+        const r = zlib.inflateSync(pack.subarray(off, end), { info: true, maxOutputLength: Math.max(1, size) }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } }
+        content = r.buffer
+        used = r.engine.bytesWritten
+      } catch (err) {
+        throw badPack(`object ${i} of the pack does not inflate (${(err as { code?: string }).code ?? 'zlib error'})`, { index: i })
+      }
     }
     if (content.length !== size) throw badPack(`object ${i} of the pack is not the size its header says`, { index: i })
     off += used
