@@ -8,7 +8,9 @@ export type Pk = (args: string[], opts?: { input?: Buffer | string; env?: Record
 /** A fresh node and a runner bound to it. */
 export async function node(t: { after(fn: () => void): void }): Promise<{ dir: string; node: string; pk: Pk }> {
   const n = await newNode(t)
-  return { ...n, pk: (args, opts = {}) => run(args, { node: n.node, ...opts }) }
+  // NODE_EXTRA_CA_CERTS (set on some CI machines) makes every node process parse certificates at
+  // start-up; the CLI makes no TLS connections, and these tests start a few hundred processes.
+  return { ...n, pk: (args, opts = {}) => run(args, { node: n.node, ...opts, env: { NODE_EXTRA_CA_CERTS: undefined, ...opts.env } }) }
 }
 
 /** The command succeeded; returns its result. */
