@@ -20,10 +20,23 @@ const PASS = 'bench-pass'
 const COMMITS = 1000
 const SECRETS = 100
 
-function pk(node: string, args: string[], env: Record<string, string> = {}): string {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, POLYKEY_NODE: node, POLYKEY_PASSPHRASE: PASS, ...env }, encoding: 'utf8' })
-  if (r.status !== 0) throw new Error(`polykey ${args.join(' ')}: ${r.stderr}`)
-  return r.stdout
+/** bin/polykey in a child process (asynchronous: the counting proxies live in this process). */
+function pk(node: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, POLYKEY_NODE: node, POLYKEY_PASSPHRASE: PASS }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout!.on('data', (d) => (out += d))
+    child.stderr!.on('data', (d) => (err += d))
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`polykey ${args.join(' ')}: ${err}`))))
+  })
+}
+
+function sh(cmd: string, args: string[], cwd?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, stdio: 'ignore' })
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`))))
+  })
 }
 
 /** alice: one repository of COMMITS commits, each updating one of SECRETS secrets. */
@@ -102,7 +115,7 @@ export async function run(r: Report): Promise<void> {
     const aliceId = await buildAlice(aliceNode, bobId)
     const served = await startServe(aliceNode)
     children.push(served.child)
-    pk(bobTemplate, ['peer', 'add', 'alice', aliceId, served.address])
+    await pk(bobTemplate, ['peer', 'add', 'alice', aliceId, served.address])
 
     // The same history for git: export the node, serve the repository with git daemon.
     const exported = path.join(work, 'export')
@@ -119,15 +132,15 @@ export async function run(r: Report): Promise<void> {
     children.push(daemon.child)
 
     let k = 0
-    const pkClone = () => {
+    const pkClone = async () => {
       const node = path.join(work, `bob-${k++}.pk`)
       fs.copyFileSync(bobTemplate, node)
-      pk(node, ['clone', 'alice', 'bench'])
+      await pk(node, ['clone', 'alice', 'bench'])
       fs.rmSync(node)
     }
-    const gitClone = () => {
+    const gitClone = async () => {
       const dest = path.join(work, `g-${k++}`)
-      execFileSync('git', ['clone', '-q', `git://127.0.0.1:${daemon.port}/bench.git`, dest])
+      await sh('git', ['clone', '-q', `git://127.0.0.1:${daemon.port}/bench.git`, dest])
       fs.rmSync(dest, { recursive: true })
     }
     const c = await compare(pkClone, gitClone, 5)
@@ -137,20 +150,20 @@ export async function run(r: Report): Promise<void> {
     const proxy = await countingProxy(served.address)
     const bob = path.join(work, 'bob.pk')
     fs.copyFileSync(bobTemplate, bob)
-    pk(bob, ['peer', 'rm', 'alice'])
-    pk(bob, ['peer', 'add', 'alice', aliceId, proxy.address])
-    pk(bob, ['clone', 'alice', 'bench'])
+    await pk(bob, ['peer', 'rm', 'alice'])
+    await pk(bob, ['peer', 'add', 'alice', aliceId, proxy.address])
+    await pk(bob, ['clone', 'alice', 'bench'])
     const cloneBytes = proxy.bytes()
-    pk(aliceNode, ['secret', 'put', 'bench/secret-007'], { POLYKEY_PASSPHRASE: PASS })
+    await pk(aliceNode, ['secret', 'put', 'bench/secret-007'])
     proxy.reset()
-    const out = pk(bob, ['pull', 'alice', 'bench'])
+    const out = await pk(bob, ['pull', 'alice', 'bench'])
     if (!/fast-forward/.test(out)) throw new Error(`pull did not fast-forward: ${out}`)
     const pullBytes = proxy.bytes()
 
     // git's own figure for the same step, for scale: fetch one commit through the same kind of proxy
     const gproxy = await countingProxy(`127.0.0.1:${daemon.port}`)
     const gdest = path.join(work, 'g-pull')
-    execFileSync('git', ['clone', '-q', `git://${gproxy.address}/bench.git`, gdest])
+    await sh('git', ['clone', '-q', `git://${gproxy.address}/bench.git`, gdest])
     const gitCloneBytes = gproxy.bytes()
     const gwork = path.join(work, 'g-work')
     execFileSync('git', ['clone', '-q', path.join(gitBase, 'bench.git'), gwork])
@@ -158,7 +171,7 @@ export async function run(r: Report): Promise<void> {
     execFileSync('git', ['-c', 'user.name=b', '-c', 'user.email=b@b', 'commit', '-qam', 'one'], { cwd: gwork })
     execFileSync('git', ['push', '-q', 'origin', 'HEAD:main'], { cwd: gwork })
     gproxy.reset()
-    execFileSync('git', ['pull', '-q', '--ff-only'], { cwd: gdest })
+    await sh('git', ['pull', '-q', '--ff-only'], gdest)
     const gitPullBytes = gproxy.bytes()
     proxy.close()
     gproxy.close()

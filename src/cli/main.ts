@@ -25,7 +25,10 @@ export async function main(args: string[], io: IO = processIO(), hosted: Context
     async (argv: any): Promise<void> => {
       ctx = new Context(io, { node: argv.node, passphraseFile: argv.passphraseFile, json: argv.json, verbose: argv.verbose, lockTimeout: argv.lockTimeout })
       ctx.hosted = hosted
-      if (!hosted && argv._[0] !== 'mount' && argv._[0] !== 'init') {
+      // Commands that run a program of the user's (an editor, `env`'s command) stay here, next to
+      // the user's terminal; their inner get/put/dump calls reach the agent through ctx.call.
+      const local = ['mount', 'init'].includes(argv._[0]) || argv._[0] === 'env' || (argv._[0] === 'secret' && argv._[1] === 'edit')
+      if (!hosted && !local) {
         const { forwardToAgent } = await import('../agent/client.js')
         const forwarded = await forwardToAgent(ctx, args)
         if (forwarded !== null) {

@@ -127,11 +127,20 @@ export async function secretEdit(ctx: Context, argv: any) {
   let before: Buffer | null = null
   let after: Buffer | null = null
   try {
-    const got = await ctx.call(['secret', 'get', `${repo}/${name}`])
-    if (got.code === EXIT.OK) before = got.stdout
-    else if (got.code !== EXIT.FAILED || !got.stderr.includes('no secret')) {
-      ctx.io.stderr.write(got.stderr)
-      return got.code
+    // Does it exist? (decided on data, not on an error message's text)
+    const listed = await ctx.call(['secret', 'list', repo, '--json'])
+    if (listed.code !== EXIT.OK) {
+      ctx.io.stderr.write(listed.stderr)
+      return listed.code
+    }
+    const exists = (JSON.parse(listed.stdout.toString()) as { name: string }[]).some((s) => s.name === name)
+    if (exists) {
+      const got = await ctx.call(['secret', 'get', `${repo}/${name}`])
+      if (got.code !== EXIT.OK) {
+        ctx.io.stderr.write(got.stderr)
+        return got.code
+      }
+      before = got.stdout
     }
     fs.writeFileSync(file, before ?? Buffer.alloc(0), { mode: 0o600 })
     const editor = ctx.io.env.VISUAL || ctx.io.env.EDITOR || 'vi'

@@ -6,6 +6,7 @@
 // leaves, and git treats an entry whose size is zero but whose blob is not empty as "racily
 // smudged" and compares contents instead (read-cache.c, ce_match_stat_basic / ie_modified).
 import crypto from 'node:crypto'
+import { sortByName } from './objects.js'
 
 export interface IndexEntry {
   mode: string // '100644' | '100755'
@@ -20,10 +21,8 @@ const NAME_MASK = 0xfff
 /** Entry length: fixed part and name, then 1–8 NULs to a multiple of eight (version 2). */
 const entryLength = (nameBytes: number) => (FIXED_SIZE + nameBytes + 8) & ~7
 
-export function encodeIndex(entries: IndexEntry[]): Buffer {
-  const named = entries.map((e) => ({ e, name: Buffer.from(e.name) }))
-  // Sorted by name as unsigned bytes (stage is always 0 here).
-  named.sort((a, b) => Buffer.compare(a.name, b.name))
+export function encodeIndex(entries: Iterable<IndexEntry>): Buffer {
+  const named = sortByName(entries) // by name as unsigned bytes (stage is always 0 here)
   let size = HEADER_SIZE
   for (const n of named) size += entryLength(n.name.length)
   const out = Buffer.alloc(size + 20) // zero-filled: stat fields and name padding

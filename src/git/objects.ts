@@ -38,11 +38,32 @@ export interface TreeEntry {
   name: string
   oid: string
 }
-export function encodeTree(entries: TreeEntry[]): Buffer {
-  // Flat trees (no sub-trees): git's order is plain byte order of the names.
-  const named = entries.map((e) => ({ e, name: Buffer.from(e.name) }))
-  named.sort((a, b) => Buffer.compare(a.name, b.name))
-  return Buffer.concat(named.flatMap(({ e }) => [Buffer.from(`${e.mode} ${e.name}\0`), Buffer.from(e.oid, 'hex')]))
+/**
+ * Entries with their UTF-8 names, in byte order of the names: git's order for a flat tree (no
+ * sub-trees) and for the index. Names without surrogates (below U+D800) compare the same as
+ * strings and as UTF-8 bytes, which spares a Buffer comparison per step for a 10,000-entry tree.
+ */
+export function sortByName<T extends { name: string }>(entries: Iterable<T>): { e: T; name: Buffer }[] {
+  const named = [...entries].map((e) => ({ e, name: Buffer.from(e.name) }))
+  const simple = named.every(({ e }) => !/[\ud800-\uffff]/.test(e.name))
+  named.sort(simple ? (a, b) => (a.e.name < b.e.name ? -1 : a.e.name > b.e.name ? 1 : 0) : (a, b) => Buffer.compare(a.name, b.name))
+  return named
+}
+
+export function encodeTree(entries: Iterable<TreeEntry>): Buffer {
+  const named = sortByName(entries)
+  let size = 0
+  for (const { e, name } of named) size += e.mode.length + 1 + name.length + 1 + 20
+  const out = Buffer.allocUnsafe(size)
+  let off = 0
+  for (const { e, name } of named) {
+    off += out.write(e.mode, off, 'latin1')
+    out[off++] = 0x20
+    off += name.copy(out, off)
+    out[off++] = 0
+    off += out.write(e.oid, off, 20, 'hex')
+  }
+  return out
 }
 export function decodeTree(b: Buffer): TreeEntry[] {
   const out: TreeEntry[] = []

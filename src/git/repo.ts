@@ -121,18 +121,18 @@ export class GitRepo {
       tree.set(name, { mode, name, oid })
     }
     if (!changed && !force && parent) return null
-    const treeOid = this.writeObject('tree', encodeTree([...tree.values()]))
+    const treeOid = this.writeObject('tree', encodeTree(tree.values()))
     const oid = this.writeObject(
       'commit',
       encodeCommit({ tree: treeOid, parents: parent ? [parent] : [], author: { ...author, timestamp: Math.floor(now / 1000), tz: '+0000' }, message }),
     )
     this.setHead(oid)
-    this.writeIndex([...tree.values()])
+    this.writeIndex(tree.values())
     return oid
   }
 
   /** .git/index matching the new HEAD tree, so that real git sees a clean work tree. */
-  private writeIndex(entries: TreeEntry[]): void {
+  private writeIndex(entries: Iterable<TreeEntry>): void {
     this.store.writeFile(join(this.gitdir, 'index'), encodeIndex(entries), { mode: 0o600 })
   }
 

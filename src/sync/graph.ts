@@ -34,12 +34,23 @@ export function overlay(received: Map<string, ParsedObject>, base: ObjectSource)
 
 export class Graph {
   private commits = new Map<string, Commit>()
+  /** objects read so far (commits and trees; blobs too while packing), each read and inflated once */
+  private objects = new Map<string, PackObject>()
   constructor(readonly src: ObjectSource) {}
+
+  get(oid: string, keep = true): PackObject {
+    let o = this.objects.get(oid)
+    if (!o) {
+      o = this.src.get(oid)
+      if (keep) this.objects.set(oid, o)
+    }
+    return o
+  }
 
   commit(oid: string): Commit {
     let c = this.commits.get(oid)
     if (!c) {
-      const o = this.src.get(oid)
+      const o = this.get(oid)
       if (o.type !== 'commit') throw new Error(`${oid} is a ${o.type}, not a commit`)
       c = decodeCommit(o.content)
       this.commits.set(oid, c)
@@ -50,7 +61,7 @@ export class Graph {
   tree(commit: string | null): Map<string, { mode: string; oid: string }> {
     const out = new Map<string, { mode: string; oid: string }>()
     if (!commit) return out
-    for (const e of decodeTree(this.src.get(this.commit(commit).tree).content)) out.set(e.name, { mode: e.mode, oid: e.oid })
+    for (const e of decodeTree(this.get(this.commit(commit).tree).content)) out.set(e.name, { mode: e.mode, oid: e.oid })
     return out
   }
 

@@ -8,7 +8,7 @@
 // we never send them. Real `git index-pack` accepts what buildPack writes.
 import crypto from 'node:crypto'
 import zlib from 'node:zlib'
-import { type ObjectType, type TreeEntry, decodeCommit, decodeTree, encodeObject } from '../git/objects.js'
+import { type ObjectType, type TreeEntry, decodeCommit, decodeTree } from '../git/objects.js'
 import { nameProblem, isScratchName } from '../vault/names.js'
 import { PolykeyError } from '../errors.js'
 
@@ -40,16 +40,21 @@ export function badPack(message: string, data: Record<string, unknown> = {}): Po
 export function buildPack(objects: Iterable<PackObject>): { pack: Buffer; count: number } {
   const parts: Buffer[] = [Buffer.alloc(12)]
   let count = 0
+  let bytes = 12 + 20
   for (const o of objects) {
-    parts.push(objectHeader(TYPE_CODES[o.type], o.content.length), storedZlib(o.content))
+    const h = objectHeader(TYPE_CODES[o.type], o.content.length)
+    const z = storedZlib(o.content)
+    parts.push(h, z)
+    bytes += h.length + z.length
     count++
   }
   SIGNATURE.copy(parts[0], 0)
   parts[0].writeUInt32BE(2, 4)
   parts[0].writeUInt32BE(count, 8)
-  const body = Buffer.concat(parts)
-  const sum = crypto.createHash('sha1').update(body).digest()
-  return { pack: Buffer.concat([body, sum]), count }
+  const sum = crypto.createHash('sha1')
+  for (const p of parts) sum.update(p)
+  parts.push(sum.digest())
+  return { pack: Buffer.concat(parts, bytes), count }
 }
 
 /**
@@ -79,7 +84,8 @@ export function storedZlib(data: Buffer): Buffer {
 function readStored(buf: Buffer, off: number, size: number): { content: Buffer; used: number } | null {
   if (buf[off] !== 0x78 || (buf[off] * 256 + buf[off + 1]) % 31 !== 0 || buf[off + 1] & 0x20) return null
   let r = off + 2
-  const content = Buffer.allocUnsafe(size)
+  // One block (any object under 64 KiB): the content is a view of the pack, no copy.
+  let content: Buffer | null = null
   let got = 0
   for (;;) {
     if (r + 5 > buf.length) return null
@@ -87,11 +93,16 @@ function readStored(buf: Buffer, off: number, size: number): { content: Buffer; 
     if ((head & 0x06) !== 0) return null // not a stored block
     const len = buf.readUInt16LE(r + 1)
     if ((buf.readUInt16LE(r + 3) ^ 0xffff) !== len || got + len > size || r + 5 + len > buf.length) return null
-    buf.copy(content, got, r + 5, r + 5 + len)
+    if (got === 0 && head & 1) content = buf.subarray(r + 5, r + 5 + len)
+    else {
+      content ??= Buffer.allocUnsafe(size)
+      buf.copy(content, got, r + 5, r + 5 + len)
+    }
     got += len
     r += 5 + len
     if (head & 1) break
   }
+  content ??= Buffer.alloc(0)
   if (got !== size || r + 4 > buf.length || buf.readUInt32BE(r) !== adler32(content)) return null
   return { content, used: r + 4 - off }
 }
@@ -137,6 +148,7 @@ export function parsePack(pack: Buffer, limits: PackLimits = DEFAULT_PACK_LIMITS
   const sum = crypto.createHash('sha1').update(pack.subarray(0, end)).digest()
   if (!sum.equals(pack.subarray(end))) throw badPack('the pack checksum does not match (corrupt in transit or forged)')
   const out: ParsedObject[] = []
+  const goodNames = new Set<string>()
   let off = 12
   let total = 0
   for (let i = 0; i < count; i++) {
@@ -171,8 +183,8 @@ export function parsePack(pack: Buffer, limits: PackLimits = DEFAULT_PACK_LIMITS
     }
     if (content.length !== size) throw badPack(`object ${i} of the pack is not the size its header says`, { index: i })
     off += used
-    const oid = encodeObject(type, content).oid
-    checkObject(type, content, oid)
+    const oid = crypto.createHash('sha1').update(`${type} ${content.length}\0`).update(content).digest('hex')
+    checkObject(type, content, oid, goodNames)
     out.push({ oid, type, content })
   }
   if (off !== end) throw badPack('the pack has bytes after its last object')
@@ -180,7 +192,7 @@ export function parsePack(pack: Buffer, limits: PackLimits = DEFAULT_PACK_LIMITS
 }
 
 /** An object we will store must parse: flat trees of secrets, commits with a tree. */
-export function checkObject(type: ObjectType, content: Buffer, oid: string): void {
+export function checkObject(type: ObjectType, content: Buffer, oid: string, goodNames = new Set<string>()): void {
   try {
     if (type === 'commit') {
       const c = decodeCommit(content)
@@ -188,7 +200,11 @@ export function checkObject(type: ObjectType, content: Buffer, oid: string): voi
     } else if (type === 'tree') {
       const seen = new Set<string>()
       for (const e of decodeTree(content)) {
-        checkTreeEntry(e)
+        if (e.mode !== '100644' && e.mode !== '100755') throw new Error(`entry '${e.name}' has mode ${e.mode} (only flat secrets are allowed)`)
+        if (!goodNames.has(e.name)) {
+          checkTreeEntry(e)
+          goodNames.add(e.name)
+        }
         if (seen.has(e.name)) throw new Error('duplicate name')
         seen.add(e.name)
       }

@@ -20,7 +20,7 @@ export function packFor(v: Vault, repo: string, haves: string[]): { head: string
   const g = new Graph(repoSource(v.git(repo)))
   const { commits, edge } = g.missingCommits(head, haves)
   const oids = g.objectsFor(commits, edge)
-  return { head, ...buildPack(oids.map((oid) => g.src.get(oid))) }
+  return { head, ...buildPack(oids.map((oid) => g.get(oid, false))) }
 }
 
 /** The pack of a whole repository (clone, seal). */

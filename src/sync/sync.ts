@@ -79,7 +79,7 @@ export async function push(v: Vault, remote: Remote, repo: string): Promise<Push
     })
   const { commits, edge } = g.missingCommits(ours, theirs ? [theirs] : [])
   const oids = g.objectsFor(commits, edge)
-  const { pack } = buildPack(oids.map((oid) => g.src.get(oid)))
+  const { pack } = buildPack(oids.map((oid) => g.get(oid, false)))
   await remote.push(repo, theirs, ours, pack)
   return { repo, result: 'pushed', head: ours, objects: oids.length }
 }

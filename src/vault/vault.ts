@@ -196,7 +196,6 @@ export class Vault {
   /** Many secrets in one commit (import). Returns the commit id or null. */
   secretPutMany(repo: string, secrets: Map<string, Buffer>, message: string): string | null {
     this.needRepo(repo)
-    if (secrets.size === 0) return null
     if (secrets.size === 0) return null // an empty folder: a repository, but no commit
     const changes = new Map<string, { data: Buffer; mode: number } | null>()
     for (const [name, data] of secrets) {

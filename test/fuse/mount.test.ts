@@ -198,6 +198,14 @@ describe('the mount as a user sees it', { concurrency: true }, () => {
     await s.pkOk(['secret', 'rm', 'aws/fresh'], NOPASS)
     assert.notEqual((await s.sh('test -e repos/aws/fresh || test -e tags/staging/fresh')).code, 0)
 
+    // env and secret edit run the user's program here, with the values from the mount
+    const env = await s.pk(['env', 'aws', '--', 'sh', '-c', 'printf %s "$TOKEN"; exit 5'], NOPASS)
+    assert.equal(env.code, 5, env.stderr)
+    assert.equal(env.out, 'tok-aws')
+    const edit = await s.pk(['secret', 'edit', 'aws/token'], { env: { ...NOPASS.env, EDITOR: 'sed -i s/tok/TOK/' } })
+    assert.equal(edit.code, 0, edit.stderr)
+    assert.equal(await s.ok('cat repos/aws/token'), 'TOK-aws')
+
     // the control socket is reachable by this user only
     const rec = fs.readdirSync(path.dirname(await socketOf(s)))
     assert.ok(rec.length)
