@@ -44,14 +44,27 @@ async function openRemote(ctx: Context, v: Vault, arg: string, write: boolean, a
   const { keys } = identityKeys(v)
   const label = `peer ${peer.alias}`
   let stream
-  if (peer.address) {
-    const { connectTcp } = await import('../sync/transport.js')
-    stream = await connectTcp(parseAddress(peer.address), keys, peer.id, label)
-  } else {
-    const { connectDht } = await import('../sync/dht.js')
-    stream = await connectDht(await dhtOptions(ctx, argv), keys, peer.id, label, syncTimeoutMs(ctx))
+  try {
+    if (peer.address) {
+      const { connectTcp } = await import('../sync/transport.js')
+      stream = await connectTcp(parseAddress(peer.address), keys, peer.id, label)
+    } else {
+      const { connectDht } = await import('../sync/dht.js')
+      stream = await connectDht(await dhtOptions(ctx, argv), keys, peer.id, label, syncTimeoutMs(ctx))
+    }
+  } catch (err) {
+    const { wipe } = await import('../crypto/index.js')
+    wipe(keys.secretKey)
+    throw err
   }
-  return new NetRemote(new Channel(stream, label, syncTimeoutMs(ctx)), peer.alias)
+  const remote = new NetRemote(new Channel(stream, label, syncTimeoutMs(ctx)), peer.alias)
+  const close = remote.close.bind(remote)
+  remote.close = async () => {
+    await close()
+    const { wipe } = await import('../crypto/index.js')
+    wipe(keys.secretKey)
+  }
+  return remote
 }
 
 /** Run fn with the remote open; always close it. */
@@ -149,7 +162,8 @@ export async function serve(ctx: Context, argv: any) {
     const { OpenNode } = await import('../vault/node.js')
     const { secureBuffer, wipe } = await import('../crypto/index.js')
     const nodePath = ctx.nodePath
-    const lockTimeoutMs = (ctx.args.lockTimeout ?? 30) * 1000
+    // A push waits this long for a local writer; a peer should not wait on a mounted node's lock.
+    const lockTimeoutMs = (ctx.args.lockTimeout ?? 5) * 1000
     const first = await OpenNode.open(nodePath, await ctx.keySource(), { warn: (m) => ctx.warn(m) })
     const master = secureBuffer(first.file.masterKey.length)
     first.file.masterKey.copy(master)
@@ -257,13 +271,18 @@ export async function seal(ctx: Context, argv: any) {
   const { identityKeys } = await import('../sync/identity.js')
   const { packAll } = await import('../sync/repo-ops.js')
   const { sealBundle } = await import('../sync/seal.js')
+  const { wipe } = await import('../crypto/index.js')
   const repo = checkName('repository', String(argv.repo))
   const bundle = await ctx.withVault(false, (v) => {
     if (!v.hasRepo(repo)) throw new PolykeyError('NOT_FOUND', `no repository '${repo}'`, { repo })
     const peer = findPeer(loadPeers(v), String(argv.peer))
     const me = identityKeys(v)
-    const { head, pack } = packAll(v, repo)
-    return sealBundle({ repo, head, from: me.id, to: peer.id, created: new Date().toISOString() }, pack, me.keys)
+    try {
+      const { head, pack } = packAll(v, repo)
+      return sealBundle({ repo, head, from: me.id, to: peer.id, created: new Date().toISOString() }, pack, me.keys)
+    } finally {
+      wipe(me.keys.secretKey)
+    }
   })
   await new Promise<void>((resolve, reject) => ctx.io.stdout.write(bundle, (err) => (err ? reject(err) : resolve())))
   return EXIT.OK
@@ -274,6 +293,7 @@ export async function unseal(ctx: Context, argv: any) {
   const { identityKeys } = await import('../sync/identity.js')
   const { loadPeers, peerById } = await import('../sync/peers.js')
   const { pull } = await import('../sync/sync.js')
+  const { wipe } = await import('../crypto/index.js')
   const file = path.resolve(ctx.io.cwd, String(argv.file))
   let data: Buffer
   try {
@@ -283,7 +303,14 @@ export async function unseal(ctx: Context, argv: any) {
   }
   const side = prefer(argv)
   const r = await ctx.withVault(true, async (v) => {
-    const { header, pack } = openBundle(data, identityKeys(v).keys)
+    const { keys } = identityKeys(v)
+    let opened: ReturnType<typeof openBundle>
+    try {
+      opened = openBundle(data, keys)
+    } finally {
+      wipe(keys.secretKey)
+    }
+    const { header, pack } = opened
     const sender = peerById(loadPeers(v), header.from)
     if (!sender && !argv.allowUnknown)
       throw new PolykeyError('REFUSED', `the bundle was sealed by node ${header.from.slice(0, 16)}…, which is not a known peer`, { from: header.from }, {

@@ -97,7 +97,8 @@ export function addPeer(b: PeerBook, p: Peer, self: string): void {
 }
 
 export function removePeer(b: PeerBook, alias: string): Peer {
-  const p = findPeer(b, alias)
+  const p = b.peers.find((x) => x.alias === alias)
+  if (!p) throw new PolykeyError('NOT_FOUND', `no peer '${alias}'`, { alias }, { hint: "'polykey peer list' shows the known peers" })
   b.peers = b.peers.filter((x) => x !== p)
   for (const repo of Object.keys(b.shares)) {
     b.shares[repo] = b.shares[repo].filter((id) => id !== p.id)

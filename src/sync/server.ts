@@ -114,8 +114,8 @@ async function answer(ch: Channel, m: Message, id: string, who: string, o: Serve
         ch.send({ t: 'ok' })
         o.log(`${who} pushed ${m.repo}${r.changed ? ` to ${m.new?.slice(0, 12) ?? "(empty)"}` : ' (no change)'}`)
       } catch (err) {
-        // Someone else moved the repository meanwhile: an honest race, not a lie.
-        if (err instanceof PolykeyError && err.code === 'CONFLICT') return void ch.refuse(err)
+        // Someone else moved the repository meanwhile, or holds the node: an honest race, not a lie.
+        if (err instanceof PolykeyError && (err.code === 'CONFLICT' || err.code === 'LOCKED')) return void ch.refuse(err)
         throw err
       }
       return
@@ -123,8 +123,8 @@ async function answer(ch: Channel, m: Message, id: string, who: string, o: Serve
     case 'tags': {
       const { owner } = await current(o, id)
       if (!owner) throw new PolykeyError('REFUSED', 'only owners of this node may push to it', { reason: 'not-owner' })
-      await o.access.withVault(true, (v) => setTags(v, m.repo, m.members))
-      ch.send({ t: 'ok' })
+      const done = await refusable(ch, () => o.access.withVault(true, (v) => setTags(v, m.repo, m.members)).then(() => true))
+      if (done) ch.send({ t: 'ok' })
       return
     }
     default:
@@ -137,7 +137,7 @@ async function refusable<T>(ch: Channel, fn: () => Promise<T>): Promise<T | unde
   try {
     return await fn()
   } catch (err) {
-    if (err instanceof PolykeyError && (err.code === 'NOT_FOUND' || err.code === 'REFUSED')) {
+    if (err instanceof PolykeyError && (err.code === 'NOT_FOUND' || err.code === 'REFUSED' || err.code === 'LOCKED')) {
       ch.refuse(err)
       return undefined
     }

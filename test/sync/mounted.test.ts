@@ -51,7 +51,6 @@ test('sharing while mounted: pull shows in the mount, push, push to a node file,
 
   // bob serves from the mount; alice pulls from him
   const fromMount = await serve(t, bob.node, [], { POLYKEY_PASSPHRASE: undefined })
-  await bob.pkOk(['peer', 'add', 'alice', alice.id, served.address])
   await bob.pkOk(['share', 'deploy', 'alice'])
   await alice.ok(['peer', 'rm', 'bob'])
   await alice.ok(['peer', 'add', 'bob', bobId, fromMount.address])
