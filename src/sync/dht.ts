@@ -27,7 +27,9 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1'])
 function newDht(o: DhtOptions): DHT {
   // A loopback-only swarm (a local testnet) is only reachable from a socket bound to loopback.
   const local = !!o.bootstrap?.length && o.bootstrap.every((b) => LOOPBACK.has(b.host))
-  return new DHT({ bootstrap: o.bootstrap ?? undefined, ...(local ? { host: '127.0.0.1' } : {}), ephemeral: true })
+  // On a loopback testnet every node can reach every other: say so. Left to hyperdht's firewall
+  // probe, connections between processes here opened and then timed out, most of the time.
+  return new DHT({ bootstrap: o.bootstrap ?? undefined, ...(local ? { host: '127.0.0.1', firewalled: false } : {}), ephemeral: true })
 }
 
 /** Announce this node on the DHT; connections arrive authenticated. Returns the stop function. */
