@@ -47,6 +47,8 @@ export interface HostedVault {
   /** run fn with exclusive access; persist (commit + append) after a writing fn */
   withVault<T>(write: boolean, fn: (v: Vault) => T | Promise<T>): Promise<T>
   info(): { version: number; fileSize: number; seq: number }
+  /** where the node is mounted: this process must never touch it synchronously (it serves it) */
+  mountpoint: string
   /** the node file, after everything in memory has been committed and saved */
   savedFile(): import('../archive/nodefile.js').NodeFile
 }

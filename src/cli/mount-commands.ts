@@ -94,6 +94,7 @@ async function runMount(ctx: Context, nodePath: string, mountpoint: string, daem
       }
       return result
     },
+    mountpoint,
     info: () => ({ version: 1, fileSize: node.file.fileSize, seq: node.file.seq }),
     savedFile: () => {
       node.flush()

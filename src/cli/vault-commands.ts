@@ -249,6 +249,10 @@ function osSignal(name: string): number | undefined {
 // ------------------------------------------------------------------------------ import
 export async function importDir(ctx: Context, argv: any) {
   const root = path.resolve(ctx.io.cwd, String(argv.dir))
+  // The mount process serves the mount: reading it from here would wait on itself forever.
+  const mp = ctx.hosted?.mountpoint
+  if (mp && (root === mp || root.startsWith(mp + path.sep)))
+    throw new PolykeyError('REFUSED', `cannot import from the mounted node itself (${root})`, {}, { hint: 'copy the files elsewhere first, or use cp within the mount' })
   let dirents: fs.Dirent[]
   try {
     dirents = fs.readdirSync(root, { withFileTypes: true })
