@@ -24,27 +24,37 @@ export interface RunResult {
   out: string
 }
 
-/** Run bin/polykey with the given args; env defaults to a node in `node` with the test passphrase. */
-export function run(args: string[], opts: { node?: string; input?: Buffer | string; env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+/** Spawn a program, feed it `input`, collect its output; SIGKILL after timeoutMs. Env values of undefined are removed. */
+export function collect(
+  file: string,
+  args: string[],
+  opts: { env: Record<string, string | undefined>; cwd: string; input?: Buffer | string; timeoutMs: number },
+): Promise<{ code: number; stdout: Buffer; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const env: Record<string, string | undefined> = { ...process.env, POLYKEY_PASSPHRASE: PASS, ...opts.env }
-    if (opts.node) env.POLYKEY_NODE = opts.node
+    const env = { ...opts.env }
     for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k]
-    const child = spawn(process.execPath, [BIN, ...args], { env: env as NodeJS.ProcessEnv, cwd: opts.cwd ?? ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(file, args, { env: env as NodeJS.ProcessEnv, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] })
     const out: Buffer[] = []
     const err: Buffer[] = []
     child.stdout.on('data', (c) => out.push(c))
     child.stderr.on('data', (c) => err.push(c))
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000)
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs)
     child.on('error', reject)
     child.on('close', (code, signal) => {
       clearTimeout(timer)
-      const stdout = Buffer.concat(out)
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr: Buffer.concat(err).toString(), out: stdout.toString() })
+      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() })
     })
     child.stdin.on('error', () => {})
     child.stdin.end(opts.input ?? '')
   })
+}
+
+/** Run bin/polykey with the given args; env defaults to a node in `node` with the test passphrase. */
+export async function run(args: string[], opts: { node?: string; input?: Buffer | string; env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  const env: Record<string, string | undefined> = { ...process.env, POLYKEY_PASSPHRASE: PASS, ...opts.env }
+  if (opts.node) env.POLYKEY_NODE = opts.node
+  const r = await collect(process.execPath, [BIN, ...args], { env, cwd: opts.cwd ?? ROOT, input: opts.input, timeoutMs: opts.timeoutMs ?? 60_000 })
+  return { ...r, out: r.stdout.toString() }
 }
 
 /** A fresh node (cheap 'test' key-derivation profile) in a temporary folder. */

@@ -193,7 +193,7 @@ export function makeOperations(host: MountHost, errnoOfCode: (code: string) => n
         const ino = s.ino(r)!
         handles.set(fd, { ino, writable: true, changed: true })
         s.openWriters.set(ino, (s.openWriters.get(ino) ?? 0) + 1)
-        s.touch(r)
+        s.touchEntry(r)
         return [fd]
       })
     },

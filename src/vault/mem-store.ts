@@ -96,7 +96,13 @@ export class MemStore implements Store {
     return s
   }
 
+  /** p's content or metadata changed: save it. */
   touch(p: string): void {
+    this.dirty.add(p)
+  }
+
+  /** p was created, removed, moved or linked: save it, and the inode → secret map is stale. */
+  touchEntry(p: string): void {
     this.dirty.add(p)
     this.inoIndex = null
   }
@@ -132,20 +138,21 @@ export class MemStore implements Store {
     if (existed && opts.mode === undefined) this.vol.chmodSync(abs(p), existed.mode)
     if (opts.mode !== undefined) this.vol.chmodSync(abs(p), opts.mode)
     if (opts.mtime !== undefined) this.vol.utimesSync(abs(p), opts.mtime / 1000, opts.mtime / 1000)
-    this.touch(p)
+    if (existed) this.touch(p)
+    else this.touchEntry(p)
   }
   mkdir(p: string, mode = 0o700): void {
     if (this.stat(p)) return
     this.vol.mkdirSync(abs(p), { mode })
     this.vol.chmodSync(abs(p), mode)
-    this.touch(p)
+    this.touchEntry(p)
   }
   remove(p: string): void {
     const st = this.stat(p)
     if (!st) return
     if (st.type === 'dir') this.vol.rmdirSync(abs(p))
     else this.vol.unlinkSync(abs(p))
-    this.touch(p)
+    this.touchEntry(p)
   }
   move(from: string, to: string): void {
     const st = this.stat(from)
@@ -153,15 +160,15 @@ export class MemStore implements Store {
     if (st.type === 'dir') this.markTree(from)
     else this.markTagsOf(from)
     this.vol.renameSync(abs(from), abs(to))
-    this.touch(from)
+    this.touchEntry(from)
     if (st.type === 'dir') this.markTree(to)
     else this.markTagsOf(to)
-    this.touch(to)
+    this.touchEntry(to)
   }
   link(p: string, target: string): void {
     if (this.stat(p)) this.vol.unlinkSync(abs(p))
     this.vol.linkSync(abs(target), abs(p))
-    this.touch(p)
+    this.touchEntry(p)
   }
   linkTarget(p: string): string | null {
     if (!p.startsWith(TAGS + '/')) return null

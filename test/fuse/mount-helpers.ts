@@ -10,7 +10,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { spawn, spawnSync } from 'node:child_process'
-import { newNode, run, PASS, type RunResult } from '../helpers.js'
+import { collect, newNode, run, PASS, type RunResult } from '../helpers.js'
 import { readRecords, runtimeDir } from '../../src/agent/paths.js'
 
 /** false, or why every mount test is skipped (loudly). */
@@ -33,24 +33,10 @@ export interface ShResult {
 }
 
 /** Run a bash command line (as a user would type it). Never throws; look at code/out/err. */
-export function sh(cmd: string, opts: { cwd?: string; env?: Record<string, string | undefined>; input?: string | Buffer; timeoutMs?: number } = {}): Promise<ShResult> {
-  return new Promise((resolve, reject) => {
-    const env: Record<string, string | undefined> = { ...process.env, POLYKEY_PASSPHRASE: undefined, LC_ALL: 'C', ...opts.env }
-    for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k]
-    const child = spawn('bash', ['-c', cmd], { cwd: opts.cwd ?? '/', env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] })
-    const out: Buffer[] = []
-    const err: Buffer[] = []
-    child.stdout.on('data', (c) => out.push(c))
-    child.stderr.on('data', (c) => err.push(c))
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000)
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code: code ?? (signal ? 128 : 1), out: Buffer.concat(out).toString(), err: Buffer.concat(err).toString() })
-    })
-    child.stdin.on('error', () => {})
-    child.stdin.end(opts.input ?? '')
-  })
+export async function sh(cmd: string, opts: { cwd?: string; env?: Record<string, string | undefined>; input?: string | Buffer; timeoutMs?: number } = {}): Promise<ShResult> {
+  const env = { ...process.env, POLYKEY_PASSPHRASE: undefined, LC_ALL: 'C', ...opts.env }
+  const r = await collect('bash', ['-c', cmd], { env, cwd: opts.cwd ?? '/', input: opts.input, timeoutMs: opts.timeoutMs ?? 30_000 })
+  return { code: r.code, out: r.stdout.toString(), err: r.stderr }
 }
 
 /** Like sh, but the command must succeed; returns its stdout. */
