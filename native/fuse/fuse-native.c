@@ -18,6 +18,7 @@
  *   4. If fuse_new() fails (e.g. an unknown -o option) the kernel mount made
  *      by fuse_mount() is undone instead of being leaked; errors say why.
  */
+#define _GNU_SOURCE // POLYKEY: name_to_handle_at()
 #define FUSE_USE_VERSION 29
 
 #include <uv.h>
@@ -28,6 +29,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <assert.h>
+#include <errno.h>   // POLYKEY
+#include <fcntl.h>   // POLYKEY: name_to_handle_at()
+#include <stdbool.h> // POLYKEY
+#include <stdint.h>  // POLYKEY
 
 #include <fuse.h>
 #include <fuse_opt.h>
@@ -162,6 +167,12 @@ typedef struct {
   uv_async_t async;
   uv_mutex_t mut;
   uv_sem_t sem;
+
+  // POLYKEY: kernel cache invalidation (fuse_native_invalidate). notify_dead
+  // is set, under notify_mut, before the channel is torn down, so a notify
+  // running on a worker thread never touches a freed channel.
+  pthread_mutex_t notify_mut;
+  int notify_dead;
 } fuse_thread_t;
 
 typedef struct {
@@ -876,10 +887,120 @@ static void* start_fuse_thread (void *data) {
   fuse_thread_t *ft = (fuse_thread_t *) data;
   fuse_loop_mt(ft->fuse);
 
+  pthread_mutex_lock(&(ft->notify_mut)); // POLYKEY: no notify after this
+  ft->notify_dead = 1;
+  pthread_mutex_unlock(&(ft->notify_mut));
+
   fuse_unmount(ft->mnt, ft->ch);
   fuse_session_remove_chan(ft->ch);
   fuse_destroy(ft->fuse);
 
+  return NULL;
+}
+
+// POLYKEY: kernel cache invalidation.
+//
+// libfuse 2's high-level API has no way to drop what the kernel cached for a
+// path (fuse_invalidate() is a stub returning -EINVAL), but the low-level
+// notify calls work on its channel given a node id. The node id of a path is
+// what the kernel's FUSE file handle encodes (fuse_encode_fh: node id as two
+// 32-bit words, then the generation; handle type FILEID_INO64_GEN = 0x81),
+// and name_to_handle_at() hands that out without privileges. (stat() would
+// not do: with use_ino, st_ino is the filesystem's inode number.)
+//
+// All of it runs on the libuv thread pool, never on the JS thread: resolving
+// the path may need lookups that the JS thread answers, and the kernel may
+// wait in the notify write() for page or directory locks held by a request
+// that is itself waiting for the JS thread. The JS callback gets 0 or -errno
+// (-ENOENT: nothing by that name, or nothing cached for it).
+
+#ifndef FILEID_INO64_GEN
+#define FILEID_INO64_GEN 0x81
+#endif
+
+typedef struct {
+  napi_async_work work;
+  napi_ref cb;
+  napi_ref keep; // the fuse_thread_t buffer, kept alive while we run
+  fuse_thread_t *ft;
+  int entry;     // 0: the inode at path (attributes, pages); 1: the name itself
+  char path[4096];
+  int res;
+} fuse_native_inval_t;
+
+static int node_id_of (const char *path, uint64_t *out) {
+  struct { struct file_handle fh; unsigned char bytes[MAX_HANDLE_SZ]; } h;
+  h.fh.handle_bytes = MAX_HANDLE_SZ;
+  int mount_id;
+  if (name_to_handle_at(AT_FDCWD, path, &h.fh, &mount_id, 0) != 0) return -errno;
+  if (h.fh.handle_type != FILEID_INO64_GEN || h.fh.handle_bytes < 8) return -EOPNOTSUPP;
+  uint32_t w[2];
+  memcpy(w, h.fh.f_handle, 8);
+  *out = ((uint64_t) w[0] << 32) | w[1];
+  return 0;
+}
+
+static void fuse_native_inval_execute (napi_env env, void *data) {
+  fuse_native_inval_t *r = (fuse_native_inval_t *) data;
+  uint64_t node = 0;
+  const char *name = NULL;
+  if (r->entry) {
+    char *slash = strrchr(r->path, '/');
+    if (slash == NULL || slash == r->path || slash[1] == '\0') { r->res = -EINVAL; return; }
+    *slash = '\0';
+    name = slash + 1;
+  }
+  r->res = node_id_of(r->path, &node);
+  if (r->res != 0) return;
+  pthread_mutex_lock(&(r->ft->notify_mut));
+  if (r->ft->notify_dead || r->ft->ch == NULL) r->res = -ENOTCONN;
+  else if (r->entry) r->res = fuse_lowlevel_notify_inval_entry(r->ft->ch, (fuse_ino_t) node, name, strlen(name));
+  else r->res = fuse_lowlevel_notify_inval_inode(r->ft->ch, (fuse_ino_t) node, 0, 0);
+  pthread_mutex_unlock(&(r->ft->notify_mut));
+}
+
+static void fuse_native_inval_complete (napi_env env, napi_status status, void *data) {
+  fuse_native_inval_t *r = (fuse_native_inval_t *) data;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value cb, global, argv[1];
+  napi_get_reference_value(env, r->cb, &cb);
+  napi_get_global(env, &global);
+  napi_create_int32(env, status == napi_ok ? r->res : -EIO, &argv[0]);
+  napi_call_function(env, global, cb, 1, argv, NULL);
+  napi_delete_reference(env, r->cb);
+  napi_delete_reference(env, r->keep);
+  napi_delete_async_work(env, r->work);
+  free(r);
+  napi_close_handle_scope(env, scope);
+}
+
+// fuse_native_invalidate(threadBuffer, absolutePath, entry: boolean, cb(res))
+NAPI_METHOD(fuse_native_invalidate) {
+  NAPI_ARGV(4)
+  NAPI_ARGV_BUFFER_CAST(fuse_thread_t *, ft, 0);
+  fuse_native_inval_t *r = (fuse_native_inval_t *) calloc(1, sizeof(fuse_native_inval_t));
+  if (r == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  size_t len = 0;
+  napi_get_value_string_utf8(env, argv[1], r->path, sizeof(r->path), &len);
+  if (len == 0 || len >= sizeof(r->path) - 1 || r->path[0] != '/') {
+    free(r);
+    napi_throw_error(env, "EINVAL", "invalidate: an absolute path is needed");
+    return NULL;
+  }
+  bool entry = false;
+  napi_get_value_bool(env, argv[2], &entry);
+  r->entry = entry ? 1 : 0;
+  r->ft = ft;
+  napi_create_reference(env, argv[0], 1, &(r->keep));
+  napi_create_reference(env, argv[3], 1, &(r->cb));
+  napi_value resource_name;
+  napi_create_string_utf8(env, "fuse_native_invalidate", NAPI_AUTO_LENGTH, &resource_name);
+  napi_create_async_work(env, NULL, resource_name, fuse_native_inval_execute, fuse_native_inval_complete, r, &(r->work));
+  napi_queue_async_work(env, r->work);
   return NULL;
 }
 
@@ -971,6 +1092,8 @@ NAPI_METHOD(fuse_native_mount) {
 
   uv_mutex_init(&(ft->mut));
   uv_sem_init(&(ft->sem), 0);
+  pthread_mutex_init(&(ft->notify_mut), NULL); // POLYKEY
+  ft->notify_dead = 0;
 
   strncpy(ft->mnt, mnt, 1024);
   strncpy(ft->mntopts, mntopts, 1024);
@@ -1022,6 +1145,7 @@ NAPI_INIT() {
 
   NAPI_EXPORT_FUNCTION(fuse_native_mount)
   NAPI_EXPORT_FUNCTION(fuse_native_unmount)
+  NAPI_EXPORT_FUNCTION(fuse_native_invalidate) // POLYKEY
 
   NAPI_EXPORT_FUNCTION(fuse_native_signal_getattr)
   NAPI_EXPORT_FUNCTION(fuse_native_signal_init)

@@ -207,6 +207,34 @@ class Nanoresource {
   }
 
   _open (cb) { cb(null) }
+  // POLYKEY: drop what the kernel cached for `relPath` (relative to the
+  // mountpoint, e.g. '/repos/web/db'): invalidate() drops the attributes and
+  // cached pages of the file or folder there; invalidateEntry() drops the
+  // name itself (a rename or removal the kernel did not see). Runs off the JS
+  // thread; cb(err), where err.code 'ENOENT' means nothing was cached.
+  invalidate (relPath, cb) {
+    this._invalidate(relPath, false, cb)
+  }
+
+  invalidateEntry (relPath, cb) {
+    this._invalidate(relPath, true, cb)
+  }
+
+  _invalidate (relPath, entry, cb) {
+    if (!this._thread || !this.opened) return process.nextTick(cb, Object.assign(new Error('not mounted'), { errno: ENOTCONN, code: 'ENOTCONN' }))
+    const abs = path.join(this.mnt, relPath)
+    if (!abs.startsWith(this.mnt + '/') && abs !== this.mnt) return process.nextTick(cb, new Error('invalidate: path outside the mount'))
+    try {
+      binding.fuse_native_invalidate(this._thread, abs, entry, (res) => {
+        if (res >= 0) return cb(null)
+        const code = Object.keys(os.constants.errno).find((k) => os.constants.errno[k] === -res)
+        cb(Object.assign(new Error(`invalidate ${relPath}: ${code || res}`), { errno: res, code }))
+      })
+    } catch (err) {
+      process.nextTick(cb, err)
+    }
+  }
+
   _close (cb) { cb(null) }
 
   open (cb) {

@@ -87,7 +87,13 @@ async function runMount(ctx: Context, nodePath: string, mountpoint: string, daem
     vault: node.vault,
     nodeId: node.nodeId,
     async withVault(write, fn) {
-      const result = await fn(node.vault)
+      let result: Awaited<ReturnType<typeof fn>>
+      try {
+        result = await fn(node.vault)
+      } finally {
+        // What the command changed shows in the mount before it answers.
+        await node.syncKernel()
+      }
       if (write) {
         node.save()
         if (node.saveFailing) throw new PolykeyError('IO', `the change is kept in memory but could not be saved: ${node.saveFailing}`)

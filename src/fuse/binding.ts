@@ -168,6 +168,14 @@ export interface FuseInstance {
   /** Caller of the op whose handler is running synchronously right now, else null. */
   getContext(): FuseContext | null
   errno(code: string): number
+  /**
+   * Drop the kernel's cached attributes and pages for the file or folder at relPath (relative to
+   * the mountpoint: '/repos/web/db'). Runs off the JS thread; err.code 'ENOENT' means nothing
+   * by that name was cached.
+   */
+  invalidate(relPath: string, cb: (err: (Error & { code?: string }) | null) => void): void
+  /** Drop the kernel's cached name at relPath (a rename or removal it did not see). */
+  invalidateEntry(relPath: string, cb: (err: (Error & { code?: string }) | null) => void): void
 }
 
 export interface FuseErrnos {
@@ -217,25 +225,26 @@ export interface FuseConstructor extends FuseErrnos {
 
 /**
  * Kernel-cache options for every Polykey mount, and for the benchmark
- * baseline (bench/mapfs.ts), so both pay the same costs. Correctness first:
- * the CLI changes the store behind the mount's back and those changes must be
- * visible at once, and libfuse 2's high-level API cannot invalidate kernel
- * caches by path, so nothing may be cached by time:
- *   - attrTimeout 0: every stat() asks us (sizes/mtimes/modes always fresh).
- *   - entryTimeout 0: every path lookup asks us (renames/deletes seen at once).
- *   - negativeTimeout 0: "does not exist" is not cached (new files seen at once).
- *   - kernelCache false: the page cache is dropped on every open(), so file
- *     contents are consistent as of open (close-to-open, like NFS).
- *   - autoCache false: it would keep pages when mtime/size look unchanged,
- *     which misses same-size edits within our millisecond mtime resolution.
- *   - directIo false: within one open file the page cache still serves reads,
- *     and mmap/exec keep working.
+ * baseline (bench/mapfs.ts), so both pay the same costs. The kernel may cache,
+ * because the mount tells it when something changed behind its back (a CLI
+ * command through the agent, a pull, a write through another name of a tagged
+ * secret): src/fuse/kernel-cache.ts drops the names, attributes and pages
+ * concerned (fuse.invalidate / invalidateEntry, our addition to the binding)
+ * before the command answers or the next open() of those paths proceeds.
+ *   - attrTimeout 1, entryTimeout 1 (libfuse's own defaults): a stat() or a
+ *     path lookup within a second of the last one is answered by the kernel.
+ *   - negativeTimeout 0: "does not exist" is not cached (new files are seen
+ *     at once without invalidating anything).
+ *   - kernelCache true: file pages survive close/open; a second `cat` of an
+ *     unchanged secret never reaches us.
+ *   - autoCache false: we know when content changes; no guessing from mtimes.
+ *   - directIo false: the page cache serves reads, and mmap/exec work.
  */
 export const KERNEL_CACHE_OPTIONS = Object.freeze({
-  attrTimeout: 0,
-  entryTimeout: 0,
+  attrTimeout: 1,
+  entryTimeout: 1,
   negativeTimeout: 0,
-  kernelCache: false,
+  kernelCache: true,
   autoCache: false,
   directIo: false,
 } as const satisfies FuseMountOptions)

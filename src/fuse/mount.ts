@@ -13,10 +13,14 @@ import { signingKeyPair, wipe } from '../crypto/index.js'
 import { PolykeyError, fromFsError } from '../errors.js'
 import { DEFAULT_MOUNT_OPTIONS, type FuseInstance, isMounted, loadFuse, unmountFuse } from './binding.js'
 import { makeOperations, type MountHost } from './ops.js'
+import { KernelCache } from './kernel-cache.js'
+import type { FuseOperations } from './binding.js'
 
 /** Edits within this window become one commit (editors write in bursts). */
 export const COMMIT_DELAY_MS = 1000
 export const COMMIT_MAX_DELAY_MS = 3000
+/** An operation's answer waits at most this long for the kernel to drop stale names. */
+const INVALIDATION_WAIT_MS = 200
 
 export interface MountOptions {
   log: (msg: string) => void
@@ -28,6 +32,7 @@ export class MountedNode implements MountHost {
   readonly vault: Vault
   readonly nodeId: string
   private fuse: FuseInstance | null = null
+  private kernel: KernelCache | null = null
   private pending = new Set<string>()
   private saveNeeded = false
   private timer: NodeJS.Timeout | null = null
@@ -83,6 +88,7 @@ export class MountedNode implements MountHost {
     }
     if (isMounted(this.mountpoint)) throw new PolykeyError('REFUSED', `${this.mountpoint} is already a mountpoint`)
     let ops = makeOperations(this, (code) => (Fuse as any)[code] ?? Fuse.EIO)
+    ops = this.keepKernelTrue(ops)
     if (process.env.POLYKEY_FUSE_STATS) ops = countCalls(ops, (counts) => this.log(`fuse op counts: ${JSON.stringify(counts)}`), (fn) => this.closed.then(fn))
     const fuse = new Fuse(this.mountpoint, ops, {
       ...DEFAULT_MOUNT_OPTIONS,
@@ -95,11 +101,63 @@ export class MountedNode implements MountHost {
     } as any)
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(new PolykeyError('IO', `cannot mount at ${this.mountpoint}: ${err.message}`, {}, { cause: err })) : resolve())))
     this.fuse = fuse
+    this.store.takeChanged() // what the kernel saw being made needs no invalidating
+    this.kernel = new KernelCache(fuse, this.store, (m) => this.log(m))
     // `umount` / `fusermount -u` from outside: notice, save, exit.
     this.watch = setInterval(() => {
       if (!isMounted(this.mountpoint)) void this.close({ alreadyUnmounted: true })
     }, 500)
     this.watch.unref?.()
+  }
+
+  /**
+   * After each operation that changed something, drop what the kernel cached for the other paths
+   * concerned (a secret's other names; see kernel-cache.ts) before answering, so that the
+   * invalidation is under way before the caller's system call returns; an open() waits for any
+   * invalidation still under way, so nothing stale is read after the change.
+   */
+  private keepKernelTrue(ops: FuseOperations): FuseOperations {
+    const out: Record<string, unknown> = { ...ops }
+    // The path(s) an operation acts on: the kernel updated its own cache for them (writes go
+    // through its page cache; a chmod's answer carries the new attributes).
+    const ownPaths = new Set(['open', 'create', 'write', 'truncate', 'ftruncate', 'fallocate', 'fsync', 'release', 'chmod', 'utimens'])
+    const namespace = new Set(['unlink', 'rename', 'link', 'mkdir', 'rmdir'])
+    for (const name of [...ownPaths, ...namespace]) {
+      const fn = (ops as Record<string, ((...a: unknown[]) => void) | undefined>)[name]
+      if (!fn) continue
+      out[name] = (...args: unknown[]) => {
+        const cbAt = args.findIndex((a) => typeof a === 'function')
+        const cb = args[cbAt] as (...r: unknown[]) => void
+        args[cbAt] = (...r: unknown[]) => {
+          const pending = this.kernel?.flush(ownPaths.has(name) ? new Set([String(args[0]).slice(1)]) : undefined)
+          if (!pending) return cb(...r)
+          // Answer once the kernel has dropped the other names (so the caller's next open of one
+          // of them sees the change), but never hang on it: a rename racing this write can hold
+          // a folder lock the invalidation needs until this answer is given.
+          let answered = false
+          const answer = () => {
+            if (!answered) (answered = true), cb(...r)
+          }
+          void pending.then(answer)
+          setTimeout(answer, INVALIDATION_WAIT_MS).unref?.()
+        }
+        const run = () => fn(...args)
+        const busy = name === 'open' ? this.kernel?.idle() : null
+        if (busy) void busy.then(run)
+        else run()
+      }
+    }
+    return out as FuseOperations
+  }
+
+  /** Drop what the kernel cached for everything changed so far (after an agent command). */
+  async syncKernel(): Promise<void> {
+    if (!this.kernel) {
+      this.store.takeChanged()
+      return
+    }
+    await this.kernel.flush()
+    await this.kernel.idle()
   }
 
   // ------------------------------------------------------------------ MountHost

@@ -65,6 +65,7 @@ export class MemStore implements Store {
   readonly vol: Vol = newVolume()
   /** archive paths whose state in memory may differ from the node file */
   readonly dirty = new Set<string>()
+  private changed = new Map<string, 'entry' | 'data'>()
   /** inode → repository path of that secret (tags are hardlinks); rebuilt after changes */
   private inoIndex: Map<number, string> | null = null
   /** inodes with open writers: not saved until closed, so the file never holds half a write */
@@ -99,12 +100,33 @@ export class MemStore implements Store {
   /** p's content or metadata changed: save it. */
   touch(p: string): void {
     this.dirty.add(p)
+    if (!this.changed.has(p)) this.changed.set(p, 'data')
   }
 
   /** p was created, removed, moved or linked: save it, and the inode → secret map is stale. */
   touchEntry(p: string): void {
     this.dirty.add(p)
+    this.changed.set(p, 'entry')
     this.inoIndex = null
+  }
+
+  /** The other names of the file at p changed too (for the kernel's caches only: nothing to save). */
+  private noteOtherNames(p: string): void {
+    if (Number(this.vol.lstatSync(abs(p)).nlink) <= 1) return
+    const ino = this.ino(p)
+    const secret = ino === null ? undefined : this.inodes().get(ino)
+    for (const n of [secret ?? p, ...this.tagLinksOf(secret ?? p)]) if (n !== p && !this.changed.has(n)) this.changed.set(n, 'data')
+  }
+
+  /**
+   * What changed since the last call, for the kernel's caches (the mount drops what the kernel
+   * cached for these paths): 'entry' when the name itself appeared, went or moved, 'data' when
+   * only content or metadata changed.
+   */
+  takeChanged(): Map<string, 'entry' | 'data'> {
+    const out = this.changed
+    this.changed = new Map()
+    return out
   }
 
   // --------------------------------------------------------------------------- Store
@@ -130,6 +152,23 @@ export class MemStore implements Store {
       return []
     }
   }
+  countFiles(dir: string): number {
+    let n = 0
+    const walk = (d: string) => {
+      let entries: { name: string | Buffer; isDirectory(): boolean; isFile(): boolean }[]
+      try {
+        entries = this.vol.readdirSync(abs(d), { withFileTypes: true }) as any
+      } catch {
+        return
+      }
+      for (const e of entries) {
+        if (e.isDirectory()) walk(`${d}/${String(e.name)}`)
+        else if (e.isFile()) n++
+      }
+    }
+    walk(dir)
+    return n
+  }
   writeFile(p: string, data: Buffer, opts: { mode?: number; mtime?: number } = {}): void {
     // Writing into the existing inode keeps its hardlinks: a secret stays in its tags.
     const existed = this.stat(p)
@@ -151,7 +190,10 @@ export class MemStore implements Store {
     const st = this.stat(p)
     if (!st) return
     if (st.type === 'dir') this.vol.rmdirSync(abs(p))
-    else this.vol.unlinkSync(abs(p))
+    else {
+      this.noteOtherNames(p) // their link count drops
+      this.vol.unlinkSync(abs(p))
+    }
     this.touchEntry(p)
   }
   move(from: string, to: string): void {

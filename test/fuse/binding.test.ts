@@ -186,7 +186,8 @@ async function withMount (ops: FuseOperations, opts: FuseMountOptions, fn: (mnt:
   }
 }
 
-const TEST_OPTS: FuseMountOptions = { ...DEFAULT_MOUNT_OPTIONS, fsname: 'polykey-test', timeout: 10_000 }
+// Nothing cached by time: these tests count the calls that reach the ops.
+const TEST_OPTS: FuseMountOptions = { ...DEFAULT_MOUNT_OPTIONS, attrTimeout: 0, entryTimeout: 0, kernelCache: false, fsname: 'polykey-test', timeout: 10_000 }
 
 test('patched FUSE binding', { skip: NO_FUSE, timeout: 120_000 }, async (t) => {
   await t.test('loads our own build, not the npm prebuild', () => {
@@ -202,12 +203,15 @@ test('patched FUSE binding', { skip: NO_FUSE, timeout: 120_000 }, async (t) => {
 
   await t.test('numeric options equal to 0 reach the libfuse option string', () => {
     const Fuse = loadFuse()
-    const fuse = new Fuse('/tmp/never-mounted', {}, { ...KERNEL_CACHE_OPTIONS, umask: 0o022, uid: 0 })
+    const fuse = new Fuse('/tmp/never-mounted', {}, { attrTimeout: 0, entryTimeout: 0, negativeTimeout: 0, umask: 0o022, uid: 0 })
     const str = (fuse as unknown as { _fuseOptions(): string })._fuseOptions()
     for (const o of ['attr_timeout=0', 'entry_timeout=0', 'negative_timeout=0', 'umask=0022', 'uid=0']) {
       assert.ok(str.split(/[,]|^-o/).includes(o), `${o} missing from ${str}`)
     }
     assert.doesNotMatch(str, /kernel_cache|auto_cache|direct_io/)
+    // what every Polykey mount asks for
+    const ours = (new Fuse('/tmp/never-mounted', {}, KERNEL_CACHE_OPTIONS) as unknown as { _fuseOptions(): string })._fuseOptions()
+    for (const o of ['attr_timeout=1', 'entry_timeout=1', 'negative_timeout=0', 'kernel_cache']) assert.ok(ours.split(/[,]|^-o/).includes(o), `${o} missing from ${ours}`)
     assert.throws(() => new Fuse('/tmp/x', {}, { fsname: 'a,allow_other' }), TypeError)
   })
 
@@ -330,6 +334,41 @@ test('patched FUSE binding', { skip: NO_FUSE, timeout: 120_000 }, async (t) => {
     t.diagnostic(`getattr calls for 3 stats: timeouts 0 -> ${uncached}, timeouts 60 -> ${cached}`)
     assert.ok(uncached >= 3, `expected >= 3 getattr calls with attr_timeout=0, got ${uncached}`)
     assert.equal(cached, 0, 'control: with 60 s timeouts the kernel answers from its cache')
+  })
+
+  await t.test('invalidate / invalidateEntry: the kernel caches, then forgets what it is told to', async () => {
+    const calls: Call[] = []
+    const { ops, files } = memFs(calls)
+    await withMount(ops, { ...DEFAULT_MOUNT_OPTIONS, fsname: 'polykey-test', timeout: 10_000 }, async (mnt, fuse) => {
+      const file = path.join(mnt, 'a.txt')
+      const inval = (fn: 'invalidate' | 'invalidateEntry', p: string) =>
+        new Promise<string | null>((resolve) => fuse[fn](p, (err) => resolve(err ? (err.code ?? err.message) : null)))
+      assert.equal((await ok('cat', [file])).stdout, 'hello\n')
+      // same size, changed behind the kernel's back: the cached pages and attributes are served
+      files.get('/a.txt')!.data = Buffer.from('HELLO\n')
+      const reads = calls.filter((c) => c.op === 'read').length
+      assert.equal((await ok('cat', [file])).stdout, 'hello\n', 'kernel_cache: the second cat is served from the page cache')
+      assert.equal(calls.filter((c) => c.op === 'read').length, reads, 'no read reached us')
+      assert.equal(await inval('invalidate', '/a.txt'), null)
+      assert.equal((await ok('cat', [file])).stdout, 'HELLO\n', 'after invalidate the new content is read')
+      // a longer value: the cached size would cut it short until the attributes are dropped
+      files.get('/a.txt')!.data = Buffer.from('a longer value\n')
+      assert.equal(await inval('invalidate', '/a.txt'), null)
+      assert.equal((await ok('cat', [file])).stdout, 'a longer value\n')
+      assert.equal((await ok('stat', ['-c', '%s', file])).stdout.trim(), '15')
+      // a name removed behind the kernel's back stays visible (entry timeout) until dropped
+      files.set('/b.bin', { ...files.get('/a.txt')! })
+      await ok('stat', [path.join(mnt, 'b.bin')])
+      const b = files.get('/b.bin')!
+      files.delete('/b.bin')
+      assert.equal((await run('stat', [path.join(mnt, 'b.bin')])).code, 0, 'the cached name still resolves')
+      assert.equal(await inval('invalidateEntry', '/b.bin'), null)
+      assert.notEqual((await run('stat', [path.join(mnt, 'b.bin')])).code, 0, 'gone once dropped')
+      files.set('/b.bin', b)
+      // nothing cached by that name, or no such name: ENOENT, not a failure
+      assert.equal(await inval('invalidateEntry', '/never-seen'), 'ENOENT')
+      assert.equal(await inval('invalidate', '/no/such/file'), 'ENOENT')
+    })
   })
 
   await t.test('writes, truncation and new files work through the mount', async () => {

@@ -220,6 +220,49 @@ describe('the mount as a user sees it', { concurrency: true }, () => {
     assert.equal(await s.pkOk(['secret', 'get', 'aws/key']), 'rotated')
   })
 
+
+  it('kernel caching never shows stale names, sizes or content: CLI changes, other names of a tagged secret, appends', { skip }, async (t) => {
+    const s = await mountedNode(t, { seed: { aws: { key: 'K1', other: 'O' } }, tags: { prod: ['aws/key'] } })
+    const o = async (cmd: string) => (await s.ok(cmd)).trimEnd()
+    const warm = () => s.sh('cat repos/*/* tags/*/* >/dev/null; ls -lR . >/dev/null')
+    await warm()
+    // same size: only dropped pages can show it (the kernel keeps pages across opens)
+    await s.pkOk(['secret', 'put', 'aws/key'], { input: 'K2' })
+    assert.equal(await o('cat repos/aws/key tags/prod/key'), 'K2K2')
+    // longer: the cached size would cut it short
+    await warm()
+    await s.pkOk(['secret', 'put', 'aws/key'], { input: 'a much longer value' })
+    assert.equal(await o('cat repos/aws/key tags/prod/key'), 'a much longer valuea much longer value')
+    assert.equal(await o(`stat -c %s repos/aws/key tags/prod/key`), '19\n19')
+    // through one name, then at once through the other (the shell's own open(O_APPEND) must use the new size)
+    assert.equal(await o('printf abc > tags/prod/key && echo x >> repos/aws/key && cat tags/prod/key repos/aws/key'), 'abcx\nabcx')
+    assert.equal(await o('printf 12345678 > repos/aws/key && truncate -s 3 tags/prod/key && cat repos/aws/key && stat -c %s repos/aws/key'), '123' + '3')
+    // link counts follow tag changes made elsewhere
+    await warm()
+    assert.equal(await o('stat -c %h repos/aws/key'), '2')
+    await s.pkOk(['tag', 'rm', 'prod', 'aws/key'])
+    assert.equal(await o('stat -c %h repos/aws/key; test -e tags/prod/key || echo gone'), '1\ngone')
+    await o('mkdir -p tags/prod && ln repos/aws/key tags/prod/key && stat -c %h repos/aws/key')
+    await o('rm tags/prod/key')
+    assert.equal(await o('stat -c %h repos/aws/key'), '1', 'rm through the tag path: the repository name sees it at once')
+    // renames and removals by the CLI
+    await warm()
+    await s.pkOk(['secret', 'mv', 'aws/other', 'aws/moved'])
+    assert.equal(await o('cat repos/aws/moved; test -e repos/aws/other || echo gone'), 'Ogone')
+    await s.pkOk(['repo', 'rename', 'aws', 'amazon'])
+    assert.equal(await o('cat repos/amazon/moved; test -e repos/aws/moved || echo gone'), 'Ogone')
+    // a shell sitting in a repository folder while the CLI changes it: its cwd keeps working
+    const go = path.join(s.dir, 'go')
+    const inside = s.sh(`cd repos/amazon && cat moved >/dev/null && while [ ! -e ${q(go)} ]; do sleep 0.05; done; /bin/pwd -P && cat moved new`)
+    await new Promise((r) => setTimeout(r, 300))
+    await s.pkOk(['secret', 'put', 'amazon/moved'], { input: 'O2' })
+    await s.pkOk(['secret', 'put', 'amazon/new'], { input: 'N' })
+    fs.writeFileSync(go, '')
+    const r = await inside
+    assert.equal(r.code, 0, r.err)
+    assert.equal(r.out.trimEnd(), `${s.repo('amazon')}\nO2N`)
+  })
+
 })
 
 async function socketOf(s: Session): Promise<string> {
