@@ -97,9 +97,9 @@ export class KernelCache {
     const one = (fn: Invalidator['invalidate'], p: string) =>
       new Promise<void>((resolve) =>
         fn.call(this.fuse, '/' + p, (err) => {
-          // ENOENT: the kernel had nothing by that name. Anything else is worth a line in the log
-          // (once): a stale cache is at worst a second old.
-          if (err && err.code !== 'ENOENT' && err.message !== this.lastError) {
+          // ENOENT: the kernel had nothing by that name; ENOTCONN/ENODEV: unmounting. Anything
+          // else is worth a line in the log (once): a stale cache is at worst a second old.
+          if (err && !['ENOENT', 'ENOTCONN', 'ENODEV'].includes(err.code ?? '') && err.message !== this.lastError) {
             this.lastError = err.message
             this.log(`kernel cache: ${err.message}`)
           }
