@@ -129,7 +129,8 @@ export class MountedNode implements MountHost {
         const cbAt = args.findIndex((a) => typeof a === 'function')
         const cb = args[cbAt] as (...r: unknown[]) => void
         args[cbAt] = (...r: unknown[]) => {
-          const pending = this.kernel?.flush(ownPaths.has(name) ? new Set([String(args[0]).slice(1)]) : undefined)
+          if (!this.store.hasChanged || !this.kernel) return cb(...r)
+          const pending = this.kernel.flush(ownPaths.has(name) ? new Set([String(args[0]).slice(1)]) : undefined)
           if (!pending) return cb(...r)
           // Answer once the kernel has dropped the other names (so the caller's next open of one
           // of them sees the change), but never hang on it: a rename racing this write can hold

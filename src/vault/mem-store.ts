@@ -123,6 +123,10 @@ export class MemStore implements Store {
    * cached for these paths): 'entry' when the name itself appeared, went or moved, 'data' when
    * only content or metadata changed.
    */
+  get hasChanged(): boolean {
+    return this.changed.size > 0
+  }
+
   takeChanged(): Map<string, 'entry' | 'data'> {
     const out = this.changed
     this.changed = new Map()
