@@ -389,6 +389,41 @@ export function findInIndex(b: Buffer, path: Buffer): Entry | null | undefined {
   return op.op === 'put' ? op.entry : null
 }
 
+/**
+ * Paths of the file entries (puts of type file) of an index block that start with `prefix`,
+ * found by walking its bytes as findInIndex does: counting what lies under a folder of a large
+ * node (a repository's loose git objects) without decoding the whole block.
+ */
+export function filesInIndex(b: Buffer, prefix: Buffer): string[] {
+  const bad = (why: string) => corrupt(`node index is corrupt (${why})`, { region: 'index' })
+  const len = b.length
+  if (len < 8 || b[0] > 1) throw bad('short')
+  const count = b.readUInt32LE(4)
+  const plen = prefix.length
+  const out: string[] = []
+  let off = 8
+  for (let i = 0; i < count; i++) {
+    if (off + 3 > len) throw bad('truncated entry')
+    const start = off
+    const n = b[off + 1] | (b[off + 2] << 8)
+    off += 3
+    const pathAt = off
+    off += n
+    if (b[start] !== 1) continue
+    if (off + 13 > len) throw bad('truncated entry')
+    const type = b[off]
+    off += 13
+    if (type === 1) off += 32
+    else if (type === 3) {
+      if (off + 2 > len) throw bad('truncated entry')
+      off += 2 + (b[off] | (b[off + 1] << 8))
+    }
+    if (type === 1 && n > plen && b.compare(prefix, 0, plen, pathAt, pathAt + plen) === 0) out.push(b.toString('utf8', pathAt, pathAt + n))
+  }
+  if (off !== len) throw bad('trailing bytes')
+  return out
+}
+
 export function indexAd(fileId: Buffer, offset: number, seq: number): Buffer {
   const b = Buffer.alloc(8 + 16 + 16)
   AD_INDEX.copy(b, 0)

@@ -6,7 +6,7 @@
 //
 // It is a Map, so the node file uses it like the one it replaces; anything that iterates it
 // (listing, export, a full index write, compaction) decodes it whole first.
-import { type Entry, type IndexOp, decodeIndex, findInIndex } from './codec.js'
+import { type Entry, type IndexOp, decodeIndex, filesInIndex, findInIndex } from './codec.js'
 import { corrupt } from '../errors.js'
 
 /** Lookups by walking the bytes before the block is decoded whole (each costs about 1/50 of that). */
@@ -55,6 +55,18 @@ export class LazyIndex extends Map<string, Entry> {
     if (e) this.check(e)
     this.known.set(p, e ?? null)
     return e ?? undefined
+  }
+
+  /** How many file members lie under `prefix` (a folder path ending in '/'), without decoding the block. */
+  filesUnder(prefix: string): number {
+    let n = 0
+    if (!this.full) {
+      for (const [p, e] of super.entries()) if (e.type === 'file' && p.startsWith(prefix)) n++
+      return n
+    }
+    for (const p of filesInIndex(this.full, Buffer.from(prefix))) if (!this.known.has(p)) n++
+    for (const [p, e] of this.known) if (e?.type === 'file' && p.startsWith(prefix)) n++
+    return n
   }
 
   override has(p: string): boolean {

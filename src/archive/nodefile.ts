@@ -242,6 +242,14 @@ export class NodeFile {
   has(p: string): boolean {
     return this.index.has(p)
   }
+  /** How many file members lie under the folder `dir` (at any depth). */
+  filesUnder(dir: string): number {
+    const prefix = dir + '/'
+    if (this.index instanceof LazyIndex) return this.index.filesUnder(prefix)
+    let n = 0
+    for (const [p, e] of this.index) if (e.type === 'file' && p.startsWith(prefix)) n++
+    return n
+  }
   get memberCount(): number {
     return this.index.size
   }

@@ -1,11 +1,25 @@
-// One secret repository's history: a real git repository (loose objects, refs/heads/main) kept
-// inside the node. Repositories are flat, so a commit's tree is a single list of secrets.
+// One secret repository's history: a real git repository (refs/heads/main) kept inside the node.
+// Repositories are flat, so a commit's tree is a single list of secrets.
+//
+// Objects are loose (objects/xx/…, one node-file member each, as a commit writes them) or in
+// packs (objects/pack/pack-<sha>.pack and its version-2 .idx; the packs in use are listed in
+// objects/info/packs, git's own format for that list, so finding them costs one read rather than
+// a listing of the node). Reads look at loose objects first, then the packs. When a repository
+// holds LOOSE_LIMIT loose objects, the next commit packs them (git's `gc --auto`), merging small
+// packs into it so that pack sizes at least double (`git repack --geometric=2`): few packs, and
+// each object rewritten only a logarithmic number of times.
+import zlib from 'node:zlib'
 import { type Store, join } from '../vault/store.js'
-import { type Commit, type TreeEntry, decodeCommit, decodeLoose, decodeTree, deflate, encodeCommit, encodeObject, encodeTree } from './objects.js'
+import { type Commit, type ObjectType, type TreeEntry, decodeCommit, decodeLoose, decodeTree, deflate, encodeCommit, encodeObject, encodeTree } from './objects.js'
 import { encodeIndex } from './index-file.js'
-import { PolykeyError, notFound } from '../errors.js'
+import { PackIndex, encodePackIndex } from './pack-index.js'
+import { StoredPack } from './pack-file.js'
+import { type PackObject, buildPack } from './pack.js'
+import { PolykeyError, corrupt, notFound } from '../errors.js'
 
 export const BRANCH = 'main'
+/** Loose objects that make the next commit pack them (each is a member of the node file, with its index entry). */
+export const LOOSE_LIMIT = 256
 const GIT_CONFIG = '[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n'
 
 export interface LogEntry {
@@ -40,23 +54,154 @@ export class GitRepo {
 
   writeObject(type: 'blob' | 'tree' | 'commit', content: Buffer): string {
     const { oid, raw } = encodeObject(type, content)
-    const p = this.objectPath(oid)
-    if (!this.store.stat(p)) {
+    if (!this.hasObject(oid)) {
       this.store.mkdir(join(this.gitdir, 'objects', oid.slice(0, 2)))
-      this.store.writeFile(p, deflate(raw), { mode: 0o400 })
+      this.store.writeFile(this.objectPath(oid), deflate(raw), { mode: 0o400 })
     }
     return oid
   }
 
   hasObject(oid: string): boolean {
-    return this.store.stat(this.objectPath(oid)) !== null
+    if (this.store.stat(this.objectPath(oid)) !== null) return true
+    const packs = this.packs()
+    if (packs.length === 0) return false
+    const id = Buffer.from(oid, 'hex')
+    return packs.some((p) => p.has(id))
   }
 
   readObject(oid: string): { type: string; content: Buffer } {
     if (!/^[0-9a-f]{40}$/.test(oid)) throw new PolykeyError('USAGE', `not a commit id: ${oid}`)
     const data = this.store.readFile(this.objectPath(oid))
-    if (!data) throw notFound(`no object ${oid} in ${this.dir}`, { oid })
-    return decodeLoose(oid, data)
+    if (data) return decodeLoose(oid, data)
+    const id = Buffer.from(oid, 'hex')
+    for (const p of this.packs()) {
+      const o = p.read(oid, id)
+      if (o) return o
+    }
+    throw notFound(`no object ${oid} in ${this.dir}`, { oid })
+  }
+
+  // ------------------------------------------------------------------------------ packs
+  private packList: StoredPack[] | null = null
+
+  private packPath(name: string, ext: 'pack' | 'idx'): string {
+    return join(this.gitdir, 'objects', 'pack', `${name}.${ext}`)
+  }
+
+  /** The packs listed in objects/info/packs, largest first; each idx is read and checked once. */
+  packs(): StoredPack[] {
+    if (this.packList) return this.packList
+    const info = this.store.readFile(join(this.gitdir, 'objects', 'info', 'packs'))
+    const out: StoredPack[] = []
+    for (const line of info ? info.toString('latin1').split('\n') : []) {
+      if (line === '') continue
+      const m = /^P (pack-[0-9a-f]{40})\.pack$/.exec(line)
+      if (!m) throw corrupt(`${this.gitdir}/objects/info/packs is corrupt`, { repo: this.dir })
+      const name = m[1]
+      const idx = this.store.readFile(this.packPath(name, 'idx'))
+      if (!idx) throw corrupt(`git pack ${name} has no index`, { pack: name })
+      let index: PackIndex
+      try {
+        index = new PackIndex(idx)
+      } catch (err) {
+        throw corrupt(`git pack index ${name}.idx is corrupt: ${(err as Error).message}`, { pack: name }, err)
+      }
+      out.push(new StoredPack(name, index, () => this.store.readFile(this.packPath(name, 'pack'))))
+    }
+    out.sort((a, b) => b.count - a.count)
+    this.packList = out
+    return out
+  }
+
+  private writePackList(packs: StoredPack[]): void {
+    const dir = join(this.gitdir, 'objects', 'info')
+    this.store.mkdir(dir)
+    const text = packs.map((p) => `P ${p.name}.pack\n`).join('') + '\n'
+    this.store.writeFile(join(dir, 'packs'), Buffer.from(text), { mode: 0o600 })
+    this.packList = [...packs].sort((a, b) => b.count - a.count)
+  }
+
+  /**
+   * Store a pack (already checked by the caller: every object hashed and parsed, deltas only
+   * against earlier entries of the same pack) with a version-2 idx made from `entries`, and list
+   * it. Returns its name; a pack with the same name (the same bytes) is kept as it is.
+   */
+  addPack(pack: Buffer, entries: { oid: string; offset: number; end: number }[]): string {
+    const sum = pack.subarray(pack.length - 20)
+    const name = `pack-${sum.toString('hex')}`
+    const packs = this.packs()
+    if (packs.some((p) => p.name === name)) return name
+    const idx = encodePackIndex(
+      entries.map((e) => ({ oid: e.oid, offset: e.offset, crc: zlib.crc32(pack.subarray(e.offset, e.end)) })),
+      sum,
+    )
+    this.store.mkdir(join(this.gitdir, 'objects', 'pack'))
+    this.store.writeFile(this.packPath(name, 'pack'), pack, { mode: 0o400 })
+    this.store.writeFile(this.packPath(name, 'idx'), idx, { mode: 0o400 })
+    this.writePackList([...packs, new StoredPack(name, new PackIndex(idx), () => pack)])
+    return name
+  }
+
+  /** Loose objects: files under objects/ other than packs and the pack list. */
+  looseCount(): number {
+    const objects = join(this.gitdir, 'objects')
+    return this.store.countFiles(objects) - this.store.countFiles(join(objects, 'pack')) - this.store.countFiles(join(objects, 'info'))
+  }
+
+  /** Pack the loose objects when there are LOOSE_LIMIT of them or more. */
+  maybePack(): boolean {
+    if (this.looseCount() < LOOSE_LIMIT) return false
+    this.repack()
+    return true
+  }
+
+  /**
+   * Every loose object, and the packs it is worth merging with (the smallest ones, while the
+   * next is not at least twice as large as what is merged so far), into one new pack; then the
+   * loose objects and the merged packs go. `all` merges every pack (one pack per repository).
+   */
+  repack(all = false): void {
+    const objects = join(this.gitdir, 'objects')
+    const loose: string[] = []
+    for (const d of this.store.list(objects)) {
+      if (!/^[0-9a-f]{2}$/.test(d)) continue
+      for (const f of this.store.list(join(objects, d))) if (/^[0-9a-f]{38}$/.test(f)) loose.push(d + f)
+    }
+    const packs = this.packs()
+    const merge: StoredPack[] = []
+    let total = loose.length
+    for (const p of [...packs].sort((a, b) => a.count - b.count)) {
+      if (!all && p.count >= 2 * total) break
+      merge.push(p)
+      total += p.count
+    }
+    if (loose.length === 0 && merge.length < 2) return
+    const objs = new Map<string, PackObject>()
+    for (const oid of loose) objs.set(oid, this.readObject(oid) as PackObject)
+    for (const p of merge) for (const o of p.objects()) if (!objs.has(o.oid)) objs.set(o.oid, { type: o.type, content: o.content })
+    const order = packOrder(objs)
+    const { pack, entries } = buildPack(
+      order.map((oid) => objs.get(oid)!),
+      { deltas: true, compressFrom: 4096 },
+    )
+    const name = `pack-${pack.subarray(pack.length - 20).toString('hex')}`
+    const idx = encodePackIndex(
+      order.map((oid, i) => ({ oid, offset: entries[i].offset, crc: zlib.crc32(pack.subarray(entries[i].offset, entries[i].end)) })),
+      pack.subarray(pack.length - 20),
+    )
+    this.store.mkdir(join(objects, 'pack'))
+    this.store.writeFile(this.packPath(name, 'pack'), pack, { mode: 0o400 })
+    this.store.writeFile(this.packPath(name, 'idx'), idx, { mode: 0o400 })
+    const gone = new Set(merge.map((p) => p.name))
+    gone.delete(name)
+    for (const p of gone) {
+      this.store.remove(this.packPath(p, 'pack'))
+      this.store.remove(this.packPath(p, 'idx'))
+    }
+    const kept = packs.filter((p) => !gone.has(p.name) && p.name !== name)
+    this.writePackList([...kept, new StoredPack(name, new PackIndex(idx), () => pack)])
+    for (const oid of loose) this.store.remove(this.objectPath(oid))
+    for (const d of new Set(loose.map((oid) => oid.slice(0, 2)))) if (this.store.list(join(objects, d)).length === 0) this.store.remove(join(objects, d))
   }
 
   head(): string | null {
@@ -128,6 +273,7 @@ export class GitRepo {
     )
     this.setHead(oid)
     this.writeIndex(tree.values())
+    this.maybePack()
     return oid
   }
 
@@ -146,4 +292,47 @@ export class GitRepo {
     }
     return out
   }
+}
+
+/**
+ * An order that makes good deltas: commits newest first along first-parent lines (then what is
+ * left, newest first), their trees in that order, other trees, then blobs. Each tree is then a
+ * delta against the tree of the commit just after it in history.
+ */
+function packOrder(objs: Map<string, PackObject>): string[] {
+  const commits = new Map<string, Commit>()
+  for (const [oid, o] of objs) if (o.type === 'commit') commits.set(oid, decodeCommit(o.content))
+  const isParent = new Set<string>()
+  for (const c of commits.values()) for (const p of c.parents) isParent.add(p)
+  const newest = [...commits.keys()].sort((a, b) => commits.get(b)!.author.timestamp - commits.get(a)!.author.timestamp)
+  const done = new Set<string>()
+  const history: string[] = []
+  const line = (oid: string | undefined) => {
+    while (oid && commits.has(oid) && !done.has(oid)) {
+      done.add(oid)
+      history.push(oid)
+      oid = commits.get(oid)!.parents[0]
+    }
+  }
+  for (const oid of newest) if (!isParent.has(oid)) line(oid)
+  for (const oid of newest) line(oid)
+  const out = [...history]
+  const taken = new Set(out)
+  for (const c of history) {
+    const t = commits.get(c)!.tree
+    if (objs.get(t)?.type === 'tree' && !taken.has(t)) {
+      taken.add(t)
+      out.push(t)
+    }
+  }
+  const rest = (type: ObjectType) => {
+    for (const [oid, o] of objs) if (o.type === type && !taken.has(oid)) {
+      taken.add(oid)
+      out.push(oid)
+    }
+  }
+  rest('tree')
+  rest('blob')
+  rest('tag')
+  return out
 }

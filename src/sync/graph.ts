@@ -6,6 +6,7 @@ import type { GitRepo } from '../git/repo.js'
 import type { PackObject, ParsedObject } from './pack.js'
 import { badPack } from './pack.js'
 import { MAX_HAVES } from './wire.js'
+import { TreeDecoder } from '../git/tree-decoder.js'
 
 export interface ObjectSource {
   has(oid: string): boolean
@@ -131,6 +132,8 @@ export class Graph {
 
   /** Objects for `commits` (commit, tree, blobs) minus what the edge commits' trees hold. */
   objectsFor(commits: string[], edge: string[]): string[] {
+    // In history order each tree is decoded after the one before it: only what changed is parsed.
+    const trees = new TreeDecoder()
     const have = new Set<string>()
     for (const e of edge) {
       if (!this.src.has(e)) continue
@@ -146,7 +149,12 @@ export class Graph {
     }
     for (const c of commits) {
       take(c)
-      if (take(this.commit(c).tree)) for (const x of this.tree(c).values()) take(x.oid)
+      const t = this.commit(c).tree
+      if (take(t)) {
+        const o = this.get(t)
+        if (o.type !== 'tree') throw new Error(`${t} is a ${o.type}, not a tree`)
+        for (const x of trees.decode(o.content)) take(x.oid)
+      }
     }
     return out
   }
@@ -199,29 +207,35 @@ export class Graph {
  */
 export function checkConnected(received: Map<string, ParsedObject>, local: ObjectSource, head: string): ParsedObject[] {
   const need: ParsedObject[] = []
-  const seen = new Set<string>()
+  // by type: an id met again as another type must be fetched again, and refused
+  const seen = { commit: new Set<string>(), tree: new Set<string>(), blob: new Set<string>() }
   const fetch = (oid: string, type: ObjectType, why: string): ParsedObject | null => {
     if (local.has(oid)) return null
     const o = received.get(oid)
     if (!o) throw badPack(`no object in it hashes to ${type} ${oid} (${why}), and it is not here either`, { oid })
     if (o.type !== type) throw badPack(`object ${oid} is a ${o.type} where a ${type} was expected (${why})`, { oid })
-    if (!seen.has(oid)) {
-      seen.add(oid)
-      need.push(o)
-    }
+    need.push(o)
     return o
   }
   const stack = [head]
-  const visited = new Set<string>()
   while (stack.length) {
     const oid = stack.pop()!
-    if (visited.has(oid)) continue
-    visited.add(oid)
+    if (seen.commit.has(oid)) continue
+    seen.commit.add(oid)
     const c = fetch(oid, 'commit', oid === head ? 'the announced head' : 'a parent')
     if (!c) continue // we have it, and so its whole history
-    const commit = decodeCommit(c.content)
-    const t = fetch(commit.tree, 'tree', `tree of ${oid.slice(0, 12)}`)
-    if (t) for (const e of decodeTree(t.content)) fetch(e.oid, 'blob', `'${e.name}' in ${oid.slice(0, 12)}`)
+    const commit = c.commit ?? decodeCommit(c.content)
+    if (!seen.tree.has(commit.tree)) {
+      seen.tree.add(commit.tree)
+      const t = fetch(commit.tree, 'tree', `tree of ${oid.slice(0, 12)}`)
+      // Consecutive trees share most entries: each blob is looked for once.
+      if (t)
+        for (const e of t.entries ?? decodeTree(t.content)) {
+          if (seen.blob.has(e.oid)) continue
+          seen.blob.add(e.oid)
+          fetch(e.oid, 'blob', `'${e.name}' in ${oid.slice(0, 12)}`)
+        }
+    }
     stack.push(...commit.parents)
   }
   return need

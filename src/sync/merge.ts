@@ -10,7 +10,7 @@ import { TAGS } from '../vault/vault.js'
 import { join } from '../vault/store.js'
 import { PolykeyError } from '../errors.js'
 import type { Graph } from './graph.js'
-import type { ParsedObject } from './pack.js'
+import { type Incoming, storeIncoming } from './incoming.js'
 
 export type Side = 'ours' | 'theirs'
 type Entry = { mode: string; oid: string }
@@ -49,10 +49,10 @@ export function planMerge(g: Graph, ours: string | null, theirs: string | null, 
 }
 
 /**
- * Make the repository's files and HEAD match `plan` (objects must already be stored). Files the
- * mount changed but has not committed yet are never overwritten.
+ * Make the repository's files and HEAD match `plan`, storing what the peer sent (checked) first.
+ * Files the mount changed but has not committed yet are never overwritten.
  */
-export function applyPlan(vault: Vault, repo: string, g: Graph, ours: string | null, plan: Plan, received: ParsedObject[], message: string, now: number): string | null {
+export function applyPlan(vault: Vault, repo: string, g: Graph, ours: string | null, plan: Plan, incoming: Incoming | null, message: string, now: number): string | null {
   if (plan.kind === 'up-to-date' || plan.kind === 'conflict') return ours
   const git = vault.git(repo)
   const from = g.tree(ours)
@@ -67,7 +67,7 @@ export function applyPlan(vault: Vault, repo: string, g: Graph, ours: string | n
       throw new PolykeyError('CONFLICT', `'${repo}/${name}' has an edit that is not committed yet; nothing was changed`, { repo, name }, { hint: 'try again in a moment (edits are committed a second after the file is closed)' })
   }
   // Checked: from here on nothing fails short of the store itself.
-  for (const o of received) git.writeObject(o.type as 'blob' | 'tree' | 'commit', o.content)
+  if (incoming) storeIncoming(git, incoming)
   let head: string
   if (plan.kind === 'fast-forward') head = plan.head
   else {

@@ -1,33 +1,37 @@
-// Git packfiles, version 2, without deltas (git-scm.com/docs/gitformat-pack): pure codecs.
-//
-//   "PACK" | version u32 = 2 | count u32 | count × (type+size varint header, zlib(content)) | SHA-1
+// Packs from peers (git-scm.com/docs/gitformat-pack): everything a peer sends is checked before
+// anything is kept. The codecs are in src/git/pack.ts; this is the checking parser.
 //
 // Every object read from a peer is inflated under a size ceiling, hashed to get its id (a pack
 // carries no ids: an object IS its hash), and parsed: commits and trees must be well formed, and
-// a tree may only hold flat secrets (mode 100644/100755, valid names). Delta objects are refused;
-// we never send them. Real `git index-pack` accepts what buildPack writes.
+// a tree may only hold flat secrets (mode 100644/100755, valid names, sorted). Deltas are
+// accepted only as OFS_DELTA against an earlier object of the same pack, at most MAX_DELTA_DEPTH
+// deep, every copy and insert bounds-checked; REF_DELTA (and tags) are refused: we never send
+// them. Real `git index-pack` accepts what buildPack writes.
 import crypto from 'node:crypto'
-import zlib from 'node:zlib'
-import { type ObjectType, type TreeEntry, decodeCommit, decodeTree } from '../git/objects.js'
+import { type Commit, type ObjectType, type TreeEntry, decodeCommit } from '../git/objects.js'
+import { CODE_TYPES, MAX_DELTA_DEPTH, OFS_DELTA, PACK_SIGNATURE, REF_DELTA, type PackObject, PackFormatError, inflateEntry, readEntryHeader } from '../git/pack.js'
+import { DeltaError, applyDelta, deltaResultSize } from '../git/delta.js'
+import { TreeDecoder } from '../git/tree-decoder.js'
 import { nameProblem, isScratchName } from '../vault/names.js'
 import { PolykeyError } from '../errors.js'
 
-export interface PackObject {
-  type: ObjectType
-  content: Buffer
-}
+export { buildPack, storedZlib, type PackObject } from '../git/pack.js'
+
 export interface ParsedObject extends PackObject {
   oid: string
+  /** this object's entry is pack[offset, end) */
+  offset: number
+  end: number
+  /** a tree's entries, decoded once while checking it */
+  entries?: TreeEntry[]
+  /** a commit, decoded once while checking it */
+  commit?: Commit
 }
 
-const TYPE_CODES: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 }
-const CODE_TYPES: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob' }
-const SIGNATURE = Buffer.from('PACK')
-
 export interface PackLimits {
-  /** largest inflated object */
+  /** largest inflated object (and delta) */
   maxObjectBytes: number
-  /** sum of inflated sizes (a zip bomb stops here) */
+  /** sum of inflated sizes, deltas and the objects they make included (a zip bomb stops here) */
   maxTotalBytes: number
   maxObjects: number
 }
@@ -37,109 +41,10 @@ export function badPack(message: string, data: Record<string, unknown> = {}): Po
   return new PolykeyError('PEER', message, { reason: 'bad-pack', ...data })
 }
 
-export function buildPack(objects: Iterable<PackObject>): { pack: Buffer; count: number } {
-  const parts: Buffer[] = [Buffer.alloc(12)]
-  let count = 0
-  let bytes = 12 + 20
-  for (const o of objects) {
-    const h = objectHeader(TYPE_CODES[o.type], o.content.length)
-    const z = storedZlib(o.content)
-    parts.push(h, z)
-    bytes += h.length + z.length
-    count++
-  }
-  SIGNATURE.copy(parts[0], 0)
-  parts[0].writeUInt32BE(2, 4)
-  parts[0].writeUInt32BE(count, 8)
-  const sum = crypto.createHash('sha1')
-  for (const p of parts) sum.update(p)
-  parts.push(sum.digest())
-  return { pack: Buffer.concat(parts, bytes), count }
-}
-
-/**
- * A zlib stream of "stored" (uncompressed) deflate blocks (RFC 1950/1951): what secrets, ids and
- * short names gain from compression is small, and a zlib engine per object is what a pack of
- * thousands of small objects would spend its time on. Any inflater reads it.
- */
-export function storedZlib(data: Buffer): Buffer {
-  const blocks = Math.max(1, Math.ceil(data.length / 0xffff))
-  const out = Buffer.allocUnsafe(2 + blocks * 5 + data.length + 4)
-  out[0] = 0x78
-  out[1] = 0x01
-  let w = 2
-  for (let i = 0; i < blocks; i++) {
-    const chunk = data.subarray(i * 0xffff, (i + 1) * 0xffff)
-    out[w] = i === blocks - 1 ? 1 : 0
-    out.writeUInt16LE(chunk.length, w + 1)
-    out.writeUInt16LE(~chunk.length & 0xffff, w + 3)
-    chunk.copy(out, w + 5)
-    w += 5 + chunk.length
-  }
-  out.writeUInt32BE(adler32(data), w)
-  return out
-}
-
-/** The fast path of parsing: a stored-blocks zlib stream, or null to let zlib do it. */
-function readStored(buf: Buffer, off: number, size: number): { content: Buffer; used: number } | null {
-  if (buf[off] !== 0x78 || (buf[off] * 256 + buf[off + 1]) % 31 !== 0 || buf[off + 1] & 0x20) return null
-  let r = off + 2
-  // One block (any object under 64 KiB): the content is a view of the pack, no copy.
-  let content: Buffer | null = null
-  let got = 0
-  for (;;) {
-    if (r + 5 > buf.length) return null
-    const head = buf[r]
-    if ((head & 0x06) !== 0) return null // not a stored block
-    const len = buf.readUInt16LE(r + 1)
-    if ((buf.readUInt16LE(r + 3) ^ 0xffff) !== len || got + len > size || r + 5 + len > buf.length) return null
-    if (got === 0 && head & 1) content = buf.subarray(r + 5, r + 5 + len)
-    else {
-      content ??= Buffer.allocUnsafe(size)
-      buf.copy(content, got, r + 5, r + 5 + len)
-    }
-    got += len
-    r += 5 + len
-    if (head & 1) break
-  }
-  content ??= Buffer.alloc(0)
-  if (got !== size || r + 4 > buf.length || buf.readUInt32BE(r) !== adler32(content)) return null
-  return { content, used: r + 4 - off }
-}
-
-function adler32(b: Buffer): number {
-  let a = 1
-  let s = 0
-  for (let i = 0; i < b.length; ) {
-    const end = Math.min(b.length, i + 3800)
-    for (; i < end; i++) {
-      a += b[i]
-      s += a
-    }
-    a %= 65521
-    s %= 65521
-  }
-  return ((s << 16) | a) >>> 0
-}
-
-/** type (3 bits) and size, little-endian base-128 with a continuation bit; 4 size bits first. */
-function objectHeader(type: number, size: number): Buffer {
-  const bytes: number[] = []
-  let c = (type << 4) | (size & 0x0f)
-  size = Math.floor(size / 16)
-  while (size > 0) {
-    bytes.push(c | 0x80)
-    c = size & 0x7f
-    size = Math.floor(size / 128)
-  }
-  bytes.push(c)
-  return Buffer.from(bytes)
-}
-
 /** Parse and check a whole pack; any flaw throws (reason 'bad-pack') and nothing is returned. */
 export function parsePack(pack: Buffer, limits: PackLimits = DEFAULT_PACK_LIMITS): ParsedObject[] {
   if (pack.length < 32) throw badPack('the pack is truncated')
-  if (!pack.subarray(0, 4).equals(SIGNATURE)) throw badPack('the pack does not start with PACK')
+  if (!pack.subarray(0, 4).equals(PACK_SIGNATURE)) throw badPack('the pack does not start with PACK')
   if (pack.readUInt32BE(4) !== 2) throw badPack(`unsupported pack version ${pack.readUInt32BE(4)}`)
   const count = pack.readUInt32BE(8)
   const end = pack.length - 20
@@ -148,75 +53,113 @@ export function parsePack(pack: Buffer, limits: PackLimits = DEFAULT_PACK_LIMITS
   const sum = crypto.createHash('sha1').update(pack.subarray(0, end)).digest()
   if (!sum.equals(pack.subarray(end))) throw badPack('the pack checksum does not match (corrupt in transit or forged)')
   const out: ParsedObject[] = []
-  const goodNames = new Set<string>()
+  const depth: number[] = []
+  const at = new Map<number, number>() // entry offset → index
+  const ids = new Set<string>()
+  const trees = treeChecker()
+  // Objects made from deltas are slices of a few large buffers: thousands of 4 KiB trees would
+  // otherwise each be an allocation for the garbage collector to track. They live as long as the
+  // parsed pack does, as the objects read straight from it do.
+  let chunk = Buffer.alloc(0)
+  let used = 0
+  const arena = (size: number) => {
+    if (size > 1 << 18) return Buffer.allocUnsafe(size)
+    if (used + size > chunk.length) {
+      chunk = Buffer.allocUnsafe(1 << 20)
+      used = 0
+    }
+    used += size
+    return chunk.subarray(used - size, used)
+  }
   let off = 12
   let total = 0
-  for (let i = 0; i < count; i++) {
-    if (off >= end) throw badPack('the pack ends before its last object')
-    let c = pack[off++]
-    const code = (c >> 4) & 7
-    let size = c & 0x0f
-    let mul = 16
-    while (c & 0x80) {
-      if (off >= end || mul > 2 ** 35) throw badPack('an object header in the pack is corrupt')
-      c = pack[off++]
-      size += (c & 0x7f) * mul
-      mul *= 128
-    }
-    const type = CODE_TYPES[code]
-    if (!type) throw badPack(code === 6 || code === 7 ? 'the pack holds delta objects (not accepted)' : `the pack holds an object of unknown type ${code}`)
-    if (size > limits.maxObjectBytes) throw badPack(`an object in the pack is too large (${size} bytes)`)
-    total += size
+  const addTotal = (n: number) => {
+    total += n
     if (total > limits.maxTotalBytes) throw badPack('the pack inflates to more than the limit')
-    let content: Buffer
-    let used: number
-    const stored = readStored(pack.subarray(0, end), off, size)
-    if (stored) ({ content, used } = stored)
-    else {
-      try {
-        const r = zlib.inflateSync(pack.subarray(off, end), { info: true, maxOutputLength: Math.max(1, size) }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } }
-        content = r.buffer
-        used = r.engine.bytesWritten
-      } catch (err) {
-        throw badPack(`object ${i} of the pack does not inflate (${(err as { code?: string }).code ?? 'zlib error'})`, { index: i })
-      }
+  }
+  for (let i = 0; i < count; i++) {
+    const start = off
+    let h: ReturnType<typeof readEntryHeader>
+    try {
+      h = readEntryHeader(pack, off, end)
+    } catch (err) {
+      throw badPack((err as Error).message)
     }
-    if (content.length !== size) throw badPack(`object ${i} of the pack is not the size its header says`, { index: i })
-    off += used
+    if (h.code === REF_DELTA) throw badPack('the pack holds a REF_DELTA object (a delta against an object named by id: not accepted)', { index: i })
+    const whole: ObjectType | undefined = h.code === 4 ? undefined : CODE_TYPES[h.code]
+    if (!whole && h.code !== OFS_DELTA) throw badPack(`the pack holds an object of unknown type ${h.code}`)
+    if (h.size > limits.maxObjectBytes) throw badPack(`an object in the pack is too large (${h.size} bytes)`)
+    addTotal(h.size)
+    let data: Buffer
+    let took: number
+    try {
+      ;({ content: data, used: took } = inflateEntry(pack, h.data, end, h.size))
+    } catch (err) {
+      if (!(err instanceof PackFormatError)) throw err
+      throw badPack(`object ${i} of the pack ${err.message}`, { index: i })
+    }
+    off = h.data + took
+    let type: ObjectType
+    let content: Buffer
+    if (whole) {
+      type = whole
+      content = data
+      depth.push(0)
+    } else {
+      const b = at.get(h.base)
+      if (b === undefined) throw badPack(`object ${i} of the pack is a delta whose base is not an earlier object of the pack`, { index: i })
+      if (depth[b] + 1 > MAX_DELTA_DEPTH) throw badPack(`object ${i} of the pack is at the end of a chain of more than ${MAX_DELTA_DEPTH} deltas`, { index: i })
+      try {
+        const { result } = deltaResultSize(data)
+        if (result > limits.maxObjectBytes) throw new DeltaError(`the delta makes an object that is too large (${result} bytes)`)
+        addTotal(result)
+        content = applyDelta(out[b].content, data, limits.maxObjectBytes, arena)
+      } catch (err) {
+        if (!(err instanceof DeltaError)) throw err
+        throw badPack(`object ${i} of the pack is a bad delta: ${err.message}`, { index: i })
+      }
+      type = out[b].type
+      depth.push(depth[b] + 1)
+    }
     const oid = crypto.createHash('sha1').update(`${type} ${content.length}\0`).update(content).digest('hex')
-    checkObject(type, content, oid, goodNames)
-    out.push({ oid, type, content })
+    if (ids.has(oid)) throw badPack(`the pack holds ${type} ${oid} twice`, { oid })
+    ids.add(oid)
+    const parsed = checkObject(type, content, oid, trees)
+    at.set(start, i)
+    out.push({ oid, type, content, offset: start, end: off, ...parsed })
   }
   if (off !== end) throw badPack('the pack has bytes after its last object')
   return out
 }
 
-/** An object we will store must parse: flat trees of secrets, commits with a tree. */
-export function checkObject(type: ObjectType, content: Buffer, oid: string, goodNames = new Set<string>()): void {
+/**
+ * An object we will store must parse: commits with a tree, flat trees of secrets (mode 100644 or
+ * 100755, a valid name, names in git's order and each once). Returns what it decoded. `trees`
+ * decodes each tree after the one before it (tree-decoder.ts): what they share is checked once.
+ */
+export function checkObject(type: ObjectType, content: Buffer, oid: string, trees: TreeDecoder = treeChecker()): { entries?: TreeEntry[]; commit?: Commit } {
   try {
     if (type === 'commit') {
-      const c = decodeCommit(content)
-      if (!c.parents.every((p) => /^[0-9a-f]{40}$/.test(p))) throw new Error('bad parent')
-    } else if (type === 'tree') {
-      const seen = new Set<string>()
-      for (const e of decodeTree(content)) {
-        if (e.mode !== '100644' && e.mode !== '100755') throw new Error(`entry '${e.name}' has mode ${e.mode} (only flat secrets are allowed)`)
-        if (!goodNames.has(e.name)) {
-          checkTreeEntry(e)
-          goodNames.add(e.name)
-        }
-        if (seen.has(e.name)) throw new Error('duplicate name')
-        seen.add(e.name)
-      }
+      const commit = decodeCommit(content)
+      if (!commit.parents.every((p) => /^[0-9a-f]{40}$/.test(p))) throw new Error('bad parent')
+      return { commit }
     }
+    if (type === 'tree') return { entries: trees.decode(content) }
+    return {}
   } catch (err) {
     throw badPack(`${type} ${oid} in the pack does not parse: ${(err as Error).message}`, { oid })
   }
 }
 
-function checkTreeEntry(e: TreeEntry): void {
-  if (e.mode !== '100644' && e.mode !== '100755') throw new Error(`entry '${e.name}' has mode ${e.mode} (only flat secrets are allowed)`)
-  const why = nameProblem(e.name)
-  if (why) throw new Error(`entry name ${JSON.stringify(e.name)} ${why}`)
-  if (e.name === '.git' || isScratchName(e.name)) throw new Error(`entry name ${JSON.stringify(e.name)} is reserved`)
+/** A TreeDecoder that refuses anything but flat secrets with valid names. */
+export function treeChecker(): TreeDecoder {
+  const goodNames = new Set<string>()
+  return new TreeDecoder((e) => {
+    if (e.mode !== '100644' && e.mode !== '100755') throw new Error(`entry '${e.name}' has mode ${e.mode} (only flat secrets are allowed)`)
+    if (goodNames.has(e.name)) return
+    const why = nameProblem(e.name)
+    if (why) throw new Error(`entry name ${JSON.stringify(e.name)} ${why}`)
+    if (e.name === '.git' || isScratchName(e.name)) throw new Error(`entry name ${JSON.stringify(e.name)} is reserved`)
+    goodNames.add(e.name)
+  })
 }

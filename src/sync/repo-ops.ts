@@ -20,7 +20,8 @@ export function packFor(v: Vault, repo: string, haves: string[]): { head: string
   const g = new Graph(repoSource(v.git(repo)))
   const { commits, edge } = g.missingCommits(head, haves)
   const oids = g.objectsFor(commits, edge)
-  return { head, ...buildPack(oids.map((oid) => g.get(oid, false))) }
+  const { pack, count } = buildPack(oids.map((oid) => g.get(oid, false)), { deltas: true })
+  return { head, pack, count }
 }
 
 /** The pack of a whole repository (clone, seal). */
@@ -46,10 +47,12 @@ export function receivePush(v: Vault, repo: string, old: string | null, next: st
   }
   const exists = v.hasRepo(repo)
   const local = repoSource(exists ? v.git(repo) : null)
+  let objects: ParsedObject[]
   let received: Map<string, ParsedObject>
   let need: ParsedObject[]
   try {
-    received = new Map(parsePack(pack, limits).map((o) => [o.oid, o]))
+    objects = parsePack(pack, limits)
+    received = new Map(objects.map((o) => [o.oid, o]))
     need = checkConnected(received, local, next)
   } catch (err) {
     if (err instanceof PolykeyError && err.data.reason === 'bad-pack') throw new PolykeyError('PEER', `${from} sent a bad pack: ${err.message}`, err.data)
@@ -62,7 +65,7 @@ export function receivePush(v: Vault, repo: string, old: string | null, next: st
     })
   if (cur === next) return { head: next, changed: false }
   if (!exists) v.repoCreate(repo)
-  applyPlan(v, repo, g, cur, { kind: 'fast-forward', head: next }, need, '', Date.now())
+  applyPlan(v, repo, g, cur, { kind: 'fast-forward', head: next }, { pack, objects, need }, '', Date.now())
   return { head: next, changed: true }
 }
 

@@ -39,14 +39,15 @@ export async function pull(v: Vault, remote: Remote, repo: string, opts: { into?
     // The mount may have committed while we waited: plan against the head as it is now.
     const src = repoSource(git)
     const ours = git?.head() ?? null
-    const received = new Map(parsePack(pack).map((o) => [o.oid, o]))
+    const objects = parsePack(pack)
+    const received = new Map(objects.map((o) => [o.oid, o]))
     const need = head ? checkConnected(received, src, head) : []
     const g = new Graph(overlay(received, src))
     const plan: Plan = planMerge(g, ours, head, opts.prefer)
     if (plan.kind === 'conflict') throw conflictError(local, plan.secrets, remote.label)
     if (opts.clone) v.repoCreate(local)
     const message = `merge ${repo} from ${remote.label}`
-    const newHead = applyPlan(v, local, g, ours, plan, need, message, Date.now())
+    const newHead = applyPlan(v, local, g, ours, plan, { pack, objects, need }, message, Date.now())
     const result = opts.clone ? 'cloned' : plan.kind === 'merge' ? 'merged' : plan.kind === 'fast-forward' ? 'fast-forward' : 'up-to-date'
     return { repo: local, result, head: newHead, objects: need.length, resolved: plan.kind === 'merge' ? plan.resolved : [] }
   } catch (err) {
@@ -79,7 +80,7 @@ export async function push(v: Vault, remote: Remote, repo: string): Promise<Push
     })
   const { commits, edge } = g.missingCommits(ours, theirs ? [theirs] : [])
   const oids = g.objectsFor(commits, edge)
-  const { pack } = buildPack(oids.map((oid) => g.get(oid, false)))
+  const { pack } = buildPack(oids.map((oid) => g.get(oid, false)), { deltas: true })
   await remote.push(repo, theirs, ours, pack)
   return { repo, result: 'pushed', head: ours, objects: oids.length }
 }

@@ -94,6 +94,17 @@ export class ArchiveStore implements Store {
     return [...(this.childIndex().get(dir) ?? [])].sort()
   }
 
+  countFiles(dir: string): number {
+    const prefix = dir + '/'
+    let n = this.node.filesUnder(dir)
+    for (const [p, v] of this.overlay) {
+      if (!p.startsWith(prefix)) continue
+      if (this.node.get(p)?.type === 'file') n--
+      if (v && (v.type === 'file' || v.type === 'moved')) n++
+    }
+    return n
+  }
+
   writeFile(p: string, data: Buffer, opts: { mode?: number; mtime?: number } = {}): void {
     const old = this.stat(p)
     this.setPending(p, { type: 'file', data, mode: opts.mode ?? old?.mode ?? 0o600, mtime: opts.mtime ?? this.now() })

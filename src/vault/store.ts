@@ -13,6 +13,8 @@ export interface Store {
   stat(p: string): StatInfo | null
   /** Names directly inside a folder (sorted); [] when it does not exist. */
   list(dir: string): string[]
+  /** How many files lie under a folder, at any depth; cheap, unlike listing (no full index decode). */
+  countFiles(dir: string): number
   writeFile(p: string, data: Buffer, opts?: { mode?: number; mtime?: number }): void
   mkdir(p: string, mode?: number): void
   /** Remove a file, hardlink or empty folder; no error when missing. */

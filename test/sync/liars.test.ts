@@ -6,6 +6,7 @@
 // the node on the receiving side is byte-for-byte what it was.
 import test from 'node:test'
 import assert from 'node:assert/strict'
+import crypto from 'node:crypto'
 import fs from 'node:fs'
 import { makeNode, serve } from './sync-helpers.js'
 import { PASS } from '../helpers.js'
@@ -16,10 +17,38 @@ import { Channel } from '../../src/sync/channel.js'
 import { encodeMessage, type Message } from '../../src/sync/wire.js'
 import { packFor } from '../../src/sync/repo-ops.js'
 import { buildPack, parsePack, type PackObject } from '../../src/sync/pack.js'
+import { entryHeader, ofsDistance, storedZlib } from '../../src/git/pack.js'
 import { encodeCommit, encodeObject, encodeTree } from '../../src/git/objects.js'
 import { parseAddress } from '../../src/sync/peers.js'
 
 type Mode = 'honest' | 'not-json' | 'oversize' | 'huge-pack' | 'corrupt-pack' | 'wrong-ids' | 'evil-tree' | 'wrong-type'
+  | 'delta-beyond-base' | 'delta-wrong-size' | 'delta-self' | 'delta-outside' | 'delta-mid-entry' | 'delta-deep' | 'ref-delta'
+
+/** A pack of hand-made entries (header, entries, SHA-1): for deltas no honest peer sends. */
+function rawPack(entries: Buffer[]): Buffer {
+  const head = Buffer.alloc(12)
+  head.write('PACK')
+  head.writeUInt32BE(2, 4)
+  head.writeUInt32BE(entries.length, 8)
+  const body = Buffer.concat([head, ...entries])
+  return Buffer.concat([body, crypto.createHash('sha1').update(body).digest()])
+}
+const wholeEntry = (type: number, content: Buffer) => Buffer.concat([entryHeader(type, content.length), storedZlib(content)])
+const ofsEntry = (distance: number, delta: Buffer) => Buffer.concat([entryHeader(6, delta.length), ofsDistance(distance), storedZlib(delta)])
+/** A delta: base size, result size (varints), then instructions. */
+function deltaOf(base: number, result: number, ops: number[]): Buffer {
+  const v = (n: number) => {
+    const out: number[] = []
+    do {
+      out.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0))
+      n >>>= 7
+    } while (n)
+    return out
+  }
+  return Buffer.from([...v(base), ...v(result), ...ops])
+}
+/** copy(offset, size) with four offset and three size bytes */
+const copyOp = (off: number, size: number) => [0xff, off & 0xff, (off >> 8) & 0xff, (off >> 16) & 0xff, off >>> 24, size & 0xff, (size >> 8) & 0xff, size >> 16]
 
 const open = (node: string) => OpenNode.open(node, { passphrase: Buffer.from(PASS) })
 
@@ -88,6 +117,35 @@ async function answerFetch(ch: Channel, s: { write(b: Buffer): boolean }, m: Ext
       const commit = { type: 'commit' as const, content: encodeCommit({ tree: encodeObject('tree', tree.content).oid, parents: [head], author: { ...tip.author }, message: 'evil\n' }) }
       return send(withObjects([commit, tree, blob]), encodeObject('commit', commit.content).oid)
     }
+    case 'delta-beyond-base':
+    case 'delta-wrong-size':
+    case 'delta-self':
+    case 'delta-outside':
+    case 'delta-mid-entry':
+    case 'delta-deep':
+    case 'ref-delta': {
+      // A real tree sent whole, then a delta against it that no honest peer would send.
+      const tree = objects.find((o) => o.type === 'tree')!.content
+      const first = wholeEntry(2, tree)
+      const L = tree.length
+      const copyAll = deltaOf(L, L, copyOp(0, L))
+      const second = {
+        'delta-beyond-base': () => [ofsEntry(first.length, deltaOf(L, L + 10, copyOp(0, L + 10)))],
+        'delta-wrong-size': () => [ofsEntry(first.length, deltaOf(L, L + 5, copyOp(0, L)))],
+        // OFS_DELTA can only point back: at itself is the nearest thing to "forward"
+        'delta-self': () => [ofsEntry(0, copyAll)],
+        'delta-outside': () => [ofsEntry(first.length + 100, copyAll)],
+        'delta-mid-entry': () => [ofsEntry(first.length - 3, copyAll)],
+        'delta-deep': () => {
+          // blobs, each the one before plus a byte: all different, each within every limit but depth
+          const chain: Buffer[] = [wholeEntry(3, Buffer.from('x'))]
+          for (let i = 1; i <= 51; i++) chain.push(ofsEntry(chain[i - 1].length, deltaOf(i, i + 1, [...copyOp(0, i), 1, 0x79])))
+          return chain
+        },
+        'ref-delta': () => [Buffer.concat([entryHeader(7, copyAll.length), Buffer.from(encodeObject('tree', tree).oid, 'hex'), storedZlib(copyAll)])],
+      }[mode]()
+      return send(rawPack([first, ...second]))
+    }
     case 'wrong-type': {
       // The "tree" a commit names is really a blob.
       const blob = { type: 'blob' as const, content: Buffer.from('not a tree') }
@@ -115,6 +173,13 @@ test('lying servers: bob pulls from a fake alice and nothing changes', async (t)
     ['wrong-ids', /peer alice sent a bad pack: no object in it hashes to commit [0-9a-f]{40} \(the announced head\)/],
     ['evil-tree', /peer alice sent a bad pack: tree [0-9a-f]{40} in the pack does not parse: entry name "\.\." is '\.\.'/],
     ['wrong-type', /peer alice sent a bad pack: object [0-9a-f]{40} is a blob where a tree was expected/],
+    ['delta-beyond-base', /peer alice sent a bad pack: object 1 of the pack is a bad delta: the delta copies bytes 0\.\.\d+ of a \d+-byte base/],
+    ['delta-wrong-size', /peer alice sent a bad pack: object 1 of the pack is a bad delta: the delta makes \d+ bytes where it declares \d+/],
+    ['delta-self', /peer alice sent a bad pack: object 1 of the pack is a delta whose base is not an earlier object of the pack/],
+    ['delta-outside', /peer alice sent a bad pack: object 1 of the pack is a delta whose base is not an earlier object of the pack/],
+    ['delta-mid-entry', /peer alice sent a bad pack: object 1 of the pack is a delta whose base is not an earlier object of the pack/],
+    ['delta-deep', /peer alice sent a bad pack: object 52 of the pack is at the end of a chain of more than 50 deltas/],
+    ['ref-delta', /peer alice sent a bad pack: the pack holds a REF_DELTA object/],
   ]
   const before = fs.readFileSync(bob.node)
   for (const [m, expected] of cases) {
