@@ -8,6 +8,9 @@ import type { Vault } from '../vault/vault.js'
 import type { Remote } from '../sync/remote.js'
 import type { Side } from '../sync/merge.js'
 
+/** Commits and trees `serve` keeps in memory between requests. */
+const SERVE_CACHE_BYTES = 64 << 20
+
 const short = (oid: string | null) => (oid ? oid.slice(0, 12) : 'nothing')
 
 function syncTimeoutMs(ctx: Context): number {
@@ -149,6 +152,7 @@ export async function serve(ctx: Context, argv: any) {
   const { parseAddress, formatAddress } = await import('../sync/peers.js')
   const { startServing } = await import('../sync/server.js')
   const { identityKeys } = await import('../sync/identity.js')
+  const { shareObjectCache } = await import('../git/repo.js')
   const listen = parseAddress(String(argv.listen ?? '127.0.0.1:0'))
   const dht = argv.dht ? await dhtOptions(ctx, argv) : null
   const log = (m: string) => ctx.io.stderr.write(`polykey: ${m}\n`)
@@ -186,6 +190,8 @@ export async function serve(ctx: Context, argv: any) {
       wipe(keys.secretKey)
     }
   }
+  // Every fetch walks a repository's history: keep its commits and trees between requests.
+  shareObjectCache(SERVE_CACHE_BYTES)
   const serving = await startServing(listen, dht, { access, keys, log, timeoutMs: syncTimeoutMs(ctx) })
   const address = formatAddress(serving.address)
   if (ctx.args.json) ctx.json({ address, id: keys.publicKey.toString('hex'), dht: serving.dht })
@@ -202,6 +208,7 @@ export async function serve(ctx: Context, argv: any) {
     }
   })
   await serving.close()
+  shareObjectCache(0)
   release()
   log('stopped serving')
   return EXIT.OK

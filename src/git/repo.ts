@@ -9,6 +9,7 @@
 // packs into it so that pack sizes at least double (`git repack --geometric=2`): few packs, and
 // each object rewritten only a logarithmic number of times.
 import zlib from 'node:zlib'
+import { LRUCache } from 'lru-cache'
 import { type Store, join } from '../vault/store.js'
 import { type Commit, type ObjectType, type TreeEntry, decodeCommit, decodeLoose, decodeTree, deflate, encodeCommit, encodeObject, encodeTree } from './objects.js'
 import { encodeIndex } from './index-file.js'
@@ -21,6 +22,18 @@ export const BRANCH = 'main'
 /** Loose objects that make the next commit pack them (each is a member of the node file, with its index entry). */
 export const LOOSE_LIMIT = 256
 const GIT_CONFIG = '[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n'
+
+/**
+ * Commits and trees by id, shared by every repository a long-running process reads (`serve`
+ * walks the same histories for every peer that fetches): an object is its id, so what was read
+ * once is right for any repository that names it. Blobs (secret values) are never kept here.
+ */
+let sharedObjects: LRUCache<string, PackObject> | null = null
+
+/** Keep up to `maxBytes` of commits and trees read by this process (0: stop). */
+export function shareObjectCache(maxBytes: number): void {
+  sharedObjects = maxBytes > 0 ? new LRUCache<string, PackObject>({ maxSize: maxBytes, sizeCalculation: (o) => o.content.length + 100 }) : null
+}
 
 export interface LogEntry {
   commit: string
@@ -71,6 +84,14 @@ export class GitRepo {
 
   readObject(oid: string): { type: string; content: Buffer } {
     if (!/^[0-9a-f]{40}$/.test(oid)) throw new PolykeyError('USAGE', `not a commit id: ${oid}`)
+    const hit = sharedObjects?.get(oid)
+    if (hit) return hit
+    const o = this.readStored(oid)
+    if (sharedObjects && o.type !== 'blob') sharedObjects.set(oid, o)
+    return o
+  }
+
+  private readStored(oid: string): PackObject {
     const data = this.store.readFile(this.objectPath(oid))
     if (data) return decodeLoose(oid, data)
     const id = Buffer.from(oid, 'hex')

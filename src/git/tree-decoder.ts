@@ -38,16 +38,33 @@ export class TreeDecoder {
     let suffixFrom = Infinity
     if (prev) {
       const pb = prev.bytes
+      const ps = prev.starts
+      const n = prev.entries.length
       const p = commonPrefix(pb, b)
       const s = commonSuffix(pb, b, Math.min(pb.length, b.length) - p)
-      let k = 0
-      while (k < prev.entries.length && prev.starts[k + 1] <= p) k++
+      // k: how many of the previous entries end inside the common prefix (ps is ascending)
+      let lo = 0
+      let hi = n
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >>> 1
+        if (ps[mid] <= p) lo = mid
+        else hi = mid - 1
+      }
+      const k = lo
       entries = prev.entries.slice(0, k)
-      starts = prev.starts.slice(0, k)
-      off = prev.starts[k]
-      j = k
+      starts = ps.slice(0, k)
+      off = ps[k]
       shift = pb.length - b.length
       suffixFrom = b.length - s
+      // j: the first previous entry that starts inside the common suffix
+      lo = k
+      hi = n
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1
+        if (ps[mid] < suffixFrom + shift) lo = mid + 1
+        else hi = mid
+      }
+      j = lo
     }
     // the name of the last entry so far, as a byte range of b (for the order check)
     let lastName = -1

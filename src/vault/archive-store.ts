@@ -19,6 +19,8 @@ const baseOf = (p: string) => p.slice(p.lastIndexOf('/') + 1)
 export class ArchiveStore implements Store {
   private overlay = new Map<string, Pending | null>()
   private children: Map<string, Set<string>> | null = null
+  /** countFiles answers so far, kept current by setPending */
+  private readonly fileCounts = new Map<string, number>()
 
   constructor(readonly node: NodeFile, private readonly now: () => number = Date.now) {}
 
@@ -49,6 +51,13 @@ export class ArchiveStore implements Store {
   }
 
   private setPending(p: string, v: Pending | null): void {
+    // keep the counts asked for so far right, without counting again
+    for (const [dir, n] of this.fileCounts) {
+      if (!p.startsWith(dir + '/')) continue
+      const was = this.isFile(p)
+      const now = !!v && (v.type === 'file' || v.type === 'moved')
+      if (was !== now) this.fileCounts.set(dir, n + (now ? 1 : -1))
+    }
     this.overlay.set(p, v)
     if (!this.children) return
     const dir = parentOf(p)
@@ -94,7 +103,14 @@ export class ArchiveStore implements Store {
     return [...(this.childIndex().get(dir) ?? [])].sort()
   }
 
+  /**
+   * Files under `dir`: the node's (a walk of its index bytes, not a decode) corrected by the
+   * pending changes; then kept up to date by every change, since a repository asks after each
+   * commit how many loose objects it holds.
+   */
   countFiles(dir: string): number {
+    const known = this.fileCounts.get(dir)
+    if (known !== undefined) return known
     const prefix = dir + '/'
     let n = this.node.filesUnder(dir)
     for (const [p, v] of this.overlay) {
@@ -102,7 +118,16 @@ export class ArchiveStore implements Store {
       if (this.node.get(p)?.type === 'file') n--
       if (v && (v.type === 'file' || v.type === 'moved')) n++
     }
+    this.fileCounts.set(dir, n)
     return n
+  }
+
+  private isFile(p: string): boolean {
+    if (this.overlay.has(p)) {
+      const v = this.overlay.get(p)
+      return !!v && (v.type === 'file' || v.type === 'moved')
+    }
+    return this.node.get(p)?.type === 'file'
   }
 
   writeFile(p: string, data: Buffer, opts: { mode?: number; mtime?: number } = {}): void {

@@ -41,6 +41,16 @@ test('clone keeps the pack it received (with an idx); a small pull goes loose; a
   const trees = parsePack(wire.pack).filter((o) => o.type === 'tree')
   assert.equal(trees.length, 60)
   assert.ok(wire.pack.length < 60 * 30 * 20, `trees travel as deltas: ${wire.pack.length} bytes`)
+  if (hasGit) {
+    const dir = fs.mkdtempSync(path.join(fs.realpathSync('/tmp'), 'pk-idxpack-'))
+    try {
+      assert.equal(git(dir, 'init', '-q', '--bare').code, 0)
+      const r = spawnSync('git', ['index-pack', '--strict', '--stdin'], { cwd: dir, input: wire.pack })
+      assert.equal(r.status, 0, `git index-pack --strict: ${r.stderr}`)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }
 
   const cl = await pull(bob, remoteOf(alice), 'r', { clone: true })
   assert.equal(cl.objects, 180)

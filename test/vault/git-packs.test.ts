@@ -271,15 +271,22 @@ test('a long history in a node file: real git reads the export (fsck --strict, v
   createNode(file, Buffer.from(PASS), KDF_PROFILES.test)
   const n = await OpenNode.open(file, { passphrase: Buffer.from(PASS) }, { write: true })
   const commits = 400
+  let loose = -1
   try {
     n.vault.repoCreate('big')
     for (let i = 0; i < commits; i++) n.vault.secretPut('big', `s${String(i % 50).padStart(2, '0')}`, Buffer.from(`value ${i}\n`))
     n.vault.repoCreate('small')
     n.vault.secretPut('small', 'only', Buffer.from('loose objects only'))
+    loose = n.vault.git('big').looseCount()
     n.save()
   } finally {
     n.close()
   }
+  // counted from the saved index (a walk of its bytes), the same as while the changes were pending
+  const again = await OpenNode.open(file, { passphrase: Buffer.from(PASS) })
+  assert.equal(again.vault.git('big').looseCount(), loose)
+  assert.equal(again.vault.git('small').looseCount(), 3)
+  again.close()
   const env = { POLYKEY_NODE: file, NODE_EXTRA_CA_CERTS: undefined }
   const log = JSON.parse((await run(['repo', 'log', 'big', '--json'], { env })).out) as { commit: string }[]
   assert.equal(log.length, commits)
@@ -294,6 +301,8 @@ test('a long history in a node file: real git reads the export (fsck --strict, v
   assert.equal(spawnSync('tar', ['-x', '-C', out], { input: tar.stdout }).status, 0)
   const repo = path.join(out, 'repos', 'big')
   const packs = fs.readdirSync(path.join(repo, '.git', 'objects', 'pack'))
+  const fanout = fs.readdirSync(path.join(repo, '.git', 'objects')).filter((d) => /^[0-9a-f]{2}$/.test(d))
+  assert.equal(fanout.reduce((n, d) => n + fs.readdirSync(path.join(repo, '.git', 'objects', d)).length, 0), loose)
   assert.ok(packs.some((f) => f.endsWith('.idx')) && packs.some((f) => f.endsWith('.pack')), String(packs))
   const fsck = git(repo, 'fsck', '--full', '--strict', '--no-dangling')
   assert.equal(fsck.code, 0, fsck.err + fsck.out)
