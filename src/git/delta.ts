@@ -121,11 +121,21 @@ export function deltaResultSize(delta: Buffer): { base: number; result: number }
 }
 
 /**
+ * What a delta shows without comparing bytes: the result begins with `prefix` bytes of the base
+ * (copies from offset 0 onwards) and ends with its last `suffix` bytes (a last copy that ends at
+ * the base's end). Lower bounds of the true common prefix and suffix.
+ */
+export interface DeltaShape {
+  prefix: number
+  suffix: number
+}
+
+/**
  * Apply a delta. Every instruction is bounds-checked against the base and the declared result
  * size, and the result must come out exactly that size; `maxResult` is checked before anything is
  * allocated (by `alloc`, which may hand out slices of a larger buffer). Throws DeltaError on any flaw.
  */
-export function applyDelta(base: Buffer, delta: Buffer, maxResult: number, alloc: (size: number) => Buffer = Buffer.allocUnsafe): Buffer {
+export function applyDelta(base: Buffer, delta: Buffer, maxResult: number, alloc: (size: number) => Buffer = Buffer.allocUnsafe, shape?: DeltaShape): Buffer {
   const at = { i: 0 }
   const baseSize = readVarint(delta, at)
   if (baseSize !== base.length) throw new DeltaError(`the delta is for a base of ${baseSize} bytes, not ${base.length}`)
@@ -150,16 +160,23 @@ export function applyDelta(base: Buffer, delta: Buffer, maxResult: number, alloc
       if (n === 0) n = 0x10000
       if (off + n > base.length) throw new DeltaError(`the delta copies bytes ${off}..${off + n} of a ${base.length}-byte base`)
       if (w + n > size) throw new DeltaError('the delta writes past the size it declares')
-      base.copy(out, w, off, off + n)
+      // TypedArray#set on a view: Buffer#copy's argument handling costs more than these copies
+      out.set(new Uint8Array(base.buffer, base.byteOffset + off, n), w)
+      if (shape) {
+        if (off === w && w === shape.prefix) shape.prefix += n
+        shape.suffix = off + n === base.length ? n : 0
+      }
       w += n
     } else if (op) {
       if (i + op > delta.length) throw new DeltaError('the delta is truncated')
       if (w + op > size) throw new DeltaError('the delta writes past the size it declares')
-      delta.copy(out, w, i, i + op)
+      out.set(new Uint8Array(delta.buffer, delta.byteOffset + i, op), w)
+      if (shape) shape.suffix = 0
       w += op
       i += op
     } else throw new DeltaError('the delta holds the reserved instruction 0')
   }
   if (w !== size) throw new DeltaError(`the delta makes ${w} bytes where it declares ${size}`)
+  if (shape) shape.prefix = Math.min(shape.prefix, size)
   return out
 }

@@ -28,7 +28,11 @@ export class TreeDecoder {
   /** `check` is called for each entry that was not already checked in the previous tree; it throws to refuse. */
   constructor(private readonly check: (e: TreeEntry) => void = () => {}) {}
 
-  decode(b: Buffer): TreeEntry[] {
+  /**
+   * `shared`, when given, is a prefix and a suffix this tree is known to share with the previous
+   * one (a delta against it says so: DeltaShape), so the bytes need not be compared.
+   */
+  decode(b: Buffer, shared?: { prefix: number; suffix: number }): TreeEntry[] {
     const prev = this.prev
     let entries: TreeEntry[] = []
     let starts: number[] = []
@@ -40,8 +44,8 @@ export class TreeDecoder {
       const pb = prev.bytes
       const ps = prev.starts
       const n = prev.entries.length
-      const p = commonPrefix(pb, b)
-      const s = commonSuffix(pb, b, Math.min(pb.length, b.length) - p)
+      const p = shared ? Math.min(shared.prefix, pb.length, b.length) : commonPrefix(pb, b)
+      const s = Math.min(shared ? shared.suffix : commonSuffix(pb, b, Math.min(pb.length, b.length) - p), Math.min(pb.length, b.length) - p)
       // k: how many of the previous entries end inside the common prefix (ps is ascending)
       let lo = 0
       let hi = n
@@ -82,8 +86,10 @@ export class TreeDecoder {
         if (j < prev.entries.length && prev.starts[j] === q) {
           const e = prev.entries[j]
           if (!inOrder(off + e.mode.length + 1, prev.starts[j + 1] - shift - 21)) throw new Error(`entry '${e.name}' is out of order or repeated`)
-          entries = entries.concat(prev.entries.slice(j))
-          starts = starts.concat(prev.starts.slice(j, prev.entries.length).map((x) => x - shift))
+          for (let i = j; i < prev.entries.length; i++) {
+            entries.push(prev.entries[i])
+            starts.push(prev.starts[i] - shift)
+          }
           off = b.length
           break
         }

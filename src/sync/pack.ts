@@ -10,7 +10,7 @@
 import crypto from 'node:crypto'
 import { type Commit, type ObjectType, type TreeEntry, decodeCommit } from '../git/objects.js'
 import { CODE_TYPES, MAX_DELTA_DEPTH, OFS_DELTA, PACK_SIGNATURE, REF_DELTA, type PackObject, PackFormatError, inflateEntry, readEntryHeader } from '../git/pack.js'
-import { DeltaError, applyDelta, deltaResultSize } from '../git/delta.js'
+import { type DeltaShape, DeltaError, applyDelta, deltaResultSize } from '../git/delta.js'
 import { TreeDecoder } from '../git/tree-decoder.js'
 import { nameProblem, isScratchName } from '../vault/names.js'
 import { PolykeyError } from '../errors.js'
@@ -57,6 +57,7 @@ export function parsePack(pack: Buffer, limits: PackLimits = DEFAULT_PACK_LIMITS
   const at = new Map<number, number>() // entry offset → index
   const ids = new Set<string>()
   const trees = treeChecker()
+  let lastTree = -1
   // Objects made from deltas are slices of a few large buffers: thousands of 4 KiB trees would
   // otherwise each be an allocation for the garbage collector to track. They live as long as the
   // parsed pack does, as the objects read straight from it do.
@@ -101,6 +102,7 @@ export function parsePack(pack: Buffer, limits: PackLimits = DEFAULT_PACK_LIMITS
     off = h.data + took
     let type: ObjectType
     let content: Buffer
+    let shape: DeltaShape | undefined
     if (whole) {
       type = whole
       content = data
@@ -113,7 +115,9 @@ export function parsePack(pack: Buffer, limits: PackLimits = DEFAULT_PACK_LIMITS
         const { result } = deltaResultSize(data)
         if (result > limits.maxObjectBytes) throw new DeltaError(`the delta makes an object that is too large (${result} bytes)`)
         addTotal(result)
-        content = applyDelta(out[b].content, data, limits.maxObjectBytes, arena)
+        // a tree made from a delta against the tree checked just before: the delta says what they share
+        shape = b === lastTree ? { prefix: 0, suffix: 0 } : undefined
+        content = applyDelta(out[b].content, data, limits.maxObjectBytes, arena, shape)
       } catch (err) {
         if (!(err instanceof DeltaError)) throw err
         throw badPack(`object ${i} of the pack is a bad delta: ${err.message}`, { index: i })
@@ -124,7 +128,8 @@ export function parsePack(pack: Buffer, limits: PackLimits = DEFAULT_PACK_LIMITS
     const oid = crypto.createHash('sha1').update(`${type} ${content.length}\0`).update(content).digest('hex')
     if (ids.has(oid)) throw badPack(`the pack holds ${type} ${oid} twice`, { oid })
     ids.add(oid)
-    const parsed = checkObject(type, content, oid, trees)
+    const parsed = checkObject(type, content, oid, trees, shape)
+    if (type === 'tree') lastTree = i
     at.set(start, i)
     out.push({ oid, type, content, offset: start, end: off, ...parsed })
   }
@@ -137,14 +142,14 @@ export function parsePack(pack: Buffer, limits: PackLimits = DEFAULT_PACK_LIMITS
  * 100755, a valid name, names in git's order and each once). Returns what it decoded. `trees`
  * decodes each tree after the one before it (tree-decoder.ts): what they share is checked once.
  */
-export function checkObject(type: ObjectType, content: Buffer, oid: string, trees: TreeDecoder = treeChecker()): { entries?: TreeEntry[]; commit?: Commit } {
+export function checkObject(type: ObjectType, content: Buffer, oid: string, trees: TreeDecoder = treeChecker(), shared?: DeltaShape): { entries?: TreeEntry[]; commit?: Commit } {
   try {
     if (type === 'commit') {
       const commit = decodeCommit(content)
       if (!commit.parents.every((p) => /^[0-9a-f]{40}$/.test(p))) throw new Error('bad parent')
       return { commit }
     }
-    if (type === 'tree') return { entries: trees.decode(content) }
+    if (type === 'tree') return { entries: trees.decode(content, shared) }
     return {}
   } catch (err) {
     throw badPack(`${type} ${oid} in the pack does not parse: ${(err as Error).message}`, { oid })

@@ -16,7 +16,7 @@ import { pull, push } from '../../src/sync/sync.js'
 import { packFor } from '../../src/sync/repo-ops.js'
 import { buildPack, parsePack } from '../../src/sync/pack.js'
 import { UNPACK_LIMIT } from '../../src/sync/incoming.js'
-import { encodeObject } from '../../src/git/objects.js'
+import { decodeTree, encodeObject } from '../../src/git/objects.js'
 import { readEntryHeader } from '../../src/git/pack.js'
 
 const hasGit = spawnSync('git', ['--version']).status === 0
@@ -40,6 +40,7 @@ test('clone keeps the pack it received (with an idx); a small pull goes loose; a
   const wire = packFor(alice, 'r', [])
   const trees = parsePack(wire.pack).filter((o) => o.type === 'tree')
   assert.equal(trees.length, 60)
+  for (const t of trees) assert.deepEqual(t.entries, decodeTree(t.content))
   assert.ok(wire.pack.length < 60 * 30 * 20, `trees travel as deltas: ${wire.pack.length} bytes`)
   if (hasGit) {
     const dir = fs.mkdtempSync(path.join(fs.realpathSync('/tmp'), 'pk-idxpack-'))
@@ -181,6 +182,8 @@ test("git's own packs, with its deltas (OFS_DELTA, any copy/insert mix), parse a
   const objects = parsePack(pack)
   const want = git(dir, 'rev-list', '--objects', 'HEAD').out.trim().split('\n').map((l) => l.slice(0, 40)).sort()
   assert.deepEqual(objects.map((o) => o.oid).sort(), want)
+  // entries reused from the tree before (told by git's deltas what they share) are the right ones
+  for (const o of objects) if (o.type === 'tree') assert.deepEqual(o.entries, decodeTree(o.content))
   // git made deltas of this history (else the test proves nothing)
   const deltas = objects.filter((o) => readEntryHeader(pack, o.offset, pack.length - 20).code === 6)
   assert.ok(deltas.some((o) => o.type === 'tree') && deltas.some((o) => o.type === 'blob'), `${deltas.length} deltas`)

@@ -70,7 +70,11 @@ test('deltas: prefix/suffix deltas apply back to the target (random input), git-
       const d = prefixSuffixDelta(b, target)
       if (d) {
         assert.ok(d.length * 2 <= target.length, 'only deltas that pay for themselves')
-        assert.ok(applyDelta(b, d, 1 << 20).equals(target))
+        const shape = { prefix: 0, suffix: 0 }
+        assert.ok(applyDelta(b, d, 1 << 20, Buffer.allocUnsafe, shape).equals(target))
+        // what the delta says the two share, they share
+        assert.ok(b.subarray(0, shape.prefix).equals(target.subarray(0, shape.prefix)))
+        assert.ok(b.subarray(b.length - shape.suffix).equals(target.subarray(target.length - shape.suffix)))
       }
     }),
     { numRuns: 300 },
@@ -117,11 +121,18 @@ test('the tree decoder: what it reuses from the tree before is what a plain deco
   fc.assert(
     fc.property(fc.array(fc.array(fc.tuple(fc.constantFrom(...pool), fc.nat(3), fc.boolean()), { maxLength: 12 }), { minLength: 1, maxLength: 12 }), (history) => {
       const d = new TreeDecoder()
+      const hinted = new TreeDecoder() // told what is shared by the delta from the tree before
+      let prev: Buffer | null = null
       for (const version of history) {
         const entries = new Map<string, TreeEntry>()
         for (const [name, v, exec] of version) entries.set(name, { name, mode: exec ? '100755' : '100644', oid: oidOf(v + 1) })
         const bytes = encodeTree(entries.values())
         assert.deepEqual(d.decode(bytes), decodeTree(bytes))
+        const delta: Buffer | null = prev && prefixSuffixDelta(prev, bytes)
+        const shape = { prefix: 0, suffix: 0 }
+        if (prev && delta) assert.ok(applyDelta(prev, delta, 1 << 20, Buffer.allocUnsafe, shape).equals(bytes))
+        assert.deepEqual(hinted.decode(bytes, prev && delta ? shape : undefined), decodeTree(bytes))
+        prev = bytes
       }
     }),
     { numRuns: 300 },
