@@ -23,6 +23,7 @@ export function listenTcp(addr: Address, keys: SigningKeyPair, onStream: (s: Nod
   const sockets = new Set<net.Socket>()
   const server = net.createServer((sock) => {
     sockets.add(sock)
+    sock.setNoDelay(true)
     sock.on('close', () => sockets.delete(sock))
     sock.on('error', () => {})
     const s = new SecretStream(false, sock, { keyPair: keys, pattern: 'IK' })
@@ -60,7 +61,9 @@ export function listenTcp(addr: Address, keys: SigningKeyPair, onStream: (s: Nod
 /** Dial a node at an address and prove both ids; fails unless the other end holds `expectedId`. */
 export async function connectTcp(addr: Address, keys: SigningKeyPair, expectedId: string, label: string, timeoutMs = HANDSHAKE_TIMEOUT_MS): Promise<NodeStream> {
   const where = formatAddress(addr)
-  const sock = net.connect({ host: addr.host, port: addr.port })
+  // No Nagle: a request is a few small frames (hello, then fetch), and waiting for the ACK of
+  // the first (delayed up to 40 ms by the other end) before sending the next costs a round trip.
+  const sock = net.connect({ host: addr.host, port: addr.port, noDelay: true })
   sock.on('error', () => {})
   const connected = await new Promise<Error | null>((resolve) => {
     const timer = setTimeout(() => resolve(new Error('timed out')), timeoutMs)
