@@ -24,6 +24,8 @@ const MODE_755 = '100755'
 
 export class TreeDecoder {
   private prev: Decoded | null = null
+  /** the entries the last decode parsed; the others were the previous tree's */
+  fresh: TreeEntry[] = []
 
   /** `check` is called for each entry that was not already checked in the previous tree; it throws to refuse. */
   constructor(private readonly check: (e: TreeEntry) => void = () => {}) {}
@@ -34,6 +36,7 @@ export class TreeDecoder {
    */
   decode(b: Buffer, shared?: { prefix: number; suffix: number }): TreeEntry[] {
     const prev = this.prev
+    const fresh: TreeEntry[] = []
     let entries: TreeEntry[] = []
     let starts: number[] = []
     let off = 0
@@ -103,6 +106,7 @@ export class TreeDecoder {
       const e: TreeEntry = { mode, name: b.toString('utf8', sp + 1, nul), oid: b.toString('hex', nul + 1, nul + 21) }
       if (!inOrder(sp + 1, nul)) throw new Error(`entry '${e.name}' is out of order or repeated`)
       this.check(e)
+      fresh.push(e)
       entries.push(e)
       starts.push(off)
       lastName = sp + 1
@@ -111,6 +115,7 @@ export class TreeDecoder {
     }
     starts.push(b.length)
     this.prev = { bytes: b, entries, starts }
+    this.fresh = fresh
     return entries
   }
 }

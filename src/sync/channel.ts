@@ -30,6 +30,8 @@ export class Channel {
   private wake: (() => void) | null = null
   private failure: PolykeyError | null = null
   private ended = false
+  private closedNow = false
+  private onClosed: (() => void)[] = []
   bytesIn = 0
   bytesOut = 0
 
@@ -56,6 +58,8 @@ export class Channel {
     })
     stream.on('close', () => {
       this.ended = true
+      this.closedNow = true
+      for (const fn of this.onClosed.splice(0)) fn()
       this.notify()
     })
     stream.on('error', (err: Error) => {
@@ -189,6 +193,15 @@ export class Channel {
     } catch {
       /* gone */
     }
+  }
+
+  /** Resolves once the stream has closed (both ends ended), or after `maxMs`. */
+  whenClosed(maxMs: number): Promise<void> {
+    if (this.closedNow) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, maxMs)
+      this.onClosed.push(() => (clearTimeout(timer), resolve()))
+    })
   }
 
   destroy(): void {

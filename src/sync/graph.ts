@@ -217,6 +217,8 @@ export function checkConnected(received: Map<string, ParsedObject>, local: Objec
     need.push(o)
     return o
   }
+  // trees whose every blob has been looked for: a tree after one of them needs only its own entries
+  const checked = new Set<ParsedObject>()
   const stack = [head]
   while (stack.length) {
     const oid = stack.pop()!
@@ -229,12 +231,15 @@ export function checkConnected(received: Map<string, ParsedObject>, local: Objec
       seen.tree.add(commit.tree)
       const t = fetch(commit.tree, 'tree', `tree of ${oid.slice(0, 12)}`)
       // Consecutive trees share most entries: each blob is looked for once.
-      if (t)
-        for (const e of t.entries ?? decodeTree(t.content)) {
+      if (t) {
+        const own = t.after && t.fresh && checked.has(t.after) ? t.fresh : (t.entries ?? decodeTree(t.content))
+        for (const e of own) {
           if (seen.blob.has(e.oid)) continue
           seen.blob.add(e.oid)
           fetch(e.oid, 'blob', `'${e.name}' in ${oid.slice(0, 12)}`)
         }
+        checked.add(t)
+      }
     }
     stack.push(...commit.parents)
   }

@@ -26,6 +26,9 @@ export interface ParsedObject extends PackObject {
   entries?: TreeEntry[]
   /** a commit, decoded once while checking it */
   commit?: Commit
+  /** a tree whose other entries are some of `after`'s (the tree before it in the pack): these are its own */
+  fresh?: TreeEntry[]
+  after?: ParsedObject
 }
 
 export interface PackLimits {
@@ -128,8 +131,14 @@ export function parsePack(pack: Buffer, limits: PackLimits = DEFAULT_PACK_LIMITS
     const oid = crypto.createHash('sha1').update(`${type} ${content.length}\0`).update(content).digest('hex')
     if (ids.has(oid)) throw badPack(`the pack holds ${type} ${oid} twice`, { oid })
     ids.add(oid)
-    const parsed = checkObject(type, content, oid, trees, shape)
-    if (type === 'tree') lastTree = i
+    const parsed: Partial<ParsedObject> = checkObject(type, content, oid, trees, shape)
+    if (type === 'tree') {
+      if (lastTree >= 0) {
+        parsed.fresh = trees.fresh
+        parsed.after = out[lastTree]
+      }
+      lastTree = i
+    }
     at.set(start, i)
     out.push({ oid, type, content, offset: start, end: off, ...parsed })
   }

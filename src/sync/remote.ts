@@ -70,8 +70,9 @@ export class NetRemote implements Remote {
 
   async close() {
     this.ch.close()
-    // Let the end reach the peer before the process may exit.
-    await new Promise((r) => setTimeout(r, 10))
+    // Let the end reach the peer before the process may exit: the server ends its side when it
+    // sees ours, which closes the stream; an older one does not, hence the bound.
+    await this.ch.whenClosed(10)
     this.ch.destroy()
   }
 }

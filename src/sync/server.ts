@@ -46,7 +46,10 @@ export async function serveSession(stream: DuplexLike, remoteId: string, o: Serv
       try {
         m = await ch.recv()
       } catch (err) {
-        if (err instanceof PolykeyError && err.data.reason === 'closed') return
+        if (err instanceof PolykeyError && err.data.reason === 'closed') {
+          ch.close() // the peer is done: end our side too, so its close need not wait
+          return
+        }
         throw err
       }
       await answer(ch, m, remoteId, who, o)

@@ -16,7 +16,8 @@ import { pull, push } from '../../src/sync/sync.js'
 import { packFor } from '../../src/sync/repo-ops.js'
 import { buildPack, parsePack } from '../../src/sync/pack.js'
 import { UNPACK_LIMIT } from '../../src/sync/incoming.js'
-import { decodeTree, encodeObject } from '../../src/git/objects.js'
+import { decodeTree, encodeCommit, encodeObject, encodeTree } from '../../src/git/objects.js'
+import { checkConnected, repoSource } from '../../src/sync/graph.js'
 import { readEntryHeader } from '../../src/git/pack.js'
 
 const hasGit = spawnSync('git', ['--version']).status === 0
@@ -187,4 +188,23 @@ test("git's own packs, with its deltas (OFS_DELTA, any copy/insert mix), parse a
   // git made deltas of this history (else the test proves nothing)
   const deltas = objects.filter((o) => readEntryHeader(pack, o.offset, pack.length - 20).code === 6)
   assert.ok(deltas.some((o) => o.type === 'tree') && deltas.some((o) => o.type === 'blob'), `${deltas.length} deltas`)
+})
+
+test('a tree that shares entries with a tree nothing reaches still has every blob it names checked', () => {
+  const blob = (s: string) => ({ type: 'blob' as const, content: Buffer.from(s) })
+  const x = blob('x is never sent')
+  const y = blob('y')
+  const entry = (name: string, b: { content: Buffer }) => ({ mode: '100644', name, oid: encodeObject('blob', b.content).oid })
+  const t1 = { type: 'tree' as const, content: encodeTree([entry('a', x)]) } // reaches nothing
+  const t2 = { type: 'tree' as const, content: encodeTree([entry('a', x), entry('b', y)]) } // a delta of t1: 'a' is reused
+  const commit = { type: 'commit' as const, content: encodeCommit({ tree: encodeObject('tree', t2.content).oid, parents: [], author: { name: 't', email: 't@t', timestamp: 1, tz: '+0000' }, message: 'm\n' }) }
+  const pack = buildPack([commit, t1, t2, y], { deltas: true }).pack
+  const objects = parsePack(pack)
+  const t2p = objects.find((o) => o.oid === encodeObject('tree', t2.content).oid)!
+  assert.equal(t2p.after?.oid, encodeObject('tree', t1.content).oid, 't2 reuses entries of t1')
+  assert.deepEqual(t2p.fresh?.map((e) => e.name), ['b'])
+  assert.throws(
+    () => checkConnected(new Map(objects.map((o) => [o.oid, o])), repoSource(null), encodeObject('commit', commit.content).oid),
+    new RegExp(`no object in it hashes to blob ${entry('a', x).oid} \\('a' in`),
+  )
 })
