@@ -92,19 +92,45 @@ export function encodeCommit(c: Commit): Buffer {
 export function decodeCommit(b: Buffer): Commit {
   const text = b.toString('utf8')
   const split = text.indexOf('\n\n')
-  const head = text.slice(0, split < 0 ? text.length : split).split('\n')
+  const headEnd = split < 0 ? text.length : split
   const c: Commit = { tree: '', parents: [], author: { name: '', email: '', timestamp: 0, tz: '+0000' }, message: split < 0 ? '' : text.slice(split + 2) }
-  for (const line of head) {
-    const sp = line.indexOf(' ')
-    const key = line.slice(0, sp)
-    const val = line.slice(sp + 1)
-    if (key === 'tree') c.tree = val
-    else if (key === 'parent') c.parents.push(val)
-    else if (key === 'author') {
-      const m = /^(.*) <(.*)> (\d+) ([+-]\d{4})$/.exec(val)
-      if (m) c.author = { name: m[1], email: m[2], timestamp: Number(m[3]), tz: m[4] }
-    }
+  // header lines up to the blank line; a clone checks a thousand commits, so no arrays of lines
+  for (let i = 0; i <= headEnd; ) {
+    let nl = text.indexOf('\n', i)
+    if (nl < 0 || nl > headEnd) nl = headEnd
+    // key: up to the first space; a line without one reads as its text minus the last character
+    let sp = text.indexOf(' ', i)
+    if (sp < 0 || sp > nl) sp = -1
+    const keyLen = sp < 0 ? nl - 1 - i : sp - i
+    const val = () => text.slice(sp < 0 ? i : sp + 1, nl)
+    if (keyLen === 4 && text.startsWith('tree', i)) c.tree = val()
+    else if (keyLen === 6 && text.startsWith('parent', i)) c.parents.push(val())
+    else if (keyLen === 6 && text.startsWith('author', i)) c.author = signature(val()) ?? c.author
+    i = nl + 1
   }
   if (!/^[0-9a-f]{40}$/.test(c.tree)) throw corrupt('git commit is corrupt')
   return c
+}
+
+/**
+ * "NAME <EMAIL> SECONDS ±HHMM", read from the end: what /^(.*) <(.*)> (\d+) ([+-]\d{4})$/ finds
+ * (the last " <" before the ">" that precedes the time), without its backtracking.
+ */
+function signature(val: string): Commit['author'] | null {
+  if (/[\r\u2028\u2029]/.test(val)) {
+    // '.' does not match these: keep the regular expression's answer
+    const m = /^(.*) <(.*)> (\d+) ([+-]\d{4})$/.exec(val)
+    return m ? { name: m[1], email: m[2], timestamp: Number(m[3]), tz: m[4] } : null
+  }
+  const n = val.length
+  if (n < 10 || val[n - 6] !== ' ') return null
+  const tz = val.slice(n - 5)
+  if (!/^[+-]\d{4}$/.test(tz)) return null
+  let d = n - 6
+  while (d > 0 && val.charCodeAt(d - 1) >= 48 && val.charCodeAt(d - 1) <= 57) d--
+  if (d === n - 6 || d < 4 || val[d - 1] !== ' ' || val[d - 2] !== '>') return null
+  const gt = d - 2
+  const lt = val.lastIndexOf(' <', gt - 2)
+  if (lt < 0) return null
+  return { name: val.slice(0, lt), email: val.slice(lt + 2, gt), timestamp: Number(val.slice(d, n - 6)), tz }
 }

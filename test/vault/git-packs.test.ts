@@ -16,7 +16,7 @@ import { applyDelta, prefixSuffixDelta, DeltaError } from '../../src/git/delta.j
 import { buildPack, MAX_DELTA_DEPTH, entryHeader, ofsDistance, readEntryHeader, storedZlib } from '../../src/git/pack.js'
 import { PackIndex, encodePackIndex } from '../../src/git/pack-index.js'
 import { TreeDecoder } from '../../src/git/tree-decoder.js'
-import { decodeTree, encodeObject, encodeTree, type TreeEntry } from '../../src/git/objects.js'
+import { decodeCommit, decodeTree, encodeObject, encodeTree, type TreeEntry } from '../../src/git/objects.js'
 import { LOOSE_LIMIT } from '../../src/git/repo.js'
 import { MemStore } from '../../src/vault/mem-store.js'
 import { Vault } from '../../src/vault/vault.js'
@@ -328,4 +328,44 @@ test('a long history in a node file: real git reads the export (fsck --strict, v
   const small = path.join(out, 'repos', 'small')
   assert.equal(git(small, 'fsck', '--strict', '--no-dangling').code, 0)
   assert.match(git(small, 'count-objects').out, /^3 objects/, 'a short history stays loose')
+})
+
+test('commits: the line-by-line decoder finds what the split-and-regex one did (random headers, odd signatures)', () => {
+  // the decoder as it was: split the header into lines, the author by /^(.*) <(.*)> (\d+) ([+-]\d{4})$/
+  const reference = (b: Buffer) => {
+    const text = b.toString('utf8')
+    const split = text.indexOf('\n\n')
+    const c = { tree: '', parents: [] as string[], author: { name: '', email: '', timestamp: 0, tz: '+0000' }, message: split < 0 ? '' : text.slice(split + 2) }
+    for (const line of text.slice(0, split < 0 ? text.length : split).split('\n')) {
+      const sp = line.indexOf(' ')
+      const [key, val] = [line.slice(0, sp), line.slice(sp + 1)]
+      if (key === 'tree') c.tree = val
+      else if (key === 'parent') c.parents.push(val)
+      else if (key === 'author') {
+        const m = /^(.*) <(.*)> (\d+) ([+-]\d{4})$/.exec(val)
+        if (m) c.author = { name: m[1], email: m[2], timestamp: Number(m[3]), tz: m[4] }
+      }
+    }
+    if (!/^[0-9a-f]{40}$/.test(c.tree)) throw new Error('corrupt')
+    return c
+  }
+  const frag = fc.constantFrom('tree ', 'parent ', 'author ', 'committer ', 'a'.repeat(40), oidOf(7), ' <', '>', '> ', ' 123', ' +0000', ' -0130', '\n', '\n\n', ' ', '<', 'x', '\r', '\u2028', 'é', '12', '+', 'tree', 'author', 'parentx')
+  const words = (n: number) => fc.array(frag, { maxLength: n }).map((a) => a.join(''))
+  const signed = fc
+    .tuple(words(6), words(6), fc.nat(), fc.constantFrom('+0000', '-0130', '+12345', 'x'))
+    .map(([name, email, ts, tz]) => `tree ${'a'.repeat(40)}\nparent ${oidOf(2)}\nauthor ${name} <${email}> ${ts} ${tz}\ncommitter x <y> 1 +0000\n\nmsg\n`)
+  fc.assert(
+    fc.property(fc.oneof(words(30).map((t) => `tree ${'a'.repeat(40)}\n${t}`), words(30), signed), (t) => {
+      const b = Buffer.from(t)
+      let want: unknown
+      try {
+        want = reference(b)
+      } catch {
+        assert.throws(() => decodeCommit(b), /corrupt/)
+        return
+      }
+      assert.deepEqual(decodeCommit(b), want)
+    }),
+    { numRuns: 3000 },
+  )
 })
