@@ -20,10 +20,21 @@ const PASS = 'bench-pass'
 const COMMITS = 1000
 const SECRETS = 100
 
+/**
+ * The environment of the polykey children: without NODE_EXTRA_CA_CERTS, which makes every node
+ * process parse those certificates at start-up (tens of ms; set on some CI machines) though
+ * polykey makes no TLS connections — as bench/vault.bench.ts does.
+ */
+function pkEnv(node: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, POLYKEY_NODE: node, POLYKEY_PASSPHRASE: PASS }
+  delete env.NODE_EXTRA_CA_CERTS
+  return env
+}
+
 /** bin/polykey in a child process (asynchronous: the counting proxies live in this process). */
 function pk(node: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, POLYKEY_NODE: node, POLYKEY_PASSPHRASE: PASS }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [BIN, ...args], { env: pkEnv(node), stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
     child.stdout!.on('data', (d) => (out += d))
@@ -59,7 +70,7 @@ async function buildAlice(file: string, bobId: string): Promise<string> {
 }
 
 function startServe(node: string): Promise<{ address: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, POLYKEY_NODE: node, POLYKEY_PASSPHRASE: PASS }, stdio: ['ignore', 'pipe', 'ignore'] })
+  const child = spawn(process.execPath, [BIN, 'serve'], { env: pkEnv(node), stdio: ['ignore', 'pipe', 'ignore'] })
   return new Promise((resolve, reject) => {
     child.stdout!.once('data', (d: Buffer) => resolve({ address: d.toString().trim(), child }))
     child.once('exit', (c) => reject(new Error(`serve exited ${c}`)))
