@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <assert.h>
 #include <errno.h>   // POLYKEY
+#include <signal.h>  // POLYKEY: pthread_sigmask
 #include <fcntl.h>   // POLYKEY: name_to_handle_at()
 #include <stdbool.h> // POLYKEY
 #include <stdint.h>  // POLYKEY
@@ -1109,7 +1110,18 @@ NAPI_METHOD(fuse_native_mount) {
   }
 
   pthread_attr_init(&(ft->attr));
+  // POLYKEY: the FUSE thread, and the worker threads libfuse starts from it
+  // (which inherit its signal mask), take no signals. libfuse only blocks
+  // TERM/INT/HUP/QUIT in its workers and ends them with pthread_cancel(); a
+  // SIGCHLD delivered to a worker being cancelled ran libuv's handler there,
+  // which took libuv's process-wide signal lock (a 1-byte pipe read, a
+  // cancellation point) and never gave it back: the JS thread then hung for
+  // good in its next uv__signal_lock(). Signals belong to the JS thread.
+  sigset_t all_signals, old_signals;
+  sigfillset(&all_signals);
+  pthread_sigmask(SIG_BLOCK, &all_signals, &old_signals);
   pthread_create(&(ft->thread), &(ft->attr), start_fuse_thread, ft);
+  pthread_sigmask(SIG_SETMASK, &old_signals, NULL);
 
   return NULL;
 }

@@ -270,7 +270,9 @@ test('patched FUSE binding', { skip: NO_FUSE, timeout: 120_000 }, async (t) => {
       assert.equal(cat.stdout, 'hello\n')
       const opened = calls.find((c) => c.op === 'open' && c.ctx.pid === cat.pid)
       assert.ok(opened, 'open carries the caller pid')
-      // release is not attributed to a process by the kernel: all zeros
+      // release is not attributed to a process by the kernel: all zeros. It is also sent
+      // asynchronously: cat may have exited before it arrives.
+      for (let i = 0; i < 100 && !calls.some((c) => c.op === 'release'); i++) await new Promise((r) => setTimeout(r, 20))
       const released = calls.filter((c) => c.op === 'release')
       assert.ok(released.length > 0)
       assert.deepEqual(released.at(-1)?.ctx, { uid: 0, gid: 0, pid: 0, umask: 0 })
