@@ -169,10 +169,19 @@ export class GitRepo {
     return this.store.countFiles(objects) - this.store.countFiles(join(objects, 'pack')) - this.store.countFiles(join(objects, 'info'))
   }
 
-  /** Pack the loose objects when there are LOOSE_LIMIT of them or more. */
+  /**
+   * Pack the loose objects when there are LOOSE_LIMIT of them or more. A damaged object (which
+   * repack reads before it writes anything) leaves them loose: packing is housekeeping, and must
+   * not stop commits; the damage is reported where the object is needed and by `polykey verify`.
+   */
   maybePack(): boolean {
     if (this.looseCount() < LOOSE_LIMIT) return false
-    this.repack()
+    try {
+      this.repack()
+    } catch (err) {
+      if (err instanceof PolykeyError && err.code === 'CORRUPT') return false
+      throw err
+    }
     return true
   }
 

@@ -369,3 +369,17 @@ test('commits: the line-by-line decoder finds what the split-and-regex one did (
     { numRuns: 3000 },
   )
 })
+
+test('a damaged loose object does not stop commits: packing waits, the damage is reported where it is read', () => {
+  const v = memVault()
+  v.repoCreate('r')
+  v.secretPut('r', 'old', Buffer.from('will be damaged'))
+  const blob = encodeObject('blob', Buffer.from('will be damaged')).oid
+  v.store.writeFile(`repos/r/.git/objects/${blob.slice(0, 2)}/${blob.slice(2)}`, Buffer.from('not zlib'))
+  for (let i = 0; i < 100; i++) v.secretPut('r', `s${i % 10}`, Buffer.from(`v${i}`))
+  const g = v.git('r')
+  assert.ok(g.looseCount() >= LOOSE_LIMIT, 'not packed')
+  assert.equal(g.packs().length, 0)
+  assert.equal(v.repoLog('r').length, 101)
+  assert.throws(() => g.readObject(blob), (err: Error) => err instanceof PolykeyError && err.code === 'CORRUPT')
+})
