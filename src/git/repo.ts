@@ -148,10 +148,17 @@ export class GitRepo {
    * it. Returns its name; a pack with the same name (the same bytes) is kept as it is.
    */
   addPack(pack: Buffer, entries: { oid: string; offset: number; end: number }[]): string {
+    const packs = this.packs()
+    const name = `pack-${pack.subarray(pack.length - 20).toString('hex')}`
+    if (packs.some((p) => p.name === name)) return name
+    this.writePackList([...packs, this.writePack(pack, entries)])
+    return name
+  }
+
+  /** pack-H.pack and its idx (made from `entries`: where each object's entry lies). */
+  private writePack(pack: Buffer, entries: { oid: string; offset: number; end: number }[]): StoredPack {
     const sum = pack.subarray(pack.length - 20)
     const name = `pack-${sum.toString('hex')}`
-    const packs = this.packs()
-    if (packs.some((p) => p.name === name)) return name
     const idx = encodePackIndex(
       entries.map((e) => ({ oid: e.oid, offset: e.offset, crc: zlib.crc32(pack.subarray(e.offset, e.end)) })),
       sum,
@@ -159,8 +166,7 @@ export class GitRepo {
     this.store.mkdir(join(this.gitdir, 'objects', 'pack'))
     this.store.writeFile(this.packPath(name, 'pack'), pack, { mode: 0o400 })
     this.store.writeFile(this.packPath(name, 'idx'), idx, { mode: 0o400 })
-    this.writePackList([...packs, new StoredPack(name, new PackIndex(idx), () => pack)])
-    return name
+    return new StoredPack(name, new PackIndex(idx), () => pack)
   }
 
   /** Loose objects: files under objects/ other than packs and the pack list. */
@@ -214,22 +220,14 @@ export class GitRepo {
       order.map((oid) => objs.get(oid)!),
       { deltas: true, compressFrom: 4096 },
     )
-    const name = `pack-${pack.subarray(pack.length - 20).toString('hex')}`
-    const idx = encodePackIndex(
-      order.map((oid, i) => ({ oid, offset: entries[i].offset, crc: zlib.crc32(pack.subarray(entries[i].offset, entries[i].end)) })),
-      pack.subarray(pack.length - 20),
-    )
-    this.store.mkdir(join(objects, 'pack'))
-    this.store.writeFile(this.packPath(name, 'pack'), pack, { mode: 0o400 })
-    this.store.writeFile(this.packPath(name, 'idx'), idx, { mode: 0o400 })
+    const made = this.writePack(pack, order.map((oid, i) => ({ oid, ...entries[i] })))
     const gone = new Set(merge.map((p) => p.name))
-    gone.delete(name)
+    gone.delete(made.name)
     for (const p of gone) {
       this.store.remove(this.packPath(p, 'pack'))
       this.store.remove(this.packPath(p, 'idx'))
     }
-    const kept = packs.filter((p) => !gone.has(p.name) && p.name !== name)
-    this.writePackList([...kept, new StoredPack(name, new PackIndex(idx), () => pack)])
+    this.writePackList([...packs.filter((p) => !gone.has(p.name) && p.name !== made.name), made])
     for (const oid of loose) this.store.remove(this.objectPath(oid))
     for (const d of new Set(loose.map((oid) => oid.slice(0, 2)))) if (this.store.list(join(objects, d)).length === 0) this.store.remove(join(objects, d))
   }
