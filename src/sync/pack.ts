@@ -131,16 +131,20 @@ export function parsePack(pack: Buffer, limits: PackLimits = DEFAULT_PACK_LIMITS
     const oid = crypto.createHash('sha1').update(`${type} ${content.length}\0`).update(content).digest('hex')
     if (ids.has(oid)) throw badPack(`the pack holds ${type} ${oid} twice`, { oid })
     ids.add(oid)
-    const parsed: Partial<ParsedObject> = checkObject(type, content, oid, trees, shape)
-    if (type === 'tree') {
-      if (lastTree >= 0) {
-        parsed.fresh = trees.fresh
-        parsed.after = out[lastTree]
-      }
-      lastTree = i
+    const o: ParsedObject = { oid, type, content, offset: start, end: off }
+    if (type !== 'blob') {
+      const parsed = checkObject(type, content, oid, trees, shape)
+      if (type === 'tree') {
+        o.entries = parsed.entries
+        if (lastTree >= 0) {
+          o.fresh = trees.fresh
+          o.after = out[lastTree]
+        }
+        lastTree = i
+      } else o.commit = parsed.commit
     }
     at.set(start, i)
-    out.push({ oid, type, content, offset: start, end: off, ...parsed })
+    out.push(o)
   }
   if (off !== end) throw badPack('the pack has bytes after its last object')
   return out
