@@ -89,6 +89,9 @@ export async function buildParser(args: string[], io: IO, wrap: Wrap, version: s
       if (err) throw err
       throw new PolykeyError('USAGE', msg ?? 'bad usage', {}, { hint: "see 'polykey --help'" })
     })
+  // yargs renders the whole help text of a command before running its handler, in case the
+  // handler asks for it (~20 ms per command). Ours never do: errors are one line and a hint.
+  ;(y as any).getInternalMethods().getUsageInstance().cacheHelpMessage = () => {}
   return y
 }
 
