@@ -54,6 +54,11 @@ export class StoredPack {
     }
   }
 
+  /** The pack's bytes, checked against its checksum and its index. */
+  raw(): Buffer {
+    return this.pack()
+  }
+
   private pack(): Buffer {
     if (this.bytes) return this.bytes
     const b = this.load()

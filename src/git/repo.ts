@@ -8,6 +8,7 @@
 // holds LOOSE_LIMIT loose objects, the next commit packs them (git's `gc --auto`), merging small
 // packs into it so that pack sizes at least double (`git repack --geometric=2`): few packs, and
 // each object rewritten only a logarithmic number of times.
+import crypto from 'node:crypto'
 import zlib from 'node:zlib'
 import { LRUCache } from 'lru-cache'
 import { type Store, join } from '../vault/store.js'
@@ -15,7 +16,7 @@ import { type Commit, type ObjectType, type TreeEntry, decodeCommit, decodeLoose
 import { encodeIndex } from './index-file.js'
 import { PackIndex, encodePackIndex } from './pack-index.js'
 import { StoredPack } from './pack-file.js'
-import { type PackObject, buildPack } from './pack.js'
+import { type PackObject, PACK_SIGNATURE, buildPack } from './pack.js'
 import { PolykeyError, corrupt, notFound } from '../errors.js'
 
 export const BRANCH = 'main'
@@ -169,6 +170,52 @@ export class GitRepo {
     return new StoredPack(name, new PackIndex(idx), () => pack)
   }
 
+  /**
+   * Everything this repository keeps, as one pack, reusing the stored packs' bytes as they are
+   * (as git reuses packs): each pack's entries are copied whole, so their OFS_DELTA distances stay
+   * right, and the loose objects follow, whole. For a peer that has none of the history (a clone,
+   * a sealed bundle): it gets what a clone needs, plus at most objects that nothing reaches any
+   * more, which the receiver drops. Null when there is no pack to reuse, or when an object is
+   * kept twice (a pack must hold each object once): then the caller builds a pack object by object.
+   */
+  wholePack(): { pack: Buffer; count: number } | null {
+    const packs = this.packs()
+    if (packs.length === 0) return null
+    const seen = new Set<string>()
+    for (const p of packs) {
+      for (let i = 0; i < p.count; i++) {
+        const oid = p.index.oidAt(i)
+        if (seen.has(oid)) return null
+        seen.add(oid)
+      }
+    }
+    const loose = this.looseOids().filter((oid) => !seen.has(oid))
+    const objs = new Map<string, PackObject>(loose.map((oid) => [oid, this.readObject(oid) as PackObject]))
+    const extra = buildPack(packOrder(objs).map((oid) => objs.get(oid)!), { deltas: true }).pack
+    const bodies = [...packs.map((p) => p.raw()), extra].map((b) => b.subarray(12, b.length - 20))
+    const count = seen.size + loose.length
+    const size = 12 + bodies.reduce((n, b) => n + b.length, 0)
+    const pack = Buffer.allocUnsafe(size + 20)
+    PACK_SIGNATURE.copy(pack, 0)
+    pack.writeUInt32BE(2, 4)
+    pack.writeUInt32BE(count, 8)
+    let off = 12
+    for (const b of bodies) off += b.copy(pack, off)
+    crypto.createHash('sha1').update(pack.subarray(0, off)).digest().copy(pack, off)
+    return { pack, count }
+  }
+
+  /** The ids of the loose objects. */
+  private looseOids(): string[] {
+    const objects = join(this.gitdir, 'objects')
+    const loose: string[] = []
+    for (const d of this.store.list(objects)) {
+      if (!/^[0-9a-f]{2}$/.test(d)) continue
+      for (const f of this.store.list(join(objects, d))) if (/^[0-9a-f]{38}$/.test(f)) loose.push(d + f)
+    }
+    return loose
+  }
+
   /** Loose objects: files under objects/ other than packs and the pack list. */
   looseCount(): number {
     const objects = join(this.gitdir, 'objects')
@@ -198,11 +245,7 @@ export class GitRepo {
    */
   repack(all = false): void {
     const objects = join(this.gitdir, 'objects')
-    const loose: string[] = []
-    for (const d of this.store.list(objects)) {
-      if (!/^[0-9a-f]{2}$/.test(d)) continue
-      for (const f of this.store.list(join(objects, d))) if (/^[0-9a-f]{38}$/.test(f)) loose.push(d + f)
-    }
+    const loose = this.looseOids()
     const packs = this.packs()
     const merge: StoredPack[] = []
     let total = loose.length

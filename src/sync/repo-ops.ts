@@ -17,6 +17,11 @@ export function headOf(v: Vault, repo: string): string | null {
 export function packFor(v: Vault, repo: string, haves: string[]): { head: string | null; pack: Buffer; count: number } {
   const head = headOf(v, repo)
   if (!head) return { head, ...buildPack([]) }
+  if (haves.length === 0) {
+    // a peer with none of the history: the stored packs go as they are
+    const whole = v.git(repo).wholePack()
+    if (whole) return { head, ...whole }
+  }
   const g = new Graph(repoSource(v.git(repo)))
   const { commits, edge } = g.missingCommits(head, haves)
   const oids = g.objectsFor(commits, edge)

@@ -208,3 +208,43 @@ test('a tree that shares entries with a tree nothing reaches still has every blo
     new RegExp(`no object in it hashes to blob ${entry('a', x).oid} \\('a' in`),
   )
 })
+
+test('a clone reuses the stored packs as they are, with the loose objects after them; an object kept twice falls back to building', async () => {
+  const alice = memVault()
+  alice.repoCreate('r')
+  commitMany(alice, 'r', 130) // 390 objects: auto-packing has run, the newest are loose
+  alice.secretPut('r', 's0', Buffer.from('value 0')) // a blob already in a pack, now written loose again
+  const g = alice.git('r')
+  assert.ok(g.packs().length >= 1 && g.looseCount() > 0, `packs ${g.packs().length}, loose ${g.looseCount()}`)
+  const wire = packFor(alice, 'r', [])
+  for (const p of g.packs()) {
+    const raw = p.raw()
+    assert.ok(wire.pack.includes(raw.subarray(12, raw.length - 20)), `${p.name} travels byte for byte`)
+  }
+  const objects = parsePack(wire.pack) // each object once, deltas resolved, ids checked
+  assert.equal(objects.length, wire.count)
+  const bob = memVault()
+  const cl = await pull(bob, remoteOf(alice), 'r', { clone: true })
+  assert.equal(cl.head, g.head())
+  assert.deepEqual(bob.git('r').log().map((e) => e.commit), g.log().map((e) => e.commit))
+  assert.equal(bob.secretGet('r', 's0').toString(), 'value 0')
+  if (hasGit) {
+    const dir = fs.mkdtempSync(path.join(fs.realpathSync('/tmp'), 'pk-reuse-'))
+    try {
+      assert.equal(git(dir, 'init', '-q', '--bare').code, 0)
+      const r = spawnSync('git', ['index-pack', '--strict', '--stdin'], { cwd: dir, input: wire.pack })
+      assert.equal(r.status, 0, `git index-pack --strict: ${r.stderr}`)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }
+  // the same objects in two packs: not reusable as one pack, built object by object instead
+  const head = g.readObject(g.head()!)
+  const dup = buildPack([{ type: 'commit', content: head.content }, { type: 'blob', content: Buffer.from('value 0') }])
+  g.addPack(dup.pack, parsePack(dup.pack).map((o) => ({ oid: o.oid, offset: o.offset, end: o.end })))
+  assert.equal(g.wholePack(), null)
+  const built = packFor(alice, 'r', [])
+  assert.equal(parsePack(built.pack).length, built.count)
+  const bob2 = memVault()
+  assert.equal((await pull(bob2, remoteOf(alice), 'r', { clone: true })).head, g.head())
+})
