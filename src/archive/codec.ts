@@ -364,15 +364,7 @@ export function findInIndex(b: Buffer, path: Buffer): Entry | null | undefined {
       if (k < 0) found = start
     }
     off += n
-    if (b[start] !== 1) continue
-    if (off + 13 > len) throw bad('truncated entry')
-    const type = b[off]
-    off += 13
-    if (type === 1) off += 32
-    else if (type === 3) {
-      if (off + 2 > len) throw bad('truncated entry')
-      off += 2 + (b[off] | (b[off + 1] << 8))
-    }
+    if (b[start] === 1) off = afterPut(b, off, bad)
   }
   if (off !== len) throw bad('trailing bytes')
   if (found < 0) return undefined
@@ -387,6 +379,19 @@ export function findInIndex(b: Buffer, path: Buffer): Entry | null | undefined {
   b.copy(one, 8, found, end)
   const [op] = decodeIndex(one).ops
   return op.op === 'put' ? op.entry : null
+}
+
+/** Where a put entry's fields (after its path, at `off`) end: 13 bytes, then a file's 32-byte blob id or a link's target. */
+function afterPut(b: Buffer, off: number, bad: (why: string) => Error): number {
+  if (off + 13 > b.length) throw bad('truncated entry')
+  const type = b[off]
+  off += 13
+  if (type === 1) return off + 32
+  if (type === 3) {
+    if (off + 2 > b.length) throw bad('truncated entry')
+    return off + 2 + (b[off] | (b[off + 1] << 8))
+  }
+  return off
 }
 
 /**
@@ -410,14 +415,8 @@ export function filesInIndex(b: Buffer, prefix: Buffer): string[] {
     const pathAt = off
     off += n
     if (b[start] !== 1) continue
-    if (off + 13 > len) throw bad('truncated entry')
     const type = b[off]
-    off += 13
-    if (type === 1) off += 32
-    else if (type === 3) {
-      if (off + 2 > len) throw bad('truncated entry')
-      off += 2 + (b[off] | (b[off + 1] << 8))
-    }
+    off = afterPut(b, off, bad)
     if (type === 1 && n > plen && b.compare(prefix, 0, plen, pathAt, pathAt + plen) === 0) out.push(b.toString('utf8', pathAt, pathAt + n))
   }
   if (off !== len) throw bad('trailing bytes')

@@ -43,16 +43,7 @@ test('clone keeps the pack it received (with an idx); a small pull goes loose; a
   assert.equal(trees.length, 60)
   for (const t of trees) assert.deepEqual(t.entries, decodeTree(t.content))
   assert.ok(wire.pack.length < 60 * 30 * 20, `trees travel as deltas: ${wire.pack.length} bytes`)
-  if (hasGit) {
-    const dir = fs.mkdtempSync(path.join(fs.realpathSync('/tmp'), 'pk-idxpack-'))
-    try {
-      assert.equal(git(dir, 'init', '-q', '--bare').code, 0)
-      const r = spawnSync('git', ['index-pack', '--strict', '--stdin'], { cwd: dir, input: wire.pack })
-      assert.equal(r.status, 0, `git index-pack --strict: ${r.stderr}`)
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true })
-    }
-  }
+  if (hasGit) gitIndexPack(wire.pack)
 
   const cl = await pull(bob, remoteOf(alice), 'r', { clone: true })
   assert.equal(cl.objects, 180)
@@ -115,6 +106,18 @@ test('a pack with objects that nothing here reaches is not kept as it is: only w
   assert.ok(bob2.git('r').packs().some((p) => p.name === `pack-${whole.pack.subarray(whole.pack.length - 20).toString('hex')}`))
   assert.deepEqual(bob2.repoLog('r'), alice.repoLog('r'))
 })
+
+/** Real git takes the pack: `git index-pack --strict` in a scratch bare repository. */
+function gitIndexPack(pack: Buffer): void {
+  const dir = fs.mkdtempSync(path.join(fs.realpathSync('/tmp'), 'pk-idxpack-'))
+  try {
+    assert.equal(git(dir, 'init', '-q', '--bare').code, 0)
+    const r = spawnSync('git', ['index-pack', '--strict', '--stdin'], { cwd: dir, input: pack })
+    assert.equal(r.status, 0, `git index-pack --strict: ${r.stderr}`)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
 
 function git(cwd: string, ...args: string[]) {
   const r = spawnSync('git', args, { cwd, encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', HOME: cwd, LC_ALL: 'C' } })
@@ -228,16 +231,7 @@ test('a clone reuses the stored packs as they are, with the loose objects after 
   assert.equal(cl.head, g.head())
   assert.deepEqual(bob.git('r').log().map((e) => e.commit), g.log().map((e) => e.commit))
   assert.equal(bob.secretGet('r', 's0').toString(), 'value 0')
-  if (hasGit) {
-    const dir = fs.mkdtempSync(path.join(fs.realpathSync('/tmp'), 'pk-reuse-'))
-    try {
-      assert.equal(git(dir, 'init', '-q', '--bare').code, 0)
-      const r = spawnSync('git', ['index-pack', '--strict', '--stdin'], { cwd: dir, input: wire.pack })
-      assert.equal(r.status, 0, `git index-pack --strict: ${r.stderr}`)
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true })
-    }
-  }
+  if (hasGit) gitIndexPack(wire.pack)
   // the same objects in two packs: not reusable as one pack, built object by object instead
   const head = g.readObject(g.head()!)
   const dup = buildPack([{ type: 'commit', content: head.content }, { type: 'blob', content: Buffer.from('value 0') }])
