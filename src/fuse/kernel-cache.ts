@@ -36,19 +36,26 @@ const viewable = (p: string) => {
  */
 export function planInvalidation(store: MemStore, changed: Map<string, 'entry' | 'data'>, exclude: ReadonlySet<string> = new Set()): Plan {
   const names = new Set<string>()
+  const contents = new Set<string>()
   const folders = new Set<string>()
   const aliases = (p: string) => {
     const ino = store.ino(p)
     if (ino === null) return
     if (Number(store.vol.lstatSync('/' + p).nlink) <= 1) return // its only name
     const secret = store.inodes().get(ino)
-    if (secret) names.add(secret)
-    for (const l of store.tagLinksOf(secret ?? p)) names.add(l)
+    for (const n of [...(secret ? [secret] : []), ...store.tagLinksOf(secret ?? p)]) {
+      names.add(n)
+      contents.add(n)
+    }
   }
   for (const [p, kind] of changed) {
     if (!viewable(p)) continue
     names.add(p)
+    // A name that came, went or moved only needs dropping: a file still open under it keeps what
+    // it had, as on any filesystem. Changed content or metadata must go from the pages and the
+    // attributes too (the file may be held open, or cached under a name not yet dropped).
     if (kind === 'entry') folders.add(path.posix.dirname(p)) // its size, link count and times
+    else contents.add(p)
     aliases(p)
   }
   const dropped = (p: string) => {
@@ -59,8 +66,7 @@ export function planInvalidation(store: MemStore, changed: Map<string, 'entry' |
     return false
   }
   const keep = (p: string) => viewable(p) && !exclude.has(p) && !dropped(p)
-  const entries = [...names].filter(keep).sort()
-  return { entries, inodes: [...new Set([...entries, ...[...folders].filter(keep)])].sort() }
+  return { entries: [...names].filter(keep).sort(), inodes: [...new Set([...contents, ...folders])].filter(keep).sort() }
 }
 
 export class KernelCache {
