@@ -449,7 +449,12 @@ export class NodeFile {
    * its offset). If anything fails the original file is untouched.
    */
   compact(): void {
-    const tmp = path.join(path.dirname(this.path), `.${path.basename(this.path)}.compact-${process.pid}.tmp`)
+    const folder = path.dirname(this.path)
+    const prefix = `.${path.basename(this.path)}.compact-`
+    const tmp = path.join(folder, `${prefix}${process.pid}.tmp`)
+    // A compaction killed midway (SIGKILL, power loss) leaves its temporary file (ciphertext
+    // only). Whoever compacts holds the node lock, so any such file is a dead one's: remove it.
+    for (const f of fs.readdirSync(folder)) if (f.startsWith(prefix) && /^\d+\.tmp$/.test(f.slice(prefix.length))) fs.rmSync(path.join(folder, f), { force: true })
     let fd = -1
     try {
       fd = fs.openSync(tmp, 'wx', 0o600)

@@ -60,10 +60,15 @@ test('explicit compaction: same members and bytes, no dead space, fsync of the f
   buildNode(file, [[dir('data')], ...overwrites(0, 6), [{ op: 'delete', path: 'data/small-0' }, { op: 'put', path: 'data/link', type: 'link', target: 'data/big' }]])
   const before = openSnapshot(file)
   const sizeBefore = fs.statSync(file).size
+  // what a compaction killed midway left behind (another process's id); a stranger's file stays
+  const leftover = path.join(folder, '.c.pk.compact-999999.tmp')
+  fs.writeFileSync(leftover, Buffer.alloc(4096, 1))
+  fs.writeFileSync(path.join(folder, '.c.pk.compact-notes.txt'), 'mine')
   const nf = open(file)
   nf.compact()
   const after = snapshot(nf)
   nf.close()
+  assert.deepEqual(tmpFiles(folder), ['.c.pk.compact-notes.txt'], 'the dead compaction\'s file is gone, nothing else')
   assert.deepEqual(after, before.members)
   const size = fs.statSync(file).size
   assert.ok(size < sizeBefore / 3, `${sizeBefore} -> ${size}`)
