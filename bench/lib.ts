@@ -28,6 +28,19 @@ export class Report {
   }
 }
 
+/**
+ * The environment of bin/polykey children: the bench passphrase, the node (when given), and no
+ * NODE_EXTRA_CA_CERTS — when set (some CI machines) every node process parses those certificates
+ * at start-up (tens of ms), though polykey makes no TLS connection.
+ */
+export function polykeyEnv(passphrase: string, node?: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, POLYKEY_PASSPHRASE: passphrase }
+  delete env.NODE_EXTRA_CA_CERTS
+  delete env.POLYKEY_NODE
+  if (node !== undefined) env.POLYKEY_NODE = node
+  return env
+}
+
 function fmt(v: number): string {
   return Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3)
 }

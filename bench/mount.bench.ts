@@ -8,7 +8,7 @@ import path from 'node:path'
 import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
-import { Report } from './lib.js'
+import { Report, polykeyEnv } from './lib.js'
 import { buildBenchNode, benchFiles } from './fixtures.js'
 import { isMounted } from '../src/fuse/binding.js'
 
@@ -82,7 +82,7 @@ async function startMapfs(mnt: string, count: number, repos: number) {
 }
 
 function polykey(args: string[], node: string): void {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, POLYKEY_NODE: node, POLYKEY_PASSPHRASE: PASS }, encoding: 'utf8' })
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: polykeyEnv(PASS, node), encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`polykey ${args.join(' ')}: ${r.stderr}`)
 }
 

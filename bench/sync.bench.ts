@@ -8,7 +8,7 @@ import net from 'node:net'
 import path from 'node:path'
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { Report, compare } from './lib.js'
+import { Report, compare, polykeyEnv } from './lib.js'
 import { createNode, OpenNode } from '../src/vault/node.js'
 import { KDF_PROFILES } from '../src/crypto/index.js'
 import { addPeer, loadPeers, savePeers, share } from '../src/sync/peers.js'
@@ -20,21 +20,10 @@ const PASS = 'bench-pass'
 const COMMITS = 1000
 const SECRETS = 100
 
-/**
- * The environment of the polykey children: without NODE_EXTRA_CA_CERTS, which makes every node
- * process parse those certificates at start-up (tens of ms; set on some CI machines) though
- * polykey makes no TLS connections — as bench/vault.bench.ts does.
- */
-function pkEnv(node: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, POLYKEY_NODE: node, POLYKEY_PASSPHRASE: PASS }
-  delete env.NODE_EXTRA_CA_CERTS
-  return env
-}
-
 /** bin/polykey in a child process (asynchronous: the counting proxies live in this process). */
 function pk(node: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: pkEnv(node), stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [BIN, ...args], { env: polykeyEnv(PASS, node), stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
     child.stdout!.on('data', (d) => (out += d))
@@ -70,7 +59,7 @@ async function buildAlice(file: string, bobId: string): Promise<string> {
 }
 
 function startServe(node: string): Promise<{ address: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [BIN, 'serve'], { env: pkEnv(node), stdio: ['ignore', 'pipe', 'ignore'] })
+  const child = spawn(process.execPath, [BIN, 'serve'], { env: polykeyEnv(PASS, node), stdio: ['ignore', 'pipe', 'ignore'] })
   return new Promise((resolve, reject) => {
     child.stdout!.once('data', (d: Buffer) => resolve({ address: d.toString().trim(), child }))
     child.once('exit', (c) => reject(new Error(`serve exited ${c}`)))
@@ -131,7 +120,7 @@ export async function run(r: Report): Promise<void> {
     // The same history for git: export the node, serve the repository with git daemon.
     const exported = path.join(work, 'export')
     fs.mkdirSync(exported)
-    execFileSync('tar', ['x', '-C', exported], { input: spawnSync(process.execPath, [BIN, 'export', 'tar'], { env: { ...process.env, POLYKEY_NODE: aliceNode, POLYKEY_PASSPHRASE: PASS }, maxBuffer: 1 << 30 }).stdout })
+    execFileSync('tar', ['x', '-C', exported], { input: spawnSync(process.execPath, [BIN, 'export', 'tar'], { env: polykeyEnv(PASS, aliceNode), maxBuffer: 1 << 30 }).stdout })
     const gitBase = path.join(work, 'git')
     fs.mkdirSync(gitBase)
     execFileSync('git', ['clone', '-q', '--bare', path.join(exported, 'repos', 'bench'), path.join(gitBase, 'bench.git')])

@@ -4,14 +4,13 @@
 //  (b) `import dir` of 10,000 secrets in 100 folders vs real git doing `git init && git add -A &&
 //      git commit` in each of those 100 folders, both on tmpfs (goal ≤ 2);
 //  (c) `polykey --version` vs `node -e 0` (goal ≤ 2.5: heavy modules load only when needed).
-// Children run without NODE_EXTRA_CA_CERTS: when it is set every node process parses those
-// certificates at start-up (tens of ms), which would flatter every ratio here.
+// Children run without NODE_EXTRA_CA_CERTS (lib.ts polykeyEnv).
 import fs from 'node:fs'
 import path from 'node:path'
 import crypto from 'node:crypto'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { type Report, compare } from './lib.js'
+import { type Report, compare, polykeyEnv } from './lib.js'
 
 export const title = 'vault and CLI'
 
@@ -21,12 +20,7 @@ const PASS = 'bench-pass'
 const FOLDERS = 100
 const PER_FOLDER = 100
 
-const env = (() => {
-  const e: NodeJS.ProcessEnv = { ...process.env, POLYKEY_PASSPHRASE: PASS }
-  delete e.NODE_EXTRA_CA_CERTS
-  delete e.POLYKEY_NODE
-  return e
-})()
+const env = polykeyEnv(PASS)
 
 function polykey(args: string[], node: string, expectOut?: string): void {
   const r = spawnSync(process.execPath, [BIN, '--node', node, ...args], { env, encoding: 'utf8' })
