@@ -38,12 +38,10 @@ export function planInvalidation(store: MemStore, changed: Map<string, 'entry' |
   const names = new Set<string>()
   const contents = new Set<string>()
   const folders = new Set<string>()
+  // a secret's other names: its link count, or its content, changed under each of them
   const aliases = (p: string) => {
-    const ino = store.ino(p)
-    if (ino === null) return
-    if (Number(store.vol.lstatSync('/' + p).nlink) <= 1) return // its only name
-    const secret = store.inodes().get(ino)
-    for (const n of [...(secret ? [secret] : []), ...store.tagLinksOf(secret ?? p)]) {
+    for (const n of store.namesOf(p)) {
+      if (n === p) continue
       names.add(n)
       contents.add(n)
     }

@@ -135,12 +135,16 @@ export class MountedNode implements MountHost {
           // Answer once the kernel has dropped the other names (so the caller's next open of one
           // of them sees the change), but never hang on it: a rename racing this write can hold
           // a folder lock the invalidation needs until this answer is given.
-          let answered = false
+          let timer: NodeJS.Timeout | null = null
           const answer = () => {
-            if (!answered) (answered = true), cb(...r)
+            if (!timer) return
+            clearTimeout(timer)
+            timer = null
+            cb(...r)
           }
+          timer = setTimeout(answer, INVALIDATION_WAIT_MS)
+          timer.unref()
           void pending.then(answer)
-          setTimeout(answer, INVALIDATION_WAIT_MS).unref?.()
         }
         const run = () => fn(...args)
         const busy = name === 'open' ? this.kernel?.idle() : null

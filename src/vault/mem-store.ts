@@ -112,10 +112,11 @@ export class MemStore implements Store {
 
   /** The other names of the file at p changed too (for the kernel's caches only: nothing to save). */
   private noteOtherNames(p: string): void {
-    if (Number(this.vol.lstatSync(abs(p)).nlink) <= 1) return
-    const ino = this.ino(p)
-    const secret = ino === null ? undefined : this.inodes().get(ino)
-    for (const n of [secret ?? p, ...this.tagLinksOf(secret ?? p)]) if (n !== p && !this.changed.has(n)) this.changed.set(n, 'data')
+    for (const n of this.namesOf(p)) if (n !== p && !this.changed.has(n)) this.changed.set(n, 'data')
+  }
+
+  get hasChanged(): boolean {
+    return this.changed.size > 0
   }
 
   /**
@@ -123,10 +124,6 @@ export class MemStore implements Store {
    * cached for these paths): 'entry' when the name itself appeared, went or moved, 'data' when
    * only content or metadata changed.
    */
-  get hasChanged(): boolean {
-    return this.changed.size > 0
-  }
-
   takeChanged(): Map<string, 'entry' | 'data'> {
     const out = this.changed
     this.changed = new Map()
@@ -246,6 +243,20 @@ export class MemStore implements Store {
       this.inoIndex = m
     }
     return this.inoIndex
+  }
+
+  /** Every name of the file at p (its repository path, its tag entries); [p] when it has one, [] when p is no file. */
+  namesOf(p: string): string[] {
+    let st
+    try {
+      st = this.vol.lstatSync(abs(p))
+    } catch {
+      return []
+    }
+    if (!st.isFile()) return []
+    if (Number(st.nlink) <= 1) return [p]
+    const secret = this.inodes().get(Number(st.ino))
+    return [...(secret ? [secret] : []), ...this.tagLinksOf(secret ?? p)]
   }
 
   /** Tag entries that are hardlinks of the file at p. */
