@@ -68,8 +68,13 @@ export interface FuseStatfs {
 /** 0 or a negative errno. */
 export type FuseErr = number
 export type FuseDoneCb = (err: FuseErr) => void
-/** Result is a file handle (> 0, stored in fi->fh and passed back as `fd`); 0 leaves fh unset. */
-export type FuseFdCb = (err: FuseErr, fd?: number) => void
+/**
+ * Result is a file handle (> 0, stored in fi->fh and passed back as `fd`); 0 leaves fh unset.
+ * open/create also take `openFlags` (OPEN_DIRECT_IO): how the kernel treats this open.
+ */
+export type FuseFdCb = (err: FuseErr, fd?: number, openFlags?: number) => void
+/** openFlags bit: reads and writes through this open bypass the kernel's page cache (fi->direct_io). */
+export const OPEN_DIRECT_IO = 1
 /** For read/write: the number of bytes transferred, or a negative errno. */
 export type FuseBytesCb = (result: number) => void
 
