@@ -135,7 +135,9 @@ export class MountedNode implements MountHost {
           // The paths the operation names: the kernel updated its own cache for them. For the
           // namespace operations it also holds their folders locked until we answer, so dropping
           // one of those names would wait for this very answer.
-          const own = new Set((namespace.has(name) ? [args[0], args[1]] : [args[0]]).filter((a): a is string => typeof a === 'string').map((a) => a.slice(1)))
+          // (link: only the new name; the existing one's link count changed behind the kernel's back)
+          const named = name === 'rename' ? [args[0], args[1]] : name === 'link' ? [args[1]] : [args[0]]
+          const own = new Set(named.filter((a): a is string => typeof a === 'string').map((a) => a.slice(1)))
           const pending = this.kernel.flush(own)
           if (!pending) return cb(...r)
           // Answer once the kernel has dropped the other names (so the caller's next open of one
