@@ -1033,7 +1033,8 @@ NAPI_METHOD(fuse_native_invalidate) {
 #define PK_FUSE_GETATTR 3
 #define PK_FUSE_SETATTR 4
 #define PK_FUSE_OPEN 14
-#define PK_TRACKED 1024
+#define PK_TRACKED 1024 // requests in flight we remember (by unique, open addressing)
+#define PK_PROBES 16
 
 struct pk_in_header { uint32_t len; uint32_t opcode; uint64_t unique; uint64_t nodeid; uint32_t uid, gid, pid, padding; };
 struct pk_out_header { uint32_t len; int32_t error; uint64_t unique; };
@@ -1078,9 +1079,11 @@ restart:
   const struct pk_in_header *in = (const struct pk_in_header *) buf;
   if (in->opcode == PK_FUSE_OPEN || in->opcode == PK_FUSE_GETATTR || in->opcode == PK_FUSE_SETATTR || in->opcode == PK_FUSE_LOOKUP || in->opcode == PK_FUSE_CREATE) {
     pthread_mutex_lock(&pk_tracked_mut);
-    for (int i = 0; i < PK_TRACKED; i++)
-      if (pk_reqs[i].unique == 0) { pk_reqs[i].unique = in->unique; pk_reqs[i].nodeid = in->nodeid; pk_reqs[i].opcode = in->opcode; break; }
-    pthread_mutex_unlock(&pk_tracked_mut); // full: that one answer goes out as it is
+    for (int k = 0; k < PK_PROBES; k++) {
+      struct pk_req *r = &pk_reqs[(in->unique + k) % PK_TRACKED];
+      if (r->unique == 0) { r->unique = in->unique; r->nodeid = in->nodeid; r->opcode = in->opcode; break; }
+    }
+    pthread_mutex_unlock(&pk_tracked_mut); // no free slot near: that one answer goes out as it is
   }
   return res;
 }
@@ -1095,8 +1098,10 @@ static int estale_chan_send (struct fuse_chan *ch, const struct iovec iov[], siz
     struct pk_req req = { 0, 0, 0 };
     if (out->unique != 0) {
       pthread_mutex_lock(&pk_tracked_mut);
-      for (int i = 0; i < PK_TRACKED; i++)
-        if (pk_reqs[i].unique == out->unique) { req = pk_reqs[i]; pk_reqs[i].unique = 0; break; }
+      for (int k = 0; k < PK_PROBES; k++) {
+        struct pk_req *r = &pk_reqs[(out->unique + k) % PK_TRACKED];
+        if (r->unique == out->unique) { req = *r; r->unique = 0; break; }
+      }
       pthread_mutex_unlock(&pk_tracked_mut);
     }
     if (req.unique != 0 && out->error == 0 && count > 1) {

@@ -52,7 +52,8 @@ export function ioOps(c: OpsContext): IoOps {
         // The mode it was created with, less the umask (the kernel applies it before we see the
         // mode; ctx.umask is 0 then). The mount itself is private to its user whatever the modes.
         const perm = mode & 0o7777 & ~(ctx?.umask ?? 0)
-        const fd = s.openFd(r, O_CREAT | 2 /* O_RDWR */ | O_EXCL, perm)
+        // (made writable first: the creator may write whatever mode it asked for, even 0)
+        const fd = s.openFd(r, O_CREAT | 2 /* O_RDWR */ | O_EXCL, 0o600)
         vol.fchmodSync(fd, perm)
         const ino = s.ino(r)!
         handles.set(fd, { ino, writable: true, changed: true })
