@@ -17,6 +17,13 @@
  *   3. New fallocate operation (libfuse >= 2.9.1 high-level API).
  *   4. If fuse_new() fails (e.g. an unknown -o option) the kernel mount made
  *      by fuse_mount() is undone instead of being leaked; errors say why.
+ *   5. libfuse talks to /dev/fuse through our channel (estale_chan_ops):
+ *      ENOENT for a node that lost its name becomes ESTALE (the kernel walks
+ *      the path again), and a GETATTR of such a node gets the attributes
+ *      last sent for it.
+ *   6. flag_nullpath_ok: requests on an open file without a name reach JS
+ *      with the path "".
+ *   7. open/create answer (fd, openFlags); bit 0 sets direct_io.
  */
 #define _GNU_SOURCE // POLYKEY: name_to_handle_at()
 #define FUSE_USE_VERSION 29

@@ -15,6 +15,15 @@
  *     (UTIME_OMIT, e.g. `touch -m`). UTIME_NOW arrives as the current time.
  *   - fallocate(path, mode, offset, length, fd, cb, ctx) exists.
  *   - numeric mount options equal to 0 are honoured (attrTimeout: 0, ...).
+ *   - open/create answer cb(err, fd, openFlags): OPEN_DIRECT_IO asks for
+ *     direct_io on that open.
+ *   - read, write, flush, release, fsync, ftruncate, fallocate and fgetattr
+ *     get the path "" for an open file libfuse has no name for any more
+ *     (flag_nullpath_ok): use the file handle.
+ *   - between libfuse and /dev/fuse sits the binding's own channel: ENOENT
+ *     answers to OPEN/GETATTR/SETATTR become ESTALE (the kernel looks the
+ *     name up again), and a GETATTR of a node without a name gets the
+ *     attributes last sent for it (docs/FUSE.md "Readers racing a save").
  *
  * Callbacks take a number first: 0 for success or a negative errno
  * (Fuse.ENOENT etc.); for read/write it is the byte count instead.
