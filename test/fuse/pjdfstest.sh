@@ -55,7 +55,7 @@ printf '%-10s %6s %6s\n' suite tests failed
 for suite in $SUITES; do
   t=0 f=0
   for file in "$BUILD"/tests/"$suite"/*.t; do
-    out=$(timeout 120 bash "$file" 2>&1)
+    out=$(timeout 900 bash "$file" 2>&1)
     echo "# $suite/$(basename "$file")" >> "$TAP"
     echo "$out" >> "$TAP"
     t=$((t + $(grep -c '^ok \|^not ok ' <<<"$out")))

@@ -25,6 +25,8 @@ function read(file: string, stop: string): void {
   process.stdout.write(JSON.stringify({ rounds, bad: bad.slice(0, 5), nbad: bad.length, errors: errors.slice(0, 5), nerrors: errors.length }))
 }
 
+const pause = new Int32Array(new SharedArrayBuffer(4))
+
 function write(mode: string, n: number, dir: string): void {
   const repo = path.join(dir, 'repos/aws/c')
   const tag = path.join(dir, 'tags/prod/c')
@@ -36,6 +38,10 @@ function write(mode: string, n: number, dir: string): void {
       fs.renameSync(path.join(dir, 'repos/aws/.c.tmp'), repo)
       fs.writeFileSync(path.join(dir, 'tags/prod/.c.tmp'), v)
       fs.renameSync(path.join(dir, 'tags/prod/.c.tmp'), tag)
+      // Saves a few milliseconds apart, as tools make them, not back to back: a reader stalled
+      // between its path walk and its open across two renames over the file, and again on the
+      // kernel's one retry, still gets ESTALE (docs/FUSE.md "Readers racing a save").
+      Atomics.wait(pause, 0, 0, 5)
     } else {
       // truncate-and-write (O_TRUNC), append, truncate, through both paths
       fs.writeFileSync(repo, v)
