@@ -7,6 +7,7 @@ import { PolykeyError } from '../errors.js'
 import type { KeySource } from '../archive/nodefile.js'
 import type { OpenNode } from '../vault/node.js'
 import type { Vault } from '../vault/vault.js'
+import type { Session } from '../vault/session.js'
 import type { IO } from '../agent/io.js'
 import type { Connection } from '../agent/server.js'
 
@@ -23,11 +24,9 @@ export interface GlobalArgs {
 }
 
 /** A vault the agent already holds open (the mounted node); commands then skip unlocking. */
-export interface HostedVault {
+export interface HostedVault extends Session {
   vault: Vault
   nodeId: string
-  /** run fn with exclusive access; persist (commit + append) after a writing fn */
-  withVault<T>(write: boolean, fn: (v: Vault) => T | Promise<T>): Promise<T>
   info(): { version: number; fileSize: number; seq: number }
   /** where the node is mounted: this process must never touch it synchronously (it serves it) */
   mountpoint: string
@@ -139,23 +138,39 @@ export class Context {
    * mounted (no second passphrase prompt, and the mount sees the change at once).
    */
   async withVault<T>(write: boolean, fn: (v: Vault, node: OpenNode | null) => T | Promise<T>): Promise<T> {
-    if (this.hosted) return this.hosted.withVault(write, (v) => fn(v, null))
-    const { OpenNode } = await import('../vault/node.js')
+    if (this.hosted) return this.hosted.withVault(write, fn)
+    const { FileSession } = await import('../vault/session.js')
     const { hardenProcess } = await import('../crypto/harden.js')
     hardenProcess({ lockMemory: false }) // no core dump of a process about to hold plaintext
-    const node = await OpenNode.open(this.nodePath, await this.keySource(), {
-      write,
+    this.session ??= new FileSession(this.nodePath, () => this.keySource(), {
       lockTimeoutMs: (this.args.lockTimeout ?? Number(this.io.env.POLYKEY_LOCK_TIMEOUT ?? 30)) * 1000,
       warn: (m) => this.warn(m),
     })
+    checkNodeFile(this.nodePath)
     try {
-      const result = await fn(node.vault, node)
-      if (write) node.save()
-      return result
-    } finally {
-      node.close()
+      return await this.session.withVault(write, fn)
+    } catch (err) {
+      throw nameTheNode(err, this.nodePath)
     }
   }
+  private session: import('../vault/session.js').FileSession | null = null
+}
+
+/** One clear line for a node path that is no node file (missing, a folder) before anything opens it. */
+export function checkNodeFile(nodePath: string): void {
+  let st: fs.Stats
+  try {
+    st = fs.statSync(nodePath)
+  } catch {
+    throw new PolykeyError('NOT_FOUND', `no node file at ${nodePath}`, {}, { hint: "create one with 'polykey init', or name it with --node FILE" })
+  }
+  if (st.isDirectory()) throw new PolykeyError('USAGE', `${nodePath} is a folder, not a node file`, {}, { hint: 'give the node file itself: --node ~/secrets.pk' })
+}
+
+/** A wrong key names the node it did not open (a user with several nodes needs to know which). */
+export function nameTheNode(err: unknown, nodePath: string): unknown {
+  if (err instanceof PolykeyError && err.code === 'WRONG_KEY' && !err.message.includes(nodePath)) err.message = `${err.message.replace(/ for this node$/, '')} for ${nodePath}`
+  return err
 }
 
 export function readPassphraseFile(file: string): Buffer {
