@@ -336,6 +336,7 @@ export async function unseal(ctx: Context, argv: SideArgs & { file: string; as?:
         throw new PolykeyError('INTERNAL', 'a bundle is read-only')
       },
       setTags: async () => {},
+      setPeers: async () => {},
       abort: () => {},
       close: async () => {},
     }

@@ -128,3 +128,21 @@ export function mayPull(b: PeerBook, repo: string, id: string): boolean {
 export function sharedWith(b: PeerBook, id: string): string[] {
   return Object.keys(b.shares).filter((r) => b.shares[r].includes(id)).sort()
 }
+
+/**
+ * What a backup's peer book becomes after `push --all` from `source`: the source's peers and
+ * access lists, and the target's own peers that do not clash with them. The target keeps its own
+ * identity, so it never lists itself; `sourceId` becomes an owner of the backup (it pushed there).
+ */
+export function mergeBackup(target: PeerBook, source: Pick<PeerBook, 'peers' | 'shares'>, targetId: string): PeerBook {
+  const peers = source.peers.filter((p) => p.id !== targetId).map((p) => ({ alias: p.alias, id: p.id, ...(p.address ? { address: p.address } : {}), owner: p.owner }))
+  for (const p of target.peers) if (!peers.some((x) => x.id === p.id || x.alias === p.alias)) peers.push(p)
+  const shares: Record<string, string[]> = {}
+  const known = new Set(peers.map((p) => p.id))
+  for (const book of [target.shares, source.shares])
+    for (const [repo, ids] of Object.entries(book)) {
+      const list = ids.filter((id) => known.has(id))
+      if (list.length) shares[repo] = [...new Set([...(shares[repo] ?? []), ...list])]
+    }
+  return { version: 1, peers, shares }
+}
