@@ -1,5 +1,6 @@
 // peer, share, serve, clone, pull, push, seal, unseal: argument checks here, the work in src/sync.
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import type { Context } from './context.js'
 import { EXIT, PolykeyError } from '../errors.js'
@@ -153,6 +154,21 @@ export async function unshareRepo(ctx: Context, argv: { repo: string; peer: stri
 }
 
 // ------------------------------------------------------------------------------ serve
+/** For a wildcard listen address, this machine's addresses on that port (loopback last); else the address itself. */
+function reachableAddresses(a: { host: string; port: number }): string[] {
+  const wildcard = a.host === '0.0.0.0' || a.host === '::'
+  if (!wildcard) return []
+  const out: string[] = []
+  const loop: string[] = []
+  for (const list of Object.values(os.networkInterfaces()))
+    for (const i of list ?? []) {
+      if (a.host === '0.0.0.0' && i.family !== 'IPv4') continue
+      const s = i.family === 'IPv6' ? `[${i.address}]:${a.port}` : `${i.address}:${a.port}`
+      ;(i.internal ? loop : out).push(s)
+    }
+  return [...out, ...loop]
+}
+
 /**
  * Not mounted: the node file is unlocked once and re-opened (with its master key, no key
  * derivation) for every request, so other commands keep working and pushes take the lock only
@@ -195,8 +211,10 @@ export async function serve(ctx: Context, argv: DhtArgs & { listen?: string; dht
   shareObjectCache(SERVE_CACHE_BYTES)
   const serving = await startServing(listen, dht, { access, keys, log, timeoutMs: syncTimeoutMs(ctx) })
   const address = formatAddress(serving.address)
-  if (ctx.args.json) ctx.json({ address, id: keys.publicKey.toString('hex'), dht: serving.dht })
-  else ctx.out(address)
+  // Listening on every interface (0.0.0.0, ::): say where peers can actually dial.
+  const reach = reachableAddresses(serving.address)
+  if (ctx.args.json) ctx.json({ address, reachable: reach, id: keys.publicKey.toString('hex'), dht: serving.dht })
+  else ctx.out(reach.length && reach[0] !== address ? `${address} (peers can dial ${reach.join(', ')})` : address)
   await new Promise<void>((resolve) => {
     const signal = ctx.io.signal
     if (signal) {
