@@ -14,6 +14,7 @@ const nodeCmds = () => import('./node-commands.js') as Promise<any>
 const vaultCmds = () => import('./vault-commands.js') as Promise<any>
 const mountCmds = () => import('./mount-commands.js') as Promise<any>
 const syncCmds = () => import('./sync-commands.js') as Promise<any>
+const identityCmds = () => import('./identity-commands.js') as Promise<any>
 
 export async function buildParser(args: string[], io: IO, wrap: Wrap, version: string) {
   const h = (mod: () => Promise<any>, name: string) => wrap(lazy(mod, name))
@@ -79,6 +80,7 @@ export async function buildParser(args: string[], io: IO, wrap: Wrap, version: s
       h(mountCmds, 'mount'))
     .command('unmount <mountpoint>', 'persist everything and unmount', (x) => x, h(mountCmds, 'unmount'))
   syncCommands(y, h, json)
+  identityCommands(y, h, json)
   y.demandCommand(1, 'name a command')
     .strict()
     .help()
@@ -95,6 +97,31 @@ export async function buildParser(args: string[], io: IO, wrap: Wrap, version: s
   return y
 }
 
+const identityUrls = {
+  'keybase-url': { type: 'string', describe: 'Keybase (default $POLYKEY_KEYBASE_URL, else https://keybase.io)' },
+  'github-url': { type: 'string', describe: 'GitHub, for USER.keys (default $POLYKEY_GITHUB_URL, else https://github.com)' },
+  'github-api-url': { type: 'string', describe: "GitHub's API, for gists (default $POLYKEY_GITHUB_API_URL, else https://api.github.com)" },
+} as const
+
+// ------------------------------------------------------------------------------ identities (issue 15)
+/** identity claim | verify (handlers in identity-commands.ts); `peer add … keybase:USER` is in syncCommands. */
+function identityCommands(y: any, h: (mod: () => Promise<any>, name: string) => (argv: any) => Promise<void>, json: Record<string, object>): void {
+  y.command('identity', 'identity statements: identity claim | verify', (c: any) =>
+    c
+      .command('claim <service> <user>', 'print a statement binding this node to USER on SERVICE (keybase or github), signed by the node and by your key, to publish', (x: any) =>
+        x.positional('service', { choices: ['keybase', 'github'] })
+          .option('gpg-key', { type: 'string', describe: 'keybase: the PGP key (fingerprint) to sign with (default: the primary key Keybase lists)' })
+          .option('ssh-key', { type: 'string', describe: 'github: the SSH private key FILE to sign with (default: the first ~/.ssh/id_* GitHub lists)' })
+          .option('address', { type: 'string', describe: 'HOST:PORT where this node serves, stated for peers' })
+          .option('days', { type: 'number', default: 365, describe: 'days until the statement expires' })
+          .options(identityUrls),
+        h(identityCmds, 'identityClaim'))
+      .command('verify <alias>', "check a peer's identity statements again (still published, keys still listed)", (x: any) => x.options(identityUrls).options(json), h(identityCmds, 'identityVerify'))
+      .command('node-sign <fields>', false, (x: any) => x, h(identityCmds, 'identityNodeSign'))
+      .demandCommand(1, 'name an identity command'),
+  )
+}
+
 // ------------------------------------------------------------------------------ sharing (issue 5)
 /** peer, share, unshare, serve, clone, pull, push, seal, unseal (handlers in sync-commands.ts). */
 function syncCommands(y: any, h: (mod: () => Promise<any>, name: string) => (argv: any) => Promise<void>, json: Record<string, object>): void {
@@ -106,7 +133,11 @@ function syncCommands(y: any, h: (mod: () => Promise<any>, name: string) => (arg
   } as const
   y.command('peer', 'known peers: peer add | list | rm', (c: any) =>
     c
-      .command('add <alias> <node-id> [address]', 'know a node by id (ADDRESS is HOST:PORT; without it the DHT finds it)', (x: any) => x.option('owner', { type: 'boolean', describe: 'let this peer push to this node' }), h(syncCmds, 'peerAdd'))
+      .command('add <alias> <node-id> [address]', 'know a node by id, or find it by identity: NODE_ID is 64 hex digits, keybase:USER or github:USER (ADDRESS is HOST:PORT; without it the DHT finds it)', (x: any) =>
+        x.option('owner', { type: 'boolean', describe: 'let this peer push to this node' })
+          .option('proof', { type: 'string', describe: 'with keybase:USER / github:USER: the URL of the published statement (else it is looked for)' })
+          .options(identityUrls).options(json),
+        h(syncCmds, 'peerAdd'))
       .command('list', 'known peers and what each may pull', (x: any) => x.options(json), h(syncCmds, 'peerList'))
       .command('rm <alias>', 'forget a peer (and its access)', (x: any) => x, h(syncCmds, 'peerRm'))
       .demandCommand(1, 'name a peer command'),
