@@ -45,6 +45,8 @@ export interface Candidate {
   /** the document, or why it could not be fetched */
   doc: string | null
   problem?: string
+  /** nothing there (HTTP 404 or 410), as opposed to a failure to fetch */
+  absent?: boolean
 }
 
 /** Where statements might be: files named like polykey.txt in USER's gists (raw URLs). Pure. */
@@ -82,7 +84,7 @@ export async function fetchDocument(url: string, label: string, net: Net): Promi
   const opts: HttpOptions = { ...net, label, maxBytes: DOCUMENT_MAX_BYTES, accept: 'text/plain' }
   try {
     const a = await get(url, opts)
-    if (a.status === 404 || a.status === 410) return { url, doc: null, problem: `${url} is gone (HTTP ${a.status})` }
+    if (a.status === 404 || a.status === 410) return { url, doc: null, problem: `${url} is gone (HTTP ${a.status})`, absent: true }
     if (a.status !== 200) return { url, doc: null, problem: statusError(opts, a, url).message }
     return { url, doc: a.body.toString('utf8') }
   } catch (err) {

@@ -57,12 +57,13 @@ export async function checkGithubDocument(doc: string, user: string, keys: strin
   return s
 }
 
-async function firstThatHolds(candidates: Candidate[], check: (doc: string) => Promise<Statement>, who: string, looked: string[]): Promise<{ s: Statement; url: string }> {
+async function firstThatHolds(candidates: Candidate[], check: (doc: string) => Promise<Statement>, who: string, looked: string[], explicit: boolean): Promise<{ s: Statement; url: string }> {
   let refusal: PolykeyError | null = null
   const gone: string[] = []
   for (const c of candidates) {
     if (c.doc === null) {
-      gone.push(c.problem ?? c.url)
+      // A place we only guessed (a site's .well-known) being empty is no failure; a given --proof URL is.
+      if (!c.absent || explicit) gone.push(c.problem ?? c.url)
       continue
     }
     try {
@@ -123,7 +124,7 @@ export async function discover(service: Service, user: string, opts: { proof?: s
           for (const f of files) candidates.push(await fetchDocument(f, 'the gist', net(cfg)))
         }
       }
-    const { s, url } = await firstThatHolds(candidates, (doc) => checkKeybaseDocument(doc, kb, opts.nowMs), who, looked)
+    const { s, url } = await firstThatHolds(candidates, (doc) => checkKeybaseDocument(doc, kb, opts.nowMs), who, looked, !!opts.proof)
     return { statement: s, url, others: kb.proofs.map(proofLabel) }
   }
   const keys = await githubKeys(cfg.github, user, net(cfg))
@@ -131,6 +132,6 @@ export async function discover(service: Service, user: string, opts: { proof?: s
   const urls = opts.proof ? [opts.proof] : await githubGistFiles(cfg.githubApi, user, net(cfg))
   const candidates: Candidate[] = []
   for (const u of urls) candidates.push(await fetchDocument(u, opts.proof ? 'the proof URL' : 'the gist', net(cfg)))
-  const { s, url } = await firstThatHolds(candidates, (doc) => checkGithubDocument(doc, user, keys, opts.nowMs), who, opts.proof ? [] : [`the gists of ${user}`])
+  const { s, url } = await firstThatHolds(candidates, (doc) => checkGithubDocument(doc, user, keys, opts.nowMs), who, opts.proof ? [] : [`the gists of ${user}`], !!opts.proof)
   return { statement: s, url, others: [] }
 }
