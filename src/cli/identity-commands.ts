@@ -154,13 +154,14 @@ export async function identityVerify(ctx: Context, argv: any) {
       results.push({ identity: { ...idn, problem: err.message, checked: now }, state: 'broken', problem: err.message })
     }
   }
-  await ctx.withVault(true, (v) => {
-    const book = loadPeers(v)
-    const p = book.peers.find((x) => x.alias === alias && x.id === peer.id)
-    if (!p) return
-    for (const r of results) if (r.state !== 'unchecked') setIdentity(p, r.identity)
-    savePeers(v, book)
-  })
+  if (results.some((r) => r.state !== 'unchecked'))
+    await ctx.withVault(true, (v) => {
+      const book = loadPeers(v)
+      const p = book.peers.find((x) => x.alias === alias && x.id === peer.id)
+      if (!p) return
+      for (const r of results) if (r.state !== 'unchecked') setIdentity(p, r.identity)
+      savePeers(v, book)
+    })
   if (ctx.args.json) ctx.json(results.map((r) => ({ service: r.identity.service, user: r.identity.user, state: r.state, ...(r.problem ? { problem: r.problem } : {}), found: r.identity.found, expires: r.identity.expires })))
   else
     for (const r of results) {

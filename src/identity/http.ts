@@ -45,7 +45,7 @@ export function checkUrl(raw: string, what: string, requireTls: boolean): URL {
 }
 
 function unreachable(opts: HttpOptions, url: URL, err: unknown): PolykeyError {
-  const e = err as { name?: string; cause?: { code?: string; name?: string } }
+  const e = err as { name?: string; cause?: { code?: string; name?: string; message?: string } }
   if (e?.name === 'TimeoutError' || e?.cause?.name === 'TimeoutError')
     return new PolykeyError('PEER', `${opts.label} (${url.origin}) did not answer within ${Math.round(opts.timeoutMs / 1000)} s`, { url: url.href, reason: 'timeout' }, { cause: err })
   if (e?.name === 'AbortError') return new PolykeyError('PEER', `the request to ${opts.label} was cancelled`, { url: url.href, reason: 'aborted' }, { cause: err })
@@ -56,7 +56,8 @@ function unreachable(opts: HttpOptions, url: URL, err: unknown): PolykeyError {
     : code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' ? 'the connection was cut'
     : code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ? 'no route to the host'
     : code?.startsWith('ERR_TLS') || code?.includes('CERT') ? `TLS failed (${code})`
-    : (code ?? 'network error')
+    : e?.cause?.message === 'bad port' ? `port ${url.port} is one fetch refuses to use`
+    : (code ?? (e?.cause?.message?.slice(0, 100) || 'network error'))
   return new PolykeyError('PEER', `cannot reach ${opts.label} at ${url.origin}: ${why}`, { url: url.href, reason: code ?? 'network' }, { cause: err })
 }
 

@@ -102,7 +102,7 @@ function checkFields(f: StatementFields): void {
   }
   if (f.service === 'keybase' ? !PGP_KEY.test(f.userKey) : !SSH_KEY.test(f.userKey)) throw bad('user key')
   if (!NODE.test(f.node)) throw bad('node id')
-  if (f.address !== undefined && !ADDRESS.test(f.address)) throw bad('address')
+  if (f.address !== undefined && (!ADDRESS.test(f.address) || Number(f.address.slice(f.address.lastIndexOf(':') + 1)) > 65535)) throw bad('address')
   if (!TIME.test(f.created) || Number.isNaN(Date.parse(f.created))) throw bad('creation time')
   if (!TIME.test(f.expires) || Number.isNaN(Date.parse(f.expires))) throw bad('expiry time')
   if (Date.parse(f.expires) <= Date.parse(f.created)) throw bad('expiry time')

@@ -6,7 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import http from 'node:http'
 import { execFileSync } from 'node:child_process'
-import type { AddressInfo } from 'node:net'
+import net, { type AddressInfo } from 'node:net'
 
 type T = { after(fn: () => void | Promise<void>): void }
 
@@ -155,4 +155,13 @@ export function sshUser(t: T, name: string): SshUser {
     key,
     sign: (text) => execFileSync('ssh-keygen', ['-q', '-Y', 'sign', '-n', 'polykey', '-f', file], { input: text }).toString(),
   }
+}
+
+/** A loopback port nothing listens on (a service that is down). */
+export async function closedPort(): Promise<number> {
+  const s = net.createServer()
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+  const port = (s.address() as AddressInfo).port
+  await new Promise<void>((r) => s.close(() => r()))
+  return port
 }

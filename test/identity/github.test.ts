@@ -4,7 +4,7 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { makeNode, type TestNode } from '../sync/sync-helpers.js'
-import { fakeServices, sshUser, type FakeServices, type SshUser } from './fixtures.js'
+import { closedPort, fakeServices, sshUser, type FakeServices, type SshUser } from './fixtures.js'
 
 type T = TestContext
 
@@ -63,6 +63,12 @@ test('github: --proof URL; identity verify holds, then warns and marks the peer 
   const ok = await s.bob.pk(['identity', 'verify', 'al'], { env: s.env })
   assert.equal(ok.code, 0, ok.stderr)
   assert.match(ok.out, /al: github:alice holds/)
+  // GitHub down: reported, nothing marked
+  const port = await closedPort()
+  const down = await s.bob.pk(['identity', 'verify', 'al', '--github-url', `http://127.0.0.1:${port}`], { env: s.env })
+  assert.equal(down.code, 1)
+  assert.match(down.stderr, /polykey: warning: al: github:alice could not be checked: cannot reach GitHub at http:\/\/127\.0\.0\.1:\d+: connection refused/)
+  assert.doesNotMatch(await s.bob.ok(['peer', 'list']), /NOT verified/)
   s.svc.routes.delete('/somewhere/statement.txt')
   const gone = await s.bob.pk(['identity', 'verify', 'al', '--json'], { env: s.env })
   assert.equal(gone.code, 1)

@@ -2,23 +2,14 @@
 // nonsense gives exit 1 and one line naming it, and never a hang.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
 import { makeNode } from '../sync/sync-helpers.js'
-import { fakeServices } from './fixtures.js'
+import { closedPort, fakeServices } from './fixtures.js'
 
 function oneLine(stderr: string): string {
   const lines = stderr.trim().split('\n')
   assert.equal(lines.filter((l) => l.startsWith('polykey: error:')).length, 1, stderr)
   assert.ok(!/\n\s+at /.test(stderr), `no stack trace: ${stderr}`)
   return lines[0]
-}
-
-async function closedPort(): Promise<number> {
-  const s = net.createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as net.AddressInfo).port
-  await new Promise<void>((r) => s.close(() => r()))
-  return port
 }
 
 test('service down: connection refused, and a server that never answers', async (t) => {
