@@ -115,7 +115,7 @@ export async function peerList(ctx: Context) {
   const { identitySummary } = await import('./identity-commands.js')
   const peers = await ctx.withVault(false, (v) => {
     const book = loadPeers(v)
-    return book.peers.map((p) => ({ alias: p.alias, id: p.id, address: p.address ?? null, owner: p.owner, repos: sharedWith(book, p.id), identities: p.identities ?? [] }))
+    return book.peers.map((p) => ({ alias: p.alias, id: p.id, address: p.address ?? null, owner: p.owner, repos: sharedWith(book, p.id), ...(p.identities?.length ? { identities: p.identities } : {}) }))
   })
   if (ctx.args.json) ctx.json(peers)
   else

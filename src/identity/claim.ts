@@ -6,7 +6,7 @@ import path from 'node:path'
 import { PolykeyError } from '../errors.js'
 import { clearsign, verifyClearsigned } from './gpg.js'
 import { githubKeys } from './github.js'
-import { lookupKeybase, proofLabel } from './keybase.js'
+import { lookupKeybase, wellKnownUrl } from './keybase.js'
 import { publicKeyFor, signSsh } from './ssh.js'
 import { isoSeconds, sshKeyOf, sshPublished, type Service, type StatementFields } from './statement.js'
 import { checkGithubDocument, checkKeybaseDocument, type IdentityConfig } from './verify.js'
@@ -59,7 +59,7 @@ export async function claimKeybase(o: ClaimOptions, cfg: IdentityConfig, nodeSig
   const s = await checkKeybaseDocument(published, kb, o.nowMs)
   const where = kb.proofs.flatMap((p) =>
     p.type === 'github' ? [`a public gist of github:${p.name} with a file named polykey.txt`]
-    : p.type === 'generic_web_site' || p.type === 'dns' ? [`${proofLabel(p).replace(/\/*$/, '')}/.well-known/polykey.txt`]
+    : wellKnownUrl(p) ? [wellKnownUrl(p)!]
     : [],
   )
   where.push('or anywhere else: give the address to your peers for `--proof URL`')

@@ -96,3 +96,13 @@ export function proofLabel(p: KeybaseProof): string {
   if (p.type === 'generic_web_site' || p.type === 'dns') return p.serviceUrl ?? p.name
   return `${p.type}:${p.name}`
 }
+
+/** Where a statement is looked for on a web site (or domain) the user has proven on Keybase. */
+export function wellKnownUrl(p: KeybaseProof): string | null {
+  if (p.type !== 'generic_web_site' && p.type !== 'dns') return null
+  try {
+    return `${new URL(p.serviceUrl ?? `https://${p.name}`).origin}/.well-known/polykey.txt`
+  } catch {
+    return null
+  }
+}

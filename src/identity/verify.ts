@@ -5,7 +5,7 @@
 import { PolykeyError } from '../errors.js'
 import { verifyClearsigned, pgpMismatch } from './gpg.js'
 import { fetchDocument, githubGistFiles, githubKeys, type Candidate } from './github.js'
-import { lookupKeybase, proofLabel, type KeybaseUser } from './keybase.js'
+import { lookupKeybase, proofLabel, wellKnownUrl, type KeybaseUser } from './keybase.js'
 import { verifySsh } from './ssh.js'
 import { checkDates, checkNames, checkNodeSignature, findClearsigned, findSshSigned, mismatch, parseStatement, type Service, type Statement } from './statement.js'
 
@@ -89,14 +89,9 @@ function keybasePlaces(kb: KeybaseUser): { label: string; url?: string; github?:
   const places: { label: string; url?: string; github?: string }[] = []
   for (const p of kb.proofs) {
     if (p.type === 'github') places.push({ label: `gists of github:${p.name}`, github: p.name })
-    else if (p.type === 'generic_web_site' || p.type === 'dns') {
-      let origin: string
-      try {
-        origin = new URL(p.serviceUrl ?? `https://${p.name}`).origin
-      } catch {
-        continue
-      }
-      places.push({ label: `${origin}/.well-known/polykey.txt`, url: `${origin}/.well-known/polykey.txt` })
+    else {
+      const url = wellKnownUrl(p)
+      if (url) places.push({ label: url, url })
     }
   }
   return places

@@ -24,6 +24,9 @@ async function setup(t: TestContext): Promise<{ svc: FakeServices; alice: TestNo
 async function claim(s: Awaited<ReturnType<typeof setup>>): Promise<string> {
   const r = await s.alice.pk(['identity', 'claim', 'keybase', 'alice'], { env: s.env })
   assert.equal(r.code, 0, r.stderr)
+  // where to publish: the places a peer will look (proven GitHub account, proven site)
+  assert.match(r.stderr, /a public gist of github:alicegh with a file named polykey\.txt/)
+  assert.ok(r.stderr.includes(`${s.svc.base}/.well-known/polykey.txt`), r.stderr)
   return r.out
 }
 
