@@ -134,7 +134,7 @@ export function gpgUser(t: T, name: string): GpgUser {
     home,
     fingerprint,
     bundle,
-    clearsign: (text) => execFileSync('gpg', ['--batch', '--armor', '--clearsign', '--local-user', fingerprint], { env, input: text }).toString(),
+    clearsign: (text) => execFileSync('gpg', ['--batch', '--armor', '--clearsign', '--local-user', fingerprint], { env, input: text, stdio: ['pipe', 'pipe', 'ignore'] }).toString(),
   }
 }
 
@@ -153,7 +153,7 @@ export function sshUser(t: T, name: string): SshUser {
   return {
     file,
     key,
-    sign: (text) => execFileSync('ssh-keygen', ['-q', '-Y', 'sign', '-n', 'polykey', '-f', file], { input: text }).toString(),
+    sign: (text) => execFileSync('ssh-keygen', ['-q', '-Y', 'sign', '-n', 'polykey', '-f', file], { input: text, stdio: ['pipe', 'pipe', 'ignore'] }).toString(),
   }
 }
 
@@ -164,4 +164,17 @@ export async function closedPort(): Promise<number> {
   const port = (s.address() as AddressInfo).port
   await new Promise<void>((r) => s.close(() => r()))
   return port
+}
+
+/**
+ * Something made once for a whole test file (a node that only signs claims): cleaned up when the
+ * file's tests are done, not after the first test that asked for it.
+ */
+export function perFile<V>(make: (t: T) => Promise<V>, after: (fn: () => Promise<void>) => void): () => Promise<V> {
+  let made: Promise<V> | null = null
+  const hooks: (() => void | Promise<void>)[] = []
+  after(async () => {
+    for (const h of hooks.reverse()) await h()
+  })
+  return () => (made ??= make({ after: (fn) => void hooks.push(fn) }))
 }

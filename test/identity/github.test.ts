@@ -1,16 +1,19 @@
 // GitHub identities end to end, through the real CLI: a user claims with a real ssh key, a peer
 // finds the node from the user name alone, and every way the statement can fail to hold is
 // refused with exit 1 and one line.
-import { test, type TestContext } from 'node:test'
+import { after, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { makeNode, type TestNode } from '../sync/sync-helpers.js'
-import { closedPort, fakeServices, sshUser, type FakeServices, type SshUser } from './fixtures.js'
+import { closedPort, fakeServices, perFile, sshUser, type FakeServices, type SshUser } from './fixtures.js'
+
+const aliceNode = perFile(makeNode, after)
 
 type T = TestContext
 
 async function setup(t: T): Promise<{ svc: FakeServices; alice: TestNode; bob: TestNode; key: SshUser; env: Record<string, string> }> {
   const svc = await fakeServices(t)
-  const [alice, bob] = [await makeNode(t), await makeNode(t)]
+  // alice's node only signs claims (it never changes): one for the file; bob is new each time
+  const [alice, bob] = [await aliceNode(), await makeNode(t)]
   const key = sshUser(t, 'alice')
   svc.githubKeys('alice', ['ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDdummydummydummydummy', key.key])
   return { svc, alice, bob, key, env: svc.env }

@@ -1,13 +1,16 @@
 // Keybase identities end to end: a real gpg key (the one the fake Keybase lists), clearsigned
 // statements found on a proven web site or a proven GitHub account's gists, and the refusals.
-import { test, type TestContext } from 'node:test'
+import { after, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { makeNode, type TestNode } from '../sync/sync-helpers.js'
-import { fakeServices, gpgUser, type FakeServices, type GpgUser } from './fixtures.js'
+import { fakeServices, perFile, gpgUser, type FakeServices, type GpgUser } from './fixtures.js'
+
+const aliceNode = perFile(makeNode, after)
 
 async function setup(t: TestContext): Promise<{ svc: FakeServices; alice: TestNode; bob: TestNode; pgp: GpgUser; env: Record<string, string> }> {
   const svc = await fakeServices(t)
-  const [alice, bob] = [await makeNode(t), await makeNode(t)]
+  // alice's node only signs claims (it never changes): one for the file; bob is new each time
+  const [alice, bob] = [await aliceNode(), await makeNode(t)]
   const pgp = gpgUser(t, 'alice')
   svc.keybaseUser('alice', {
     bundle: pgp.bundle,
