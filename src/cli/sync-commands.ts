@@ -93,9 +93,13 @@ async function withRemote<T>(ctx: Context, v: Vault, arg: string, write: boolean
 }
 
 // ------------------------------------------------------------------------------ peers
-export async function peerAdd(ctx: Context, argv: { alias: string; nodeId: string; address?: string; owner?: boolean }) {
+export async function peerAdd(ctx: Context, argv: { alias: string; nodeId: string; address?: string; owner?: boolean; proof?: string; keybaseUrl?: string; githubUrl?: string; githubApiUrl?: string; json?: boolean }) {
   const { loadPeers, savePeers, addPeer, checkAlias, checkNodeId, parseAddress, formatAddress } = await import('../sync/peers.js')
   const { identityKeys } = await import('../sync/identity.js')
+  const { parseIdentity } = await import('../identity/statement.js')
+  const who = parseIdentity(String(argv.nodeId))
+  if (who) return (await import('./identity-commands.js')).peerAddIdentity(ctx, argv, who.service, who.user)
+  if (argv.proof !== undefined) throw new PolykeyError('USAGE', '--proof goes with keybase:USER or github:USER, not a node id')
   const alias = checkAlias(String(argv.alias))
   const id = checkNodeId(String(argv.nodeId))
   const address = argv.address === undefined ? undefined : formatAddress(parseAddress(String(argv.address)))
@@ -109,14 +113,17 @@ export async function peerAdd(ctx: Context, argv: { alias: string; nodeId: strin
 
 export async function peerList(ctx: Context) {
   const { loadPeers, sharedWith } = await import('../sync/peers.js')
+  const { identitySummary } = await import('./identity-commands.js')
   const peers = await ctx.withVault(false, (v) => {
     const book = loadPeers(v)
-    return book.peers.map((p) => ({ alias: p.alias, id: p.id, address: p.address ?? null, owner: p.owner, repos: sharedWith(book, p.id) }))
+    return book.peers.map((p) => ({ alias: p.alias, id: p.id, address: p.address ?? null, owner: p.owner, repos: sharedWith(book, p.id), ...(p.identities?.length ? { identities: p.identities } : {}) }))
   })
   if (ctx.args.json) ctx.json(peers)
   else
-    for (const p of peers)
-      ctx.out(`${p.alias}\t${p.id}\t${p.address ?? '(dht)'}${p.owner ? '\towner' : ''}${p.repos.length ? `\tmay pull: ${p.repos.join(', ')}` : ''}`)
+    for (const p of peers) {
+      const ids = identitySummary(p.identities)
+      ctx.out(`${p.alias}\t${p.id}\t${p.address ?? '(dht)'}${p.owner ? '\towner' : ''}${p.repos.length ? `\tmay pull: ${p.repos.join(', ')}` : ''}${ids ? `\tidentity: ${ids}` : ''}`)
+    }
   return EXIT.OK
 }
 

@@ -13,6 +13,26 @@ export interface Peer {
   id: string
   address?: string
   owner: boolean
+  /** identities proven by a published statement (docs/IDENTITY.md); absent in older peer lists */
+  identities?: PeerIdentity[]
+}
+
+/** A Keybase or GitHub identity a peer was found by, and how its last check went. */
+export interface PeerIdentity {
+  service: 'keybase' | 'github'
+  user: string
+  /** the user key the statement names: pgp:FINGERPRINT or an OpenSSH public key */
+  key: string
+  /** the --proof URL given when it was added (re-checked there); else found again by looking */
+  proof?: string
+  /** where the statement was found last */
+  found: string
+  expires: string
+  /** when it last checked out (ISO time) */
+  verified: string
+  /** why the last check failed; absent while it holds */
+  problem?: string
+  checked?: string
 }
 
 export interface PeerBook {
@@ -94,6 +114,12 @@ export function addPeer(b: PeerBook, p: Peer, self: string): void {
   const same = peerById(b, p.id)
   if (same) throw new PolykeyError('EXISTS', `node ${p.id.slice(0, 16)}… is already known as '${same.alias}'`, { alias: same.alias })
   b.peers.push(p)
+}
+
+/** Record (or replace) one identity of a peer. */
+export function setIdentity(p: Peer, idn: PeerIdentity): void {
+  const others = (p.identities ?? []).filter((x) => !(x.service === idn.service && x.user.toLowerCase() === idn.user.toLowerCase()))
+  p.identities = [...others, idn]
 }
 
 export function removePeer(b: PeerBook, alias: string): Peer {
