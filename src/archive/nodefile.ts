@@ -16,6 +16,7 @@ import {
 } from '../crypto/index.js'
 import { PolykeyError, corrupt, fromFsError, notFound } from '../errors.js'
 import { LazyIndex } from './lazy-index.js'
+import { tryLockFile } from './os-lock.js'
 
 export type Change =
   | { op: 'put'; path: string; type: 'file'; data: Buffer; mode?: number; mtime?: number }
@@ -323,7 +324,27 @@ export class NodeFile {
     }
   }
 
+  /**
+   * The file we have open must still be the one at our path. A sync or restore tool that renames
+   * another file over the node leaves us holding the old inode: every later save would go to a
+   * file nobody will ever open again. Refuse instead; the caller keeps the changes.
+   */
+  private assertStillAtPath(): void {
+    let st: fs.Stats | null = null
+    try {
+      st = fs.statSync(this.path)
+    } catch {
+      /* removed or renamed away */
+    }
+    const mine = fs.fstatSync(this.fd)
+    if (st && st.ino === mine.ino && st.dev === mine.dev) return
+    throw new PolykeyError('CONFLICT', `${this.path} was ${st ? 'replaced by another file' : 'removed or renamed'} since it was opened (a sync or restore tool?); not saving into the old file`, { path: this.path }, {
+      hint: 'the changes are not saved; close this polykey (unmount) and open the node again to see which file it is now',
+    })
+  }
+
   private appendSegment(changes: Change[], kindWanted: 'auto' | 'full'): void {
+    if (this.size > BODY_OFFSET) this.assertStillAtPath() // (a file being created is ours)
     if (this.garbageFrom >= 0) {
       fs.ftruncateSync(this.fd, this.garbageFrom)
       this.size = this.garbageFrom
@@ -440,8 +461,17 @@ export class NodeFile {
 
   private shouldCompact(): boolean {
     const live = BODY_OFFSET + this.trailer.liveBytes + this.lastFullIndexLength + this.trailer.chainBytes
-    return this.size >= COMPACT_MIN_SIZE && this.size - live > this.size / 2
+    if (!(this.size >= COMPACT_MIN_SIZE && this.size - live > this.size / 2)) return false
+    // Compaction renames a new file over this name: another hard link would keep the old file,
+    // and the node would silently become two diverging files.
+    if (fs.fstatSync(this.fd).nlink > 1) {
+      if (!this.warnedLinks) this.warn?.(`not compacting ${this.path}: it has other hard links, which would keep the old file`)
+      this.warnedLinks = true
+      return false
+    }
+    return true
   }
+  private warnedLinks = false
 
   /**
    * Rewrite the file with only live members: temporary file beside it, fsync, rename, fsync of
@@ -457,7 +487,11 @@ export class NodeFile {
     for (const f of fs.readdirSync(folder)) if (f.startsWith(prefix) && /^\d+\.tmp$/.test(f.slice(prefix.length))) fs.rmSync(path.join(folder, f), { force: true })
     let fd = -1
     try {
-      fd = fs.openSync(tmp, 'wx', 0o600)
+      this.assertStillAtPath()
+      fd = fs.openSync(tmp, 'wx+', 0o600)
+      // The new file becomes the node: it carries the OS lock (os-lock.ts) before anyone can open it
+      // by the node's name, so the lock stays one lock on the file the name means.
+      tryLockFile(fd)
       const head = readAt(this.fd, 0, BODY_OFFSET)
       writeFull(fd, head, 0)
       const seq = this.trailer.seq + 1
@@ -494,12 +528,11 @@ export class NodeFile {
       writeFull(fd, Buffer.concat([indexBlock, encodeTrailer(trailer, this.fileId, this.macKey)]), w)
       writeFull(fd, encodeSegmentHeader({ seq, length: trailerOffset + TRAILER_SIZE - segStart }), segStart)
       fs.fsyncSync(fd)
-      fs.closeSync(fd)
-      fd = -1
       fs.renameSync(tmp, this.path)
       fsyncDir(this.path)
       fs.closeSync(this.fd)
-      this.fd = fs.openSync(this.path, 'r+')
+      this.fd = fd
+      fd = -1
       this.size = trailerOffset + TRAILER_SIZE
       this.garbageFrom = -1 // an interrupted tail of the old file is gone with it
       this.index = next
