@@ -6,8 +6,8 @@ import path from 'node:path'
 import {
   BODY_OFFSET, CHUNK_OVERHEAD, CHUNK_SIZE, HEADER_SIZE, SEGMENT_HEADER_SIZE, SLOT_AREA_SIZE, SLOT_AREAS_OFFSET, TRAILER_MAGIC,
   TRAILER_SIZE, FORMAT_VERSION, FILE_ID_BYTES, BLOB_ID_BYTES,
-  type Entry, type IndexOp, type SlotArea, type Trailer,
-  chunkCount, decodeHeader, decodeIndex, decodeSegmentHeader, decodeSlotArea, decodeTrailer, decryptChunks, encodeHeader,
+  LINKED_TAIL_BYTES, type Entry, type IndexOp, type SlotArea, type Trailer,
+  chainLink, chunkCount, decodeHeader, decodeIndex, decodeSegmentHeader, decodeSlotArea, decodeTrailer, decryptChunks, encodeHeader,
   encodeIndex, encodeSegmentHeader, encodeSlotArea, encodeTrailer, encryptMember, indexAd, isValidPath, storedSize,
   unwrapPassphraseSlot, wrapPassphraseSlot,
 } from './codec.js'
@@ -17,6 +17,7 @@ import {
 import { PolykeyError, corrupt, fromFsError, notFound } from '../errors.js'
 import { LazyIndex } from './lazy-index.js'
 import { tryLockFile } from './os-lock.js'
+import type { SeenRecord } from './seen.js'
 
 export type Change =
   | { op: 'put'; path: string; type: 'file'; data: Buffer; mode?: number; mtime?: number }
@@ -32,6 +33,8 @@ export interface OpenOptions {
   writable?: boolean
   /** Called with a one-line warning (e.g. an incomplete save was skipped). */
   warn?: (msg: string) => void
+  /** The user's rollback record (seen.ts): told what this open and every save reached. */
+  seen?: SeenRecord | null
 }
 
 /** Checkpoint policy: a full index is written when the delta chain outgrows it (amortised O(delta)). */
@@ -43,6 +46,8 @@ const COMPACT_MIN_SIZE = 1024 * 1024
 export class NodeFile {
   readonly path: string
   readonly fileId: Buffer
+  /** the file's format version (header): version-1 files stay version 1 (docs/FORMAT.md §Versioning) */
+  readonly version: number
   private fd: number
   private readonly headerBytes: Buffer
   private master: Buffer
@@ -56,11 +61,13 @@ export class NodeFile {
   private size = 0
   private writable: boolean
   private warn?: (msg: string) => void
+  private seen: SeenRecord | null = null
   /** bytes after the last complete state (an interrupted save); writers cut them before appending */
   private garbageFrom = -1
 
   private constructor(p: string, fd: number, headerBytes: Buffer, fileId: Buffer, master: Buffer, writable: boolean) {
     this.path = p
+    this.version = headerBytes.readUInt16LE(8)
     this.fd = fd
     this.headerBytes = headerBytes
     this.fileId = fileId
@@ -124,6 +131,8 @@ export class NodeFile {
       nf.size = size
       nf.warn = opts.warn
       nf.load(opts.warn)
+      nf.seen = opts.seen ?? null
+      nf.seen?.opened(nf.fileId, nf.seq, p, () => nf.unchangedOnDisk())
       return nf
     } catch (err) {
       fs.closeSync(fd)
@@ -169,6 +178,9 @@ export class NodeFile {
       chain.push(prev)
       cur = prev
     }
+    // Each link walked is checked against the save it names, and the full index's own link too:
+    // a splice of two diverged copies puts an authentic trailer of the other copy at that place.
+    for (const c of chain) this.checkLink(c)
     this.lastFullIndexLength = cur.indexLength
     // The full block is decoded on demand (lazy-index.ts): a command that reads a few members of
     // a large node does not pay for decoding every entry.
@@ -179,6 +191,42 @@ export class NodeFile {
     })
     for (let i = chain.length - 2; i >= 0; i--) index.applyDelta(this.readIndexBlock(chain[i]))
     this.index = index
+  }
+
+  /**
+   * The trailer's link must name the content of the save before it. Version 2 requires a link
+   * on every trailer that has a predecessor; in a version-1 file, saves made by a polykey that
+   * knows links carry one too (an older reader ignores it) and it is checked where present.
+   */
+  private checkLink(t: Trailer): void {
+    if (t.prevTrailer === 0) return
+    if (!t.link) {
+      if (this.version >= 2) throw corrupt('node file trailer chain is broken (a save without its link)', { region: 'trailer', seq: t.seq })
+      return
+    }
+    if (t.prevTrailer < BODY_OFFSET + LINKED_TAIL_BYTES - TRAILER_SIZE || t.prevTrailer + TRAILER_SIZE > this.size)
+      throw corrupt('node index chain is broken', { region: 'trailer' })
+    const tail = readAt(this.fd, t.prevTrailer + TRAILER_SIZE - LINKED_TAIL_BYTES, LINKED_TAIL_BYTES)
+    if (!chainLink(tail).equals(t.link))
+      throw corrupt('node file trailer chain is broken (a save does not follow the one before it: pieces of two copies of this node?)', { region: 'trailer', seq: t.seq, offset: t.prevTrailer })
+  }
+
+  /**
+   * Every save's link back to the first one (or the last compaction): what `polykey verify`
+   * checks beyond what an open reads. O(saves) reads of 144 bytes.
+   */
+  verifyHistory(): number {
+    let t = this.trailer
+    let n = 1
+    while (t.prevTrailer !== 0) {
+      this.checkLink(t)
+      if (t.prevTrailer < BODY_OFFSET || t.prevTrailer >= t.segStart) throw corrupt('node index chain is broken', { region: 'trailer' })
+      const prev = decodeTrailer(readAt(this.fd, t.prevTrailer, TRAILER_SIZE), this.fileId, this.macKey)
+      if (!prev || prev.seq !== t.seq - 1 || !atOwnPlace(prev, t.prevTrailer)) throw corrupt('node file trailer is corrupt', { region: 'trailer', offset: t.prevTrailer })
+      t = prev
+      n++
+    }
+    return n
   }
 
   private readIndexPlain(t: Trailer): Buffer {
@@ -313,6 +361,7 @@ export class NodeFile {
     if (!this.writable) throw new PolykeyError('INTERNAL', 'node file opened read-only')
     if (changes.length === 0) return
     this.appendSegment(changes, 'auto')
+    this.seen?.saved(this.fileId, this.trailer.seq)
     // The save is complete and synced here; compaction is housekeeping. If it fails, the file
     // is left as it was (see compact) and the save must not be reported as failed.
     if (this.shouldCompact()) {
@@ -416,6 +465,7 @@ export class NodeFile {
       indexLength: indexBlock.length,
       indexKind: kind,
       prevTrailer: this.trailer.seq === 0 ? 0 : this.trailerOffset,
+      link: this.trailer.seq === 0 ? null : chainLink(readAt(this.fd, this.trailerOffset + TRAILER_SIZE - LINKED_TAIL_BYTES, LINKED_TAIL_BYTES)),
       chainBytes: kind === 'full' ? 0 : this.trailer.chainBytes + indexBlock.length,
       chainCount: kind === 'full' ? 0 : this.trailer.chainCount + 1,
       memberCount,
@@ -586,6 +636,17 @@ export class NodeFile {
     return best.slots[0].params
   }
 
+  /** Whether the file at our path is still the one we read, at the size we read. */
+  unchangedOnDisk(): boolean {
+    try {
+      const mine = fs.fstatSync(this.fd)
+      const st = fs.statSync(this.path)
+      return mine.ino === st.ino && mine.dev === st.dev && mine.size === this.size
+    } catch {
+      return false
+    }
+  }
+
   /** Re-read the file if another process appended since we opened it (callers hold the lock). */
   refresh(warn?: (m: string) => void): void {
     const size = fs.fstatSync(this.fd).size
@@ -625,15 +686,18 @@ function makePassphraseArea(headerBytes: Buffer, master: Buffer, passphrase: Buf
 function unlockSlots(head: Buffer, passphrase: Buffer): Buffer {
   const areas: SlotArea[] = []
   let damaged = 0
+  let hostile: unknown = null
   for (let i = 0; i < 2; i++) {
     const off = SLOT_AREAS_OFFSET + i * SLOT_AREA_SIZE
     try {
       const a = decodeSlotArea(head.subarray(off, off + SLOT_AREA_SIZE))
       if (a) areas.push(a)
-    } catch {
+    } catch (err) {
       damaged++
+      if (err instanceof PolykeyError && err.data.kdf) hostile = err // say which parameters were refused
     }
   }
+  if (areas.length === 0 && hostile) throw hostile
   if (areas.length === 0) throw corrupt(damaged ? 'node key slots are corrupt' : 'node has no key slots', { region: 'slots' })
   areas.sort((a, b) => b.generation - a.generation)
   const master = secureBuffer(KEY_BYTES)

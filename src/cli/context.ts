@@ -135,12 +135,14 @@ export class Context {
   async withVault<T>(write: boolean, fn: (v: Vault, node: OpenNode | null) => T | Promise<T>): Promise<T> {
     if (this.hosted) return this.hosted.withVault(write, (v) => fn(v, null))
     const { OpenNode } = await import('../vault/node.js')
+    const { SeenRecord } = await import('../archive/seen.js')
     const { hardenProcess } = await import('../crypto/harden.js')
     hardenProcess({ lockMemory: false }) // no core dump of a process about to hold plaintext
     const node = await OpenNode.open(this.nodePath, await this.keySource(), {
       write,
       lockTimeoutMs: (this.args.lockTimeout ?? Number(this.io.env.POLYKEY_LOCK_TIMEOUT ?? 30)) * 1000,
       warn: (m) => this.warn(m),
+      seen: SeenRecord.forUser(this.io.env, (m) => this.warn(m)),
     })
     try {
       const result = await fn(node.vault, node)

@@ -18,6 +18,7 @@ export async function main(args: string[], io: IO = processIO(), hosted: Context
     return EXIT.OK
   }
   const verbose = args.includes('--verbose')
+  const stdoutClosed = quietOnClosedStdout(io)
   let code: number = EXIT.OK
   let ctx: Context | null = null
   const wrap =
@@ -44,9 +45,28 @@ export async function main(args: string[], io: IO = processIO(), hosted: Context
     const parser = await buildParser(args, io, wrap, version())
     await parser.parseAsync()
   } catch (err) {
+    if (stdoutClosed() || isClosedPipe(err)) return EXIT.FAILED
     return reportError(io, err, verbose)
   }
-  return code
+  return stdoutClosed() ? EXIT.FAILED : code
+}
+
+const isClosedPipe = (err: unknown) => (err as NodeJS.ErrnoException | null)?.code === 'EPIPE'
+
+/**
+ * A reader that stops early (`polykey export tar | head -c 10`) closes our stdout: that ends the
+ * command quietly, exit 1 (the output is incomplete; with `set -o pipefail` a script notices) —
+ * as a program killed by SIGPIPE would, not with a stack trace.
+ */
+function quietOnClosedStdout(io: IO): () => boolean {
+  let closed = false
+  const out = io.stdout as NodeJS.WritableStream & { on?: NodeJS.WritableStream['on'] }
+  out.on?.('error', (err: unknown) => {
+    if (!isClosedPipe(err)) throw err
+    closed = true
+    if (io.stdout === process.stdout) process.exitCode = EXIT.FAILED // also when main() has returned already
+  })
+  return () => closed
 }
 
 export function reportError(io: IO, err: unknown, verbose: boolean): number {

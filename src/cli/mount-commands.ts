@@ -101,7 +101,7 @@ async function runMount(ctx: Context, nodePath: string, mountpoint: string, daem
       return result
     },
     mountpoint,
-    info: () => ({ version: 1, fileSize: node.file.fileSize, seq: node.file.seq }),
+    info: () => ({ version: node.file.version, fileSize: node.file.fileSize, seq: node.file.seq }),
     savedFile: () => {
       node.flush()
       if (node.saveFailing) throw new PolykeyError('IO', `the node file could not be saved: ${node.saveFailing}`)

@@ -56,17 +56,13 @@ test('a full disk while taking the lock: a clean I/O error, and no lock file is 
 })
 
 /** Rewrite the node's active slot area with one passphrase slot of these parameters (a crafted file). */
-function craftSlot(node: string, params: { opslimit: number; memlimit: number }, derive: boolean): void {
-  const nf = NodeFile.open(node, { passphrase: Buffer.from(PASS) })
-  const master = Buffer.from(nf.masterKey)
-  nf.close()
+function craftSlot(node: string, master: Buffer, params: { opslimit: number; memlimit: number }, derive: boolean): void {
   const bytes = fs.readFileSync(node)
   const salt = randomBytes(16)
   // The KEK only matters if the parameters are cheap enough to derive here.
   const kek = derive ? deriveFromPassphrase(Buffer.from(PASS), salt, params) : randomBytes(32)
   const slot = wrapPassphraseSlot(bytes.subarray(0, HEADER_SIZE), kek, master, params, salt, randomBytes(24))
   wipe(kek)
-  wipe(master)
   const area = encodeSlotArea({ generation: 99, slots: [slot] })
   area.copy(bytes, SLOT_AREAS_OFFSET)
   bytes.fill(0, SLOT_AREAS_OFFSET + SLOT_AREA_SIZE, SLOT_AREAS_OFFSET + 2 * SLOT_AREA_SIZE)
@@ -79,14 +75,18 @@ test('a slot asking for more Argon2id work than the sensitive profile needs (wit
   assert.ok(KDF_BOUNDS.opsMax <= 4 * sensitive.opslimit && KDF_BOUNDS.memMax <= 4 * sensitive.memlimit, `bounds ${JSON.stringify(KDF_BOUNDS)}`)
   // Many passes over little memory: cheap to make here, and an older polykey opened it.
   const { node } = await newNode(t)
-  craftSlot(node, { opslimit: 40, memlimit: 8192 }, true)
+  const nf = NodeFile.open(node, { passphrase: Buffer.from(PASS) })
+  const master = Buffer.from(nf.masterKey)
+  nf.close()
+  t.after(() => wipe(master))
+  craftSlot(node, master, { opslimit: 40, memlimit: 8192 }, true)
   const r = await run(['info'], { node })
   assert.equal(r.code, 4, r.stderr)
   assert.ok(cleanStderr(r.stderr), r.stderr)
   assert.match(r.stderr, /^polykey: error: node key slot asks for Argon2id with 40 passes over 8 KiB, above what polykey accepts \(at most \d+ passes, \d+ GiB\)/m)
   // The ~4 GiB x 64 passes of the report: refused when decoded, never derived.
-  craftSlot(node, { opslimit: 64, memlimit: 4 * 1024 ** 3 - 1 }, false)
-  const huge = await run(['info'], { node }, )
+  craftSlot(node, master, { opslimit: 64, memlimit: 4 * 1024 ** 3 - 1 }, false)
+  const huge = await run(['info'], { node })
   assert.equal(huge.code, 4, huge.stderr)
   assert.match(huge.stderr, /64 passes over 4096 MiB|64 passes over 4 GiB/)
   assert.throws(() => decodeSlotArea(fs.readFileSync(node).subarray(SLOT_AREAS_OFFSET, SLOT_AREAS_OFFSET + SLOT_AREA_SIZE)), /above what polykey accepts/)
