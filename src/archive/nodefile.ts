@@ -173,14 +173,17 @@ export class NodeFile {
     while (cur.indexKind === 'delta') {
       if (cur.prevTrailer < BODY_OFFSET || cur.prevTrailer >= cur.segStart || ++guard > MAX_CHAIN_COUNT + 2)
         throw corrupt('node index chain is broken', { region: 'trailer' })
-      const prev = decodeTrailer(readAt(this.fd, cur.prevTrailer, TRAILER_SIZE), this.fileId, this.macKey)
+      // One read: the previous trailer and the index tag before it (what cur's link covers).
+      const tail = readAt(this.fd, cur.prevTrailer + TRAILER_SIZE - LINKED_TAIL_BYTES, LINKED_TAIL_BYTES)
+      const prev = decodeTrailer(tail.subarray(LINKED_TAIL_BYTES - TRAILER_SIZE), this.fileId, this.macKey)
       if (!prev || prev.seq !== cur.seq - 1 || !atOwnPlace(prev, cur.prevTrailer)) throw corrupt('node file trailer is corrupt', { region: 'trailer', offset: cur.prevTrailer })
+      this.checkLink(cur, tail)
       chain.push(prev)
       cur = prev
     }
-    // Each link walked is checked against the save it names, and the full index's own link too:
-    // a splice of two diverged copies puts an authentic trailer of the other copy at that place.
-    for (const c of chain) this.checkLink(c)
+    // Each link walked is checked against the save it names (above), and the full index's own
+    // link too: a splice of two diverged copies puts an authentic trailer of the other copy there.
+    this.checkLink(cur)
     this.lastFullIndexLength = cur.indexLength
     // The full block is decoded on demand (lazy-index.ts): a command that reads a few members of
     // a large node does not pay for decoding every entry.
@@ -198,7 +201,7 @@ export class NodeFile {
    * on every trailer that has a predecessor; in a version-1 file, saves made by a polykey that
    * knows links carry one too (an older reader ignores it) and it is checked where present.
    */
-  private checkLink(t: Trailer): void {
+  private checkLink(t: Trailer, tailRead?: Buffer): void {
     if (t.prevTrailer === 0) return
     if (!t.link) {
       if (this.version >= 2) throw corrupt('node file trailer chain is broken (a save without its link)', { region: 'trailer', seq: t.seq })
@@ -206,7 +209,7 @@ export class NodeFile {
     }
     if (t.prevTrailer < BODY_OFFSET + LINKED_TAIL_BYTES - TRAILER_SIZE || t.prevTrailer + TRAILER_SIZE > this.size)
       throw corrupt('node index chain is broken', { region: 'trailer' })
-    const tail = readAt(this.fd, t.prevTrailer + TRAILER_SIZE - LINKED_TAIL_BYTES, LINKED_TAIL_BYTES)
+    const tail = tailRead ?? readAt(this.fd, t.prevTrailer + TRAILER_SIZE - LINKED_TAIL_BYTES, LINKED_TAIL_BYTES)
     if (!chainLink(tail).equals(t.link))
       throw corrupt('node file trailer chain is broken (a save does not follow the one before it: pieces of two copies of this node?)', { region: 'trailer', seq: t.seq, offset: t.prevTrailer })
   }
