@@ -12,7 +12,10 @@ import { childEnv } from './child-env.js'
 /** Derive the master key with whatever the user gave (prompting if needed). */
 export async function unlockMasterKey(ctx: Context): Promise<Buffer> {
   const { NodeFile } = await import('../archive/nodefile.js')
-  const f = NodeFile.open(ctx.nodePath, await ctx.keySource(), { writable: false, warn: (m) => ctx.warn(m) })
+  const { SeenRecord } = await import('../archive/seen.js')
+  // The rollback record is checked here, where the user's terminal is (the child only logs).
+  const seen = SeenRecord.forUser(ctx.io.env, (m) => ctx.warn(m))
+  const f = NodeFile.open(ctx.nodePath, await ctx.keySource(), { writable: false, warn: (m) => ctx.warn(m), seen })
   const master = secureBuffer(f.masterKey.length)
   f.masterKey.copy(master)
   f.close()

@@ -8,6 +8,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { run, tmpdir } from '../helpers.js'
 import { cleanStderr } from '../archive/util.js'
+import { NO_FUSE, mountedNode } from '../fuse/mount-helpers.js'
 
 async function saves(node: string, env: Record<string, string | undefined>): Promise<number> {
   const r = await run(['info', '--json'], { node, env })
@@ -72,4 +73,19 @@ test('without XDG_STATE_HOME the record is under ~/.local/state; a record others
   assert.equal(r.code, 0, r.stderr)
   assert.match(r.stderr, /^polykey: warning: not using the rollback record .*: .*writable by others/m)
   assert.ok(fs.readFileSync(record).equals(before), 'an untrusted record is not written')
+})
+
+test('mounting a rolled-back node warns on the terminal of `polykey mount`', { skip: NO_FUSE }, async (t) => {
+  const s = await mountedNode(t, { mount: false, seed: { r: { s: 'old' } } })
+  const old = path.join(s.dir, 'backup.pk')
+  fs.copyFileSync(s.node, old)
+  const oldSaves = await saves(s.node, {})
+  assert.equal((await s.pk(['secret', 'put', 'r/s'], { input: 'new' })).code, 0)
+  const newSaves = await saves(s.node, {})
+  fs.copyFileSync(old, s.node)
+  const r = await run(['mount', s.mnt], { node: s.node })
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stderr, new RegExp(`^polykey: warning: ROLLBACK: .* ${oldSaves} saves.* ${newSaves} saves`, 'm'))
+  assert.equal(await s.ok('cat repos/r/s'), 'old')
+  await s.unmount()
 })
