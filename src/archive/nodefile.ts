@@ -166,6 +166,7 @@ export class NodeFile {
     }
     this.trailer = t
     this.trailerOffset = tOff
+    this.lastLink = null
     // Walk back to the last full index, then apply the deltas forward.
     const chain: Trailer[] = [t]
     let cur = t
@@ -468,7 +469,7 @@ export class NodeFile {
       indexLength: indexBlock.length,
       indexKind: kind,
       prevTrailer: this.trailer.seq === 0 ? 0 : this.trailerOffset,
-      link: this.trailer.seq === 0 ? null : chainLink(readAt(this.fd, this.trailerOffset + TRAILER_SIZE - LINKED_TAIL_BYTES, LINKED_TAIL_BYTES)),
+      link: this.trailer.seq === 0 ? null : this.linkToLast(),
       chainBytes: kind === 'full' ? 0 : this.trailer.chainBytes + indexBlock.length,
       chainCount: kind === 'full' ? 0 : this.trailer.chainCount + 1,
       memberCount,
@@ -492,6 +493,7 @@ export class NodeFile {
       throw fromFsError(err, `cannot save ${this.path}`)
     }
     this.size = w
+    this.lastLink = chainLink(segment.subarray(segment.length - LINKED_TAIL_BYTES))
     for (const [p, e] of touched) {
       if (e) this.index.set(p, e)
       else this.index.delete(p)
@@ -500,6 +502,12 @@ export class NodeFile {
     this.trailerOffset = trailerOffset
     if (kind === 'full') this.lastFullIndexLength = indexBlock.length
   }
+
+  /** The link a save appended now carries: kept from the last save this process wrote, else read. */
+  private linkToLast(): Buffer {
+    return this.lastLink ?? chainLink(readAt(this.fd, this.trailerOffset + TRAILER_SIZE - LINKED_TAIL_BYTES, LINKED_TAIL_BYTES))
+  }
+  private lastLink: Buffer | null = null
 
   /** Every live member after `touched` is applied (index order, then new members). */
   private fullIndexOps(touched: Map<string, Entry | null>): IndexOp[] {
@@ -591,6 +599,7 @@ export class NodeFile {
       this.index = next
       this.trailer = trailer
       this.trailerOffset = trailerOffset
+      this.lastLink = null
       this.lastFullIndexLength = indexBlock.length
     } catch (err) {
       if (fd >= 0) fs.closeSync(fd)

@@ -96,11 +96,12 @@ const isClosedPipe = (err: unknown) => (err as NodeJS.ErrnoException | null)?.co
  */
 function quietOnClosedStdout(io: IO): () => boolean {
   let closed = false
-  const out = io.stdout as NodeJS.WritableStream & { on?: NodeJS.WritableStream['on'] }
-  out.on?.('error', (err: unknown) => {
+  // Only our own process's stdout: an agent's connection streams handle their own errors.
+  if (io.stdout !== process.stdout) return () => false
+  process.stdout.on('error', (err: unknown) => {
     if (!isClosedPipe(err)) throw err
     closed = true
-    if (io.stdout === process.stdout) process.exitCode = EXIT.FAILED // also when main() has returned already
+    process.exitCode = EXIT.FAILED // also when main() has returned already
   })
   return () => closed
 }
