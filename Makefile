@@ -1,6 +1,6 @@
 # Polykey — one entry point for people and CI.
 #   make / make build   install what a fresh machine lacks (Debian libfuse2, fuse3; npm packages) and build
-#   make test           build, then run the whole suite with node's test runner
+#   make test           build, lint (layers, types), then run the whole suite with node's test runner
 #   make demo           create the demo node, mount it, list/read/edit, unmount, show history
 #   make bench          benchmarks, printed as ratios against a baseline measured in the same run
 #   make test-posix     pjdfstest's file suites inside a repository of a real mount (root; docs/FUSE.md)
@@ -30,7 +30,11 @@ build: deps
 	@$(MAKE) --no-print-directory -C native
 	npx tsc -p tsconfig.json
 
-test: build
+# Layers, no `any`, no floating promises (eslint.config.js); unused code is a tsc error (tsconfig.json).
+lint: deps
+	npx eslint src
+
+test: build lint
 	$(NODE) --test --test-concurrency=2 --test-timeout=300000 $$(find dist/test -name '*.test.js' | sort)
 
 test-posix: build

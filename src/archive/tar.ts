@@ -29,7 +29,8 @@ export async function writeTar(node: NodeFile, out: NodeJS.WritableStream): Prom
   // tar-stream hands out a member's buffer itself (no copy) and `out` may queue it: plaintext is
   // wiped once `out` has written it, not when the entry is accepted.
   const wipe = new Set<Buffer>()
-  pack.on('data', (chunk: any) => {
+  pack.on('data', (data: unknown) => {
+    const chunk = data as Buffer
     const more = out.write(chunk, () => {
       if (wipe.delete(chunk)) chunk.fill(0)
     })
@@ -65,7 +66,9 @@ export async function writeTar(node: NodeFile, out: NodeJS.WritableStream): Prom
 function entry(pack: tarStream.Pack, header: Record<string, unknown>, data?: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
     const cb = (err?: Error | null) => (err ? reject(err) : resolve())
-    if (data) (pack as any).entry(header, data, cb)
-    else (pack as any).entry(header, cb)
+    // @types/tar-stream types the header narrower than the pax and link fields tar-stream takes
+    const p = pack as unknown as { entry(h: Record<string, unknown>, ...rest: unknown[]): void }
+    if (data) p.entry(header, data, cb)
+    else p.entry(header, cb)
   })
 }

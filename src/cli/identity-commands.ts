@@ -8,7 +8,24 @@ import type { PeerIdentity } from '../sync/peers.js'
 
 const DEFAULT_TIMEOUT_S = 10
 
-async function identityConfig(ctx: Context, argv: any): Promise<IdentityConfig> {
+/** The options the identity commands read (each command's builder gives its own subset). */
+interface IdentityArgs {
+  keybaseUrl?: string
+  githubUrl?: string
+  githubApiUrl?: string
+  service?: string
+  user?: string
+  gpgKey?: string
+  sshKey?: string
+  address?: string
+  days?: number
+  fields?: string
+  alias?: string
+  proof?: string
+  owner?: boolean
+}
+
+async function identityConfig(ctx: Context, argv: IdentityArgs): Promise<IdentityConfig> {
   const { checkUrl } = await import('../identity/http.js')
   const env = ctx.io.env
   const s = Number(env.POLYKEY_IDENTITY_TIMEOUT ?? DEFAULT_TIMEOUT_S)
@@ -29,7 +46,7 @@ class Reported extends Error {
 }
 
 // ------------------------------------------------------------------------------ claim
-export async function identityClaim(ctx: Context, argv: any) {
+export async function identityClaim(ctx: Context, argv: IdentityArgs) {
   const { checkService, checkUser } = await import('../identity/statement.js')
   const { parseAddress, formatAddress } = await import('../sync/peers.js')
   const service = checkService(String(argv.service))
@@ -65,7 +82,7 @@ export async function identityClaim(ctx: Context, argv: any) {
 }
 
 /** Hidden: the node's half of a claim. It signs only a well-formed statement naming this node. */
-export async function identityNodeSign(ctx: Context, argv: any) {
+export async function identityNodeSign(ctx: Context, argv: IdentityArgs) {
   const { nodeSign } = await import('../identity/statement.js')
   const { identityKeys } = await import('../sync/identity.js')
   const { wipe } = await import('../crypto/index.js')
@@ -97,7 +114,7 @@ export async function identityNodeSign(ctx: Context, argv: any) {
 }
 
 // ------------------------------------------------------------------------------ peer add keybase:USER
-export async function peerAddIdentity(ctx: Context, argv: any, service: Service, user: string) {
+export async function peerAddIdentity(ctx: Context, argv: IdentityArgs, service: Service, user: string) {
   const { loadPeers, savePeers, addPeer, checkAlias, parseAddress, formatAddress } = await import('../sync/peers.js')
   const { identityKeys } = await import('../sync/identity.js')
   const { discover } = await import('../identity/verify.js')
@@ -126,7 +143,7 @@ export async function peerAddIdentity(ctx: Context, argv: any, service: Service,
 }
 
 // ------------------------------------------------------------------------------ identity verify
-export async function identityVerify(ctx: Context, argv: any) {
+export async function identityVerify(ctx: Context, argv: IdentityArgs) {
   const { loadPeers, savePeers, findPeer, setIdentity } = await import('../sync/peers.js')
   const { discover } = await import('../identity/verify.js')
   const alias = String(argv.alias)

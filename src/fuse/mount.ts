@@ -40,7 +40,6 @@ export class MountedNode implements MountHost {
   private fuse: FuseInstance | null = null
   private kernel: KernelCache | null = null
   private pending = new Set<string>()
-  private saveNeeded = false
   private timer: NodeJS.Timeout | null = null
   private firstPending = 0
   private watch: NodeJS.Timeout | null = null
@@ -94,7 +93,7 @@ export class MountedNode implements MountHost {
       throw fromFsError(err, `cannot create mountpoint ${this.mountpoint}`)
     }
     if (isMounted(this.mountpoint)) throw new PolykeyError('REFUSED', `${this.mountpoint} is already a mountpoint`)
-    let ops = makeOperations(this, (code) => (Fuse as any)[code] ?? Fuse.EIO)
+    let ops = makeOperations(this, (code) => (Fuse as unknown as Record<string, number>)[code] ?? Fuse.EIO)
     ops = this.keepKernelTrue(ops)
     if (process.env.POLYKEY_FUSE_STATS) ops = countCalls(ops, (counts) => this.log(`fuse op counts: ${JSON.stringify(counts)}`), (fn) => this.closed.then(fn))
     const fuse = new Fuse(this.mountpoint, ops, {
@@ -107,7 +106,7 @@ export class MountedNode implements MountHost {
       subtype: 'polykey',
       // No default_permissions: with attribute caching off it doubles the getattr calls of every
       // lookup. Modes are checked in open() instead (ops.ts); the mount is private to one user.
-    } as any)
+    } as ConstructorParameters<typeof Fuse>[2])
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(new PolykeyError('IO', `cannot mount at ${this.mountpoint}: ${err.message}`, {}, { cause: err })) : resolve())))
     this.fuse = fuse
     this.store.takeChanged() // what the kernel saw being made needs no invalidating
@@ -189,7 +188,6 @@ export class MountedNode implements MountHost {
     this.schedule()
   }
   touched(): void {
-    this.saveNeeded = true
     this.schedule()
   }
   syncNow(repo: string | null): void {
@@ -279,14 +277,12 @@ export class MountedNode implements MountHost {
   save(): void {
     try {
       this.store.save(this.file)
-      this.saveNeeded = false
       if (this.saveError) this.log('saving works again')
       this.saveError = null
     } catch (err) {
       const msg = err instanceof PolykeyError ? err.message : String(err)
       if (msg !== this.saveError) this.log(`cannot save the node file (changes are kept in memory and retried): ${msg}`)
       this.saveError = msg
-      this.saveNeeded = true
     }
   }
 

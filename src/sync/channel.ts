@@ -9,9 +9,10 @@ export interface DuplexLike {
   write(chunk: Buffer): boolean
   end(): unknown
   destroy(err?: Error): unknown
-  on(event: string, fn: (...args: any[]) => void): unknown
-  once(event: string, fn: (...args: any[]) => void): unknown
-  removeListener(event: string, fn: (...args: any[]) => void): unknown
+  // Listener arguments differ by event (data: Buffer, error: Error, close: none).
+  on(event: string, fn: (arg: Buffer & Error) => void): unknown
+  once(event: string, fn: (arg: Buffer & Error) => void): unknown
+  removeListener(event: string, fn: (arg: Buffer & Error) => void): unknown
 }
 
 /** Error codes a peer may send that we pass on as they are; anything else reads as PEER. */
@@ -19,7 +20,6 @@ const PASSED_CODES = new Set(['REFUSED', 'NOT_FOUND', 'CONFLICT', 'EXISTS', 'LOC
 
 /** Peer-supplied text goes to a terminal: no control characters (escape sequences). */
 export function printable(s: string, max = 300): string {
-  // eslint-disable-next-line no-control-regex
   const clean = s.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, '?')
   return clean.length > max ? clean.slice(0, max) + '…' : clean
 }

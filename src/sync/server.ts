@@ -3,7 +3,6 @@
 // sees and pulls only what is shared with it, and only owners push. A peer that breaks the
 // protocol or sends a bad pack is cut off and nothing it sent is kept.
 import type { Session } from '../vault/session.js'
-import type { Vault } from '../vault/vault.js'
 import { PolykeyError } from '../errors.js'
 import { type SigningKeyPair, wipe } from '../crypto/index.js'
 import { Channel, type DuplexLike, printable } from './channel.js'

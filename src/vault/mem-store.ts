@@ -43,7 +43,7 @@ function newVolume(): Vol {
   const uid = process.getuid?.() ?? 0
   const gid = process.getgid?.() ?? 0
   const proc = { cwd: () => '/', platform: 'linux', emitWarning: () => {}, env: {}, getuid: () => uid, getgid: () => gid }
-  const vol = (Volume as any).fromNestedJSON({}, '/', { process: proc }) as Vol
+  const vol = (Volume as unknown as { fromNestedJSON(json: object, cwd: string, opts: object): Vol }).fromNestedJSON({}, '/', { process: proc })
   zeroDroppedBuffers(vol)
   return vol
 }
@@ -97,7 +97,7 @@ export function zeroDroppedBuffers(vol: Vol): void {
 
 /** Overwrite every file buffer of a volume (at unmount). */
 export function wipeVolume(store: MemStore): void {
-  const inodes = (store.vol as any)._core?.inodes ?? {}
+  const inodes = (store.vol as unknown as { _core?: { inodes?: Record<string, { buf?: Buffer }> } })._core?.inodes ?? {}
   for (const node of [...(Object.values(inodes) as { buf?: Buffer }[]), ...store.orphans]) if (node?.buf?.length) node.buf.fill(0)
 }
 
@@ -118,7 +118,7 @@ export class MemStore implements Store {
   }
 
   private core(): MemCore {
-    return (this.vol as any)._core as MemCore
+    return (this.vol as unknown as { _core: MemCore })._core
   }
 
   // --------------------------------------------------------------------------- descriptors
@@ -275,7 +275,7 @@ export class MemStore implements Store {
     const walk = (d: string) => {
       let entries: { name: string | Buffer; isDirectory(): boolean; isFile(): boolean }[]
       try {
-        entries = this.vol.readdirSync(abs(d), { withFileTypes: true }) as any
+        entries = this.vol.readdirSync(abs(d), { withFileTypes: true }) as unknown as typeof entries
       } catch {
         return
       }

@@ -11,7 +11,6 @@ export function nameProblem(name: string): string | null {
   if (name.includes('/')) return "contains '/'"
   if (name.includes('\0')) return 'contains a NUL byte'
   if (name === '.' || name === '..') return `is '${name}'`
-  // eslint-disable-next-line no-control-regex
   const ctl = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.exec(name)
   if (ctl) return `contains the control character U+${ctl[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`
   if (Buffer.byteLength(name) > 255) return 'is longer than 255 bytes'
