@@ -5,7 +5,7 @@ import test from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
-import { decodeHeader, decodeIndex, decodeSlotArea, decodeTrailer, unwrapPassphraseSlot, decryptChunks } from '../../src/archive/codec.js'
+import { decodeHeader, decodeIndex, decodeSlotArea, decodeTrailer, unwrapPassphraseSlot, decryptChunks, type PassphraseSlot } from '../../src/archive/codec.js'
 import { KDF_PROFILES, secureBuffer } from '../../src/crypto/index.js'
 import { vectors, fileId, master, tokenEntry } from './vector-inputs.js'
 import { NodeFile } from '../../src/archive/nodefile.js'
@@ -105,7 +105,7 @@ test('the vectors decode back to their inputs', () => {
   const area = decodeSlotArea(v['slot-area'])!
   assert.equal(area.generation, 1)
   const out = secureBuffer(32)
-  assert.ok(unwrapPassphraseSlot(v.header, v['argon2id-test'], area.slots[0], out))
+  assert.ok(unwrapPassphraseSlot(v.header, v['argon2id-test'], area.slots[0] as PassphraseSlot, out))
   assert.ok(out.equals(master))
   const t = decodeTrailer(v.trailer, fileId, v['subkey-trailer'])!
   assert.equal(t.seq, 2)
