@@ -14,6 +14,7 @@ const nodeCmds = () => import('./node-commands.js') as Promise<any>
 const vaultCmds = () => import('./vault-commands.js') as Promise<any>
 const mountCmds = () => import('./mount-commands.js') as Promise<any>
 const syncCmds = () => import('./sync-commands.js') as Promise<any>
+const slotCmds = () => import('./slot-commands.js') as Promise<any>
 
 export async function buildParser(args: string[], io: IO, wrap: Wrap, version: string) {
   const h = (mod: () => Promise<any>, name: string) => wrap(lazy(mod, name))
@@ -25,6 +26,7 @@ export async function buildParser(args: string[], io: IO, wrap: Wrap, version: s
     .usage('$0 <command> [options]\n\nSelf-hosted, offline secret manager. A node is one encrypted file; mount it to browse with ls and cat.')
     .option('node', { type: 'string', describe: 'node file (default $POLYKEY_NODE, else ~/.polykey/node.pk)', global: true })
     .option('passphrase-file', { type: 'string', describe: 'read the passphrase from FILE (else $POLYKEY_PASSPHRASE, else a prompt)', global: true })
+    .option('key-file', { type: 'string', describe: 'unlock with a 32-byte key file (else $POLYKEY_KEY_FILE; see slot add keyfile)', global: true })
     .option('verbose', { type: 'boolean', describe: 'show details (stack traces) on errors', global: true })
     .option('lock-timeout', { type: 'number', describe: 'seconds to wait for another writer (default 30)', global: true })
     .command('init', 'create a new node file', (c) => c.options(json).option('kdf', { choices: ['interactive', 'moderate', 'sensitive', 'test'], default: 'moderate', describe: "Argon2id profile ('test' is weak: for test suites only)" }), h(nodeCmds, 'init'))
@@ -36,6 +38,18 @@ export async function buildParser(args: string[], io: IO, wrap: Wrap, version: s
         .option('new-passphrase-file', { type: 'string', describe: 'read the new passphrase from FILE (else $POLYKEY_NEW_PASSPHRASE, else a prompt)' })
         .option('kdf', { choices: ['interactive', 'moderate', 'sensitive', 'test'], describe: 'Argon2id profile for the new slot (default: keep)' }),
       h(nodeCmds, 'passphraseChange'))
+    .command('slot', 'key slots: slot list | add passphrase | add gpg RECIPIENT | add keyfile FILE | rm ID', (c) =>
+      c
+        .command('list', 'the key slots: id, kind, what unlocks each, when added', (x) => x.options(json), h(slotCmds, 'slotList'))
+        .command('add <kind> [target]', "add a slot: 'add passphrase', 'add gpg RECIPIENT', 'add keyfile FILE' (created with 32 random bytes when missing)", (x) =>
+          x.positional('kind', { choices: ['passphrase', 'gpg', 'keyfile'] })
+            .option('new-passphrase-file', { type: 'string', describe: 'passphrase slot: read it from FILE (else $POLYKEY_NEW_PASSPHRASE, else a prompt)' })
+            .option('kdf', { choices: ['interactive', 'moderate', 'sensitive', 'test'], describe: 'passphrase slot: Argon2id profile (default: that of the existing one)' })
+            .options(json),
+          h(slotCmds, 'slotAdd'))
+        .command('rm <id>', 'remove a slot (refused for the last one)', (x) => x.options(json), h(slotCmds, 'slotRm'))
+        .demandCommand(1, 'name a slot command'),
+    )
     .command('export <format>', "'export tar': the live tar, plaintext, to stdout (refused on a terminal)", (c) => c.positional('format', { choices: ['tar'] }), h(nodeCmds, 'exportTar'))
     .command('repo', 'repositories', (c) =>
       c

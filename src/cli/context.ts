@@ -35,6 +35,7 @@ export function processIO(): IO {
 export interface GlobalArgs {
   node?: string
   passphraseFile?: string
+  keyFile?: string
   json?: boolean
   verbose?: boolean
   lockTimeout?: number
@@ -110,8 +111,9 @@ export class Context {
     const global: string[] = []
     if (this.args.node) global.push('--node', this.args.node)
     if (this.args.passphraseFile) global.push('--passphrase-file', this.args.passphraseFile)
+    if (this.args.keyFile) global.push('--key-file', this.args.keyFile)
     if (this.args.lockTimeout !== undefined) global.push('--lock-timeout', String(this.args.lockTimeout))
-    if (!this.hosted && !this.args.passphraseFile && !env.POLYKEY_PASSPHRASE) {
+    if (!this.hosted && !this.args.passphraseFile && !env.POLYKEY_PASSPHRASE && !this.args.keyFile && !env.POLYKEY_KEY_FILE) {
       const { agentAvailable } = await import('../agent/client.js')
       if (!(await agentAvailable(this.nodePath))) {
         this.cachedPassphrase ??= await this.passphrase()
@@ -125,7 +127,8 @@ export class Context {
   }
 
   async keySource(): Promise<KeySource> {
-    return { passphrase: await this.passphrase() }
+    const { resolveKeySource } = await import('./key-source.js')
+    return resolveKeySource(this)
   }
 
   /**

@@ -23,7 +23,7 @@ export async function main(args: string[], io: IO = processIO(), hosted: Context
   const wrap =
     (h: Handler) =>
     async (argv: any): Promise<void> => {
-      ctx = new Context(io, { node: argv.node, passphraseFile: argv.passphraseFile, json: argv.json, verbose: argv.verbose, lockTimeout: argv.lockTimeout })
+      ctx = new Context(io, { node: argv.node, passphraseFile: argv.passphraseFile, keyFile: argv.keyFile, json: argv.json, verbose: argv.verbose, lockTimeout: argv.lockTimeout })
       ctx.hosted = hosted
       // Commands that run a program of the user's (an editor, `env`'s command) stay here, next to
       // the user's terminal; their inner get/put/dump calls reach the agent through ctx.call.
