@@ -15,6 +15,7 @@ const vaultCmds = () => import('./vault-commands.js') as Promise<any>
 const mountCmds = () => import('./mount-commands.js') as Promise<any>
 const syncCmds = () => import('./sync-commands.js') as Promise<any>
 const slotCmds = () => import('./slot-commands.js') as Promise<any>
+const passCmds = () => import('./pass-commands.js') as Promise<any>
 
 export async function buildParser(args: string[], io: IO, wrap: Wrap, version: string) {
   const h = (mod: () => Promise<any>, name: string) => wrap(lazy(mod, name))
@@ -83,6 +84,9 @@ export async function buildParser(args: string[], io: IO, wrap: Wrap, version: s
     .command('import', 'import secrets', (c) =>
       c
         .command('dir <dir>', 'each folder of DIR becomes a repository, its files secrets', (x) => x.options(json), h(vaultCmds, 'importDir'))
+        .command('pass', 'import a pass store through gpg (default $PASSWORD_STORE_DIR, else ~/.password-store)', (x) =>
+          x.option('store', { type: 'string', describe: 'the store folder' }).option('history', { type: 'boolean', describe: "replay the store's git history as commits" }).options(json),
+          h(passCmds, 'importPass'))
         .demandCommand(1, 'name an import command'),
     )
     .command('mount <mountpoint> [second]', 'mount the node: `mount MOUNTPOINT` or `mount NODE MOUNTPOINT` (returns once ready unless --foreground)', (x) =>
