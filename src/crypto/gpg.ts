@@ -58,7 +58,9 @@ export function parseStatus(stderr: string): { status: string[][]; said: string 
     if (line.startsWith('[GNUPG:] ')) status.push(line.slice(9).trim().split(' '))
     else if (line.startsWith('gpg: ')) human.push(line.slice(5).trim())
   }
-  const said = [...human].reverse().find((l) => /fail|error|cancel|no secret|not|bad|skipped|invalid/i.test(l)) ?? human[human.length - 1] ?? ''
+  // The first complaint is the cause ("public key decryption failed: Operation cancelled"); the
+  // last is often its consequence ("decryption failed: No secret key").
+  const said = human.find((l) => /fail|error|cancel|no secret|bad|skipped|invalid|agent/i.test(l)) ?? human[human.length - 1] ?? ''
   return { status, said }
 }
 
