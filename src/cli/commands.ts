@@ -87,6 +87,7 @@ export async function buildParser(args: string[], io: IO, wrap: Wrap, version: s
         .command('pass', 'import a pass store through gpg (default $PASSWORD_STORE_DIR, else ~/.password-store)', (x) =>
           x.option('store', { type: 'string', describe: 'the store folder' }).option('history', { type: 'boolean', describe: "replay the store's git history as commits" }).options(json),
           h(passCmds, 'importPass'))
+        .command('pass-apply', false, (x) => x.options(json), h(passCmds, 'importPassApply'))
         .demandCommand(1, 'name an import command'),
     )
     .command('mount <mountpoint> [second]', 'mount the node: `mount MOUNTPOINT` or `mount NODE MOUNTPOINT` (returns once ready unless --foreground)', (x) =>

@@ -62,7 +62,7 @@ export interface CallResult {
 
 export class Context {
   hosted: HostedVault | null = null
-  private cachedPassphrase: Buffer | null = null
+  private cachedKey: KeySource | null = null
   constructor(
     readonly io: IO,
     readonly args: GlobalArgs,
@@ -116,8 +116,9 @@ export class Context {
     if (!this.hosted && !this.args.passphraseFile && !env.POLYKEY_PASSPHRASE && !this.args.keyFile && !env.POLYKEY_KEY_FILE) {
       const { agentAvailable } = await import('../agent/client.js')
       if (!(await agentAvailable(this.nodePath))) {
-        this.cachedPassphrase ??= await this.passphrase()
-        env.POLYKEY_PASSPHRASE = this.cachedPassphrase.toString()
+        // Asked once for all the inner commands; a gpg slot is asked again (gpg-agent caches it).
+        const key = await this.keySource()
+        if ('passphrase' in key) env.POLYKEY_PASSPHRASE = key.passphrase.toString()
       }
     }
     const { main } = await import('./main.js')
@@ -128,7 +129,8 @@ export class Context {
 
   async keySource(): Promise<KeySource> {
     const { resolveKeySource } = await import('./key-source.js')
-    return resolveKeySource(this)
+    this.cachedKey ??= await resolveKeySource(this)
+    return this.cachedKey
   }
 
   /**

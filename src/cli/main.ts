@@ -27,7 +27,7 @@ export async function main(args: string[], io: IO = processIO(), hosted: Context
       ctx.hosted = hosted
       // Commands that run a program of the user's (an editor, `env`'s command) stay here, next to
       // the user's terminal; their inner get/put/dump calls reach the agent through ctx.call.
-      const local = ['mount', 'init'].includes(argv._[0]) || argv._[0] === 'env' || (argv._[0] === 'secret' && argv._[1] === 'edit')
+      const local = ['mount', 'init'].includes(argv._[0]) || argv._[0] === 'env' || (argv._[0] === 'secret' && argv._[1] === 'edit') || (argv._[0] === 'import' && argv._[1] === 'pass')
       if (!hosted && !local) {
         const { forwardToAgent } = await import('../agent/client.js')
         const forwarded = await forwardToAgent(ctx, args)
