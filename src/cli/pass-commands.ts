@@ -96,7 +96,7 @@ export async function importPass(ctx: Context, argv: any): Promise<number> {
 
 /** A progress bar on stderr, only on a terminal. */
 function progress(ctx: Context, total: number) {
-  const tty = !!(ctx.io.stderr as { isTTY?: boolean }).isTTY && total >= 20
+  const tty = ctx.io.stderrIsTTY && total >= 20
   let n = 0
   let last = 0
   return {

@@ -27,7 +27,8 @@ function gpgBinary(env: NodeJS.ProcessEnv): string {
 /** The environment gpg runs with: ours minus the secrets we were given, plus GPG_TTY for pinentry. */
 export function gpgEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(env)) if (!/^POLYKEY_.*PASSPHRASE$/.test(k) && k !== 'POLYKEY_KEY_FILE') out[k] = v
+  // The same rule as every child of polykey (src/cli/child-env.ts): no variable carrying a passphrase or key.
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && !/(^|_)PASSPHRASE($|_)|^POLYKEY_KEY(_FILE)?$/.test(k)) out[k] = v
   // pinentry-curses needs to know the terminal; pass users set GPG_TTY in their shell, but gpg
   // cannot find it from a pipe on stdin, so give it ours when we have one.
   if (!out.GPG_TTY) {
