@@ -122,3 +122,26 @@ test('the name mapping is reversible', () => {
   for (const p of ['a', 'a/b', 'a/b/c', 'a/b:c/d', 'a/%3A/x', 'r/with space/and.dot', 'top:level', '%']) assert.equal(unmapPassName(mapPassPath(p).repo, mapPassPath(p).name), p)
   assert.deepEqual(mapPassPath('work/aws/prod/key'), { repo: 'work', name: 'aws:prod:key', tags: ['aws', 'prod'] })
 })
+
+test('import pass into a node held by an agent (polykey unlock), opened by gpg alone', async (t) => {
+  const g = gpgHome(t)
+  const { env, pass } = passStore(t, g)
+  pass(['init', g.fpr])
+  pass(['insert', '-m', 'web/login'], 'through the agent\n')
+  const { node } = await newNode(t)
+  assert.equal((await run(['slot', 'add', 'gpg', g.fpr], { node, env })).code, 0)
+  const noPass = { ...env, POLYKEY_PASSPHRASE: undefined }
+  const passId = JSON.parse((await run(['slot', 'list', '--json'], { node, env: noPass })).out).find((s: { kind: string }) => s.kind === 'passphrase').id
+  assert.equal((await run(['slot', 'rm', passId], { node, env })).code, 0)
+  const u = await run(['unlock', '--timeout', '0'], { node, env: noPass })
+  assert.equal(u.code, 0, u.stderr)
+  t.after(async () => {
+    await run(['lock'], { node, env: noPass })
+  })
+  const r = await run(['import', 'pass'], { node, env: noPass })
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal((await run(['secret', 'get', 'web/login'], { node, env: noPass })).out, 'through the agent\n')
+  // The agent wrote it: after lock, the node file has it too.
+  assert.equal((await run(['lock'], { node, env: noPass })).code, 0)
+  assert.equal((await run(['secret', 'get', 'web/login'], { node, env: noPass })).out, 'through the agent\n')
+})
