@@ -70,9 +70,21 @@ export async function slotAdd(ctx: Context, argv: any): Promise<number> {
     const file = path.resolve(ctx.io.cwd, String(argv.target))
     const { readKeyFile } = await import('./key-source.js')
     let created = false
-    if (!fs.existsSync(file)) {
-      // O_EXCL: never replace a file that appeared meanwhile; 0600 from the start, not chmod after.
-      const fd = fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW, 0o600)
+    let exists = true
+    try {
+      fs.lstatSync(file)
+    } catch {
+      exists = false
+    }
+    if (!exists) {
+      // O_EXCL: never replace (or write through a link to) a file that appeared meanwhile; 0600
+      // from the start, not chmod after.
+      let fd: number
+      try {
+        fd = fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW, 0o600)
+      } catch (err) {
+        throw new PolykeyError('USAGE', `cannot create key file ${file}: ${(err as NodeJS.ErrnoException).code}`, { path: file })
+      }
       const k = randomBytes(KEYFILE_BYTES)
       try {
         fs.writeSync(fd, k)

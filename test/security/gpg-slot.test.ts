@@ -52,3 +52,22 @@ test("gpg's argv and environment never hold the master key or polykey's passphra
   assert.ok(!seen.includes(PASS))
   assert.doesNotMatch(seen, /POLYKEY_PASSPHRASE/)
 })
+
+test('a key file planted as a symbolic link is refused; one readable by others is used with a warning', async (t) => {
+  const { dir, node } = await newNode(t)
+  const key = path.join(dir, 'real.key')
+  assert.equal((await run(['slot', 'add', 'keyfile', key], { node })).code, 0)
+  // A neighbour who can write the folder points ci.key at a file of their choosing.
+  const link = path.join(dir, 'ci.key')
+  fs.symlinkSync(key, link)
+  const r = await run(['--key-file', link, 'info'], { node, env: { POLYKEY_PASSPHRASE: undefined } })
+  assert.equal(r.code, 2)
+  assert.match(r.stderr, /^polykey: error: cannot read key file .*ci\.key: it is a symbolic link\n/)
+  // slot add keyfile on a link does not write through it either.
+  const target = path.join(dir, 'victim')
+  fs.symlinkSync(target, path.join(dir, 'new.key'))
+  const add = await run(['slot', 'add', 'keyfile', path.join(dir, 'new.key')], { node })
+  assert.equal(add.code, 2)
+  assert.match(add.stderr, /^polykey: error: cannot read key file .*new\.key: it is a symbolic link\n/)
+  assert.ok(!fs.existsSync(target), 'nothing was created through the link')
+})
