@@ -193,7 +193,7 @@ export function encodeSlotArea(a: SlotArea): Buffer {
   for (const s of a.slots) {
     const body = encodeSlotBody(s)
     if (off + 3 + body.length > SLOT_AREA_SIZE - 16)
-      throw new PolykeyError('REFUSED', `no room for this key slot: the slot area holds ${SLOT_ROOM} bytes of slots, these need ${a.slots.reduce((n, x) => n + slotSize(x), 0)}`, { region: 'slots' })
+      throw new PolykeyError('REFUSED', `no room for this key slot: the slot area holds ${SLOT_ROOM} bytes of slots, these need ${a.slots.reduce((n, x) => n + slotSize(x), 0)}`, { region: 'slots' }, { hint: 'a gpg slot for an ECC (cv25519) encryption subkey takes about 230 bytes, an RSA one more; remove a slot, or add an ECC subkey (gpg --quick-add-key FPR cv25519 encr)' })
     b.writeUInt8(SlotType[s.type], off)
     b.writeUInt16LE(body.length, off + 1)
     body.copy(b, off + 3)

@@ -8,7 +8,7 @@ import path from 'node:path'
 import { newNode, tmpdir, PASS } from '../helpers.js'
 import { BODY_OFFSET, SLOT_AREA_SIZE, SLOT_AREAS_OFFSET } from '../../src/archive/codec.js'
 import { NodeFile, type KeySource } from '../../src/archive/nodefile.js'
-import { makeKeyFileSlot } from '../../src/archive/slots.js'
+import { gpgSlotFromMessage, makeKeyFileSlot } from '../../src/archive/slots.js'
 import { randomBytes } from '../../src/crypto/index.js'
 
 function opens(file: string, key: KeySource): boolean {
@@ -81,4 +81,17 @@ test('slot add and slot rm: a crash at any byte leaves the old or the new slot s
     }
   }
   assert.equal(states, 2 * (2 * SLOT_AREA_SIZE + 1))
+})
+
+test('a slot that does not fit the area is refused before anything is written', async (t) => {
+  const { node } = await newNode(t)
+  const before = fs.readFileSync(node)
+  const nf = NodeFile.open(node, { passphrase: Buffer.from(PASS) }, { writable: true })
+  t.after(() => nf.close())
+  // An RSA-4096 recipient's OpenPGP message is ~550 bytes: more than the whole area.
+  assert.throws(
+    () => nf.addSlot((h, m) => gpgSlotFromMessage(h, m, Buffer.alloc(20, 1), 1_700_000_000, Buffer.alloc(550, 2))),
+    (e: { code?: string; message: string }) => e.code === 'REFUSED' && /^no room for this key slot/.test(e.message),
+  )
+  assert.ok(fs.readFileSync(node).equals(before))
 })
