@@ -150,8 +150,11 @@ export interface DecryptJob {
 }
 
 /**
- * Decrypt many messages, `concurrency` gpg processes at a time (gpg-agent serves them in
- * parallel; gpg cannot decrypt several messages to separate outputs in one process). Results
+ * Decrypt many messages, `concurrency` gpg processes at a time; gpg-agent serves them in
+ * parallel. One process cannot do them all: `--decrypt-files` (`--multifile --decrypt`) writes
+ * each plaintext to a file beside its input — plaintext on disk — and several messages
+ * concatenated on stdin are refused ("multiple plaintexts seen", gpg 2.2). Spawning gpg without
+ * pass's shell around it is already several times faster than a loop of `pass show`. Results
  * are in the order of `jobs`: the plaintext, or the error gpg gave for that one.
  */
 export async function decryptMany(jobs: DecryptJob[], opts: { env?: NodeJS.ProcessEnv; concurrency?: number; onDone?: () => void; signal?: AbortSignal } = {}): Promise<(Buffer | PolykeyError)[]> {
