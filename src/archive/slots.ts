@@ -124,7 +124,11 @@ export function unlockSlots(head: Buffer, key: Exclude<KeySource, { masterKey: B
     wipe(keyFileKek)
   }
   wipe(master)
-  if (gpgError) throw gpgError
+  if (gpgError) {
+    const others = [...new Set(areas[0].slots.map((x) => x.type).filter((t) => t !== 'gpg'))]
+    if (others.length) gpgError.hint = `this node also opens with ${others.map((t) => (t === 'keyfile' ? '--key-file' : '--passphrase-file or $POLYKEY_PASSPHRASE')).join(', or ')}`
+    throw gpgError
+  }
   if (candidates.length === 0)
     throw new PolykeyError('WRONG_KEY', `this node has no ${KIND_NAME[kind]} slot`, {}, { hint: 'unlock with another key, and add one with polykey slot add' })
   throw new PolykeyError('WRONG_KEY', kind === 'passphrase' ? 'wrong passphrase for this node' : `wrong ${KIND_NAME[kind]} for this node`)
