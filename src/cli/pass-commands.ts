@@ -13,8 +13,6 @@ export async function importPass(ctx: Context, argv: any): Promise<number> {
   const { decryptMany } = await import('../crypto/gpg.js')
   const env = ctx.io.env
   const root = path.resolve(ctx.io.cwd, String(argv.store ?? (env.PASSWORD_STORE_DIR || path.join(env.HOME ?? os.homedir(), '.password-store'))))
-  const mp = ctx.hosted?.mountpoint
-  if (mp && (root === mp || root.startsWith(mp + path.sep))) throw new PolykeyError('REFUSED', `cannot import from the mounted node itself (${root})`)
   const scan = ps.scanStore(root)
   let history: PassCommit[] = []
   const problems = [...scan.problems]
