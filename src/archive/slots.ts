@@ -98,7 +98,7 @@ export function unlockSlots(head: Buffer, key: Exclude<KeySource, { masterKey: B
       } else if (s.type === 'gpg') {
         let plain: Buffer
         try {
-          plain = decryptSync(s.message, `the gpg key slot (${s.fingerprint.toString('hex').toUpperCase()})`, (key as { gpg: { env?: NodeJS.ProcessEnv } }).gpg.env)
+          plain = decryptSync(s.message, `the gpg key slot (${s.fingerprint.toString('hex').toUpperCase()}) of this node`, (key as { gpg: { env?: NodeJS.ProcessEnv } }).gpg.env)
         } catch (err) {
           const e = err as PolykeyError
           // Another gpg slot may be for a key this user has; a cancelled pinentry means stop.
@@ -114,7 +114,7 @@ export function unlockSlots(head: Buffer, key: Exclude<KeySource, { masterKey: B
         } finally {
           plain.fill(0)
         }
-        gpgError ??= new PolykeyError('WRONG_KEY', 'the gpg key slot decrypted to something that is not this node\'s key (a damaged or substituted slot)')
+        gpgError ??= new PolykeyError('WRONG_KEY', 'the gpg key slot decrypted to something other than the key of this node (a damaged or substituted slot)')
       }
     }
   } catch (err) {
