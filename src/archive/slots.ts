@@ -130,7 +130,7 @@ export function unlockSlots(head: Buffer, key: Exclude<KeySource, { masterKey: B
     throw gpgError
   }
   if (candidates.length === 0)
-    throw new PolykeyError('WRONG_KEY', `this node has no ${KIND_NAME[kind]} slot`, {}, { hint: 'unlock with another key, and add one with polykey slot add' })
+    throw new PolykeyError('WRONG_KEY', `the key slots of this node include no ${KIND_NAME[kind]} slot`, {}, { hint: 'unlock with another key, and add one with polykey slot add' })
   throw new PolykeyError('WRONG_KEY', kind === 'passphrase' ? 'wrong passphrase for this node' : `wrong ${KIND_NAME[kind]} for this node`)
 }
 

@@ -172,7 +172,8 @@ export function checkNodeFile(nodePath: string): void {
 /** A wrong key names the node it did not open (a user with several nodes needs to know which). */
 export function nameTheNode(err: unknown, nodePath: string): unknown {
   if (err instanceof PolykeyError && err.code === 'WRONG_KEY' && !err.message.includes(nodePath))
-    err.message = err.message.includes('this node') ? err.message.replace('this node', nodePath) : `${err.message} for ${nodePath}`
+    // ' of this node' (key-slot messages) names it in place; otherwise it is appended.
+    err.message = err.message.includes(' of this node') ? err.message.replace(' of this node', ` of ${nodePath}`) : `${err.message.replace(/ for this node$/, '')} for ${nodePath}`
   return err
 }
 

@@ -145,3 +145,15 @@ test('passphrase change keeps the gpg and key-file slots; slot add passphrase ad
   assert.equal((await run(['info'], { node, env: { POLYKEY_PASSPHRASE: 'new one' } })).code, 0)
   assert.deepEqual((await slots(node)).map((s) => s.kind), ['passphrase', 'keyfile', 'passphrase'])
 })
+
+test('slot add and rm while an agent holds the node: refused at once, with a hint', async (t) => {
+  const { dir, node } = await newNode(t)
+  assert.equal((await run(['unlock', '--timeout', '0'], { node })).code, 0)
+  t.after(async () => {
+    await run(['lock'], { node })
+  })
+  const r = await run(['slot', 'add', 'keyfile', path.join(dir, 'k')], { node })
+  assert.equal(r.code, 1)
+  assert.match(r.stderr, /^polykey: error: the node is held by an agent \(mounted or unlocked\); changing its key slots needs it closed\npolykey: hint: run 'polykey lock'/)
+  assert.ok(!fs.existsSync(path.join(dir, 'k')), 'no key file left for a slot that was not added')
+})
