@@ -38,26 +38,31 @@ export function describeSlot(s: Slot): SlotInfo {
 interface Areas {
   decoded: (SlotArea | null)[] // null: empty or damaged
   damaged: number
+  /** an area refused for its Argon2id parameters: said as such when no area is usable */
+  hostile: unknown
 }
 
 function decodeAreas(both: Buffer): Areas {
   const decoded: (SlotArea | null)[] = []
   let damaged = 0
+  let hostile: unknown = null
   for (let i = 0; i < 2; i++) {
     try {
       decoded.push(decodeSlotArea(both.subarray(i * SLOT_AREA_SIZE, (i + 1) * SLOT_AREA_SIZE)))
-    } catch {
+    } catch (err) {
       decoded.push(null)
       damaged++
+      if (err instanceof PolykeyError && err.data.kdf) hostile = err
     }
   }
-  return { decoded, damaged }
+  return { decoded, damaged, hostile }
 }
 
 /** Usable areas, newest generation first (the older one matters only after an interrupted rewrite). */
 function usable(both: Buffer): SlotArea[] {
-  const { decoded, damaged } = decodeAreas(both)
+  const { decoded, damaged, hostile } = decodeAreas(both)
   const areas = decoded.filter((a): a is SlotArea => !!a)
+  if (areas.length === 0 && hostile) throw hostile
   if (areas.length === 0) throw corrupt(damaged ? 'node key slots are corrupt' : 'node has no key slots', { region: 'slots' })
   return areas.sort((a, b) => b.generation - a.generation)
 }
