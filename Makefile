@@ -6,7 +6,7 @@
 #   make test-posix     pjdfstest's file suites inside a repository of a real mount (root; docs/FUSE.md)
 SHELL := /bin/bash
 NODE ?= node
-DEB_PACKAGES := libfuse2 fuse3 libfuse-dev pkg-config git gpg tar vim nano sed gocryptfs openssh-client
+DEB_PACKAGES := libfuse2 fuse3 libfuse-dev pkg-config git gpg pass tar vim nano sed gocryptfs openssh-client
 STAMP := node_modules/.polykey-stamp
 
 .PHONY: all build deps system-deps test test-posix demo bench clean

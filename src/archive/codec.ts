@@ -63,7 +63,8 @@ export function decodeHeader(b: Buffer): Header {
 // Key slots. A slot area: magic(8) generation(8) count(2) slots… zero padding, checksum(16) at 496.
 // The checksum is not security (the wrap's AEAD tag is): it tells a damaged file (exit 4) from a
 // wrong passphrase (exit 3).
-export const SlotType = { passphrase: 1 } as const
+export const SlotType = { passphrase: 1, gpg: 2, keyfile: 3 } as const
+export type SlotKind = keyof typeof SlotType
 export interface PassphraseSlot {
   type: 'passphrase'
   params: KdfParams
@@ -71,12 +72,31 @@ export interface PassphraseSlot {
   nonce: Buffer
   wrapped: Buffer // 32-byte master key sealed: 48 bytes
 }
-export type Slot = PassphraseSlot
+/** The master key as an OpenPGP message to one gpg key (decrypted by gpg, checked by `check`). */
+export interface GpgSlot {
+  type: 'gpg'
+  fingerprint: Buffer // the recipient's primary key fingerprint, 20 (v4) or 32 (v5) bytes
+  added: number // seconds since the epoch
+  check: Buffer // 16 bytes: gpgSlotCheck() — tells the right key from any other gpg could return
+  message: Buffer // binary OpenPGP message whose plaintext is the master key
+}
+/** The master key wrapped under a key derived from a 32-byte key file. */
+export interface KeyFileSlot {
+  type: 'keyfile'
+  added: number // seconds since the epoch
+  label: string // the key file's name when the slot was added (at most 32 bytes), for slot list
+  nonce: Buffer
+  wrapped: Buffer // 48 bytes
+}
+export type Slot = PassphraseSlot | GpgSlot | KeyFileSlot
 export interface SlotArea {
   generation: number
   slots: Slot[]
 }
 const PASS_SLOT_BODY = 1 + 4 + 8 + 16 + 24 + 48
+/** Room for slots in an area: after magic, generation and count, before the checksum. */
+export const SLOT_ROOM = SLOT_AREA_SIZE - 16 - 18
+export const KEYFILE_LABEL_MAX = 32
 
 function passphraseSlotAd(headerBytes: Buffer, s: Omit<PassphraseSlot, 'wrapped' | 'nonce'>): Buffer {
   const p = Buffer.alloc(1 + 4 + 8)
@@ -94,6 +114,78 @@ export function unwrapPassphraseSlot(headerBytes: Buffer, kek: Buffer, s: Passph
   return open(kek, s.nonce, s.wrapped, passphraseSlotAd(headerBytes, s), out)
 }
 
+function keyFileSlotAd(headerBytes: Buffer, added: number, label: string): Buffer {
+  const l = Buffer.from(label, 'utf8')
+  const p = Buffer.alloc(9)
+  putU64(p, 0, added)
+  p.writeUInt8(l.length, 8)
+  return Buffer.concat([AD_SLOT, headerBytes.subarray(0, 32), Buffer.from([SlotType.keyfile]), p, l])
+}
+/** `kek` is deriveFromKeyFile(key file bytes) (src/crypto). */
+export function wrapKeyFileSlot(headerBytes: Buffer, kek: Buffer, master: Buffer, added: number, label: string, nonce: Buffer): KeyFileSlot {
+  if (Buffer.byteLength(label) > KEYFILE_LABEL_MAX) throw new PolykeyError('USAGE', `key-file label longer than ${KEYFILE_LABEL_MAX} bytes`)
+  return { type: 'keyfile', added, label, nonce, wrapped: seal(kek, nonce, master, keyFileSlotAd(headerBytes, added, label)) }
+}
+export function unwrapKeyFileSlot(headerBytes: Buffer, kek: Buffer, s: KeyFileSlot, out: Buffer): Buffer | null {
+  return open(kek, s.nonce, s.wrapped, keyFileSlotAd(headerBytes, s.added, s.label), out)
+}
+
+/**
+ * What a gpg slot's check covers: the header, the slot's fields and its message. The check is
+ * BLAKE2b-16 keyed with the master key's 'slot' subkey, so only the real master key matches it.
+ */
+export function gpgSlotCheckInput(headerBytes: Buffer, s: Omit<GpgSlot, 'check'>): Buffer {
+  const p = Buffer.alloc(1 + s.fingerprint.length + 8 + 2)
+  p.writeUInt8(s.fingerprint.length, 0)
+  s.fingerprint.copy(p, 1)
+  putU64(p, 1 + s.fingerprint.length, s.added)
+  p.writeUInt16LE(s.message.length, 9 + s.fingerprint.length)
+  return Buffer.concat([AD_SLOT, headerBytes.subarray(0, 32), Buffer.from([SlotType.gpg]), p, s.message])
+}
+
+/** type byte, then the slot body as stored (docs/FORMAT.md). */
+export function encodeSlotBody(s: Slot): Buffer {
+  if (s.type === 'passphrase') {
+    const b = Buffer.alloc(PASS_SLOT_BODY)
+    b.writeUInt8(1, 0) // alg 1 = Argon2id v1.3
+    b.writeUInt32LE(s.params.opslimit, 1)
+    putU64(b, 5, s.params.memlimit)
+    s.salt.copy(b, 13)
+    s.nonce.copy(b, 29)
+    s.wrapped.copy(b, 53)
+    return b
+  }
+  if (s.type === 'gpg') {
+    const f = s.fingerprint.length
+    const b = Buffer.alloc(1 + f + 8 + 16 + 2 + s.message.length)
+    b.writeUInt8(f, 0)
+    s.fingerprint.copy(b, 1)
+    putU64(b, 1 + f, s.added)
+    s.check.copy(b, 9 + f)
+    b.writeUInt16LE(s.message.length, 25 + f)
+    s.message.copy(b, 27 + f)
+    return b
+  }
+  const l = Buffer.from(s.label, 'utf8')
+  const b = Buffer.alloc(8 + 1 + l.length + 24 + 48)
+  putU64(b, 0, s.added)
+  b.writeUInt8(l.length, 8)
+  l.copy(b, 9)
+  s.nonce.copy(b, 9 + l.length)
+  s.wrapped.copy(b, 33 + l.length)
+  return b
+}
+
+/** Bytes a slot takes in an area (type, length, body). */
+export function slotSize(s: Slot): number {
+  return 3 + encodeSlotBody(s).length
+}
+
+/** A slot's id for `slot list` / `slot rm`: 8 hex digits of BLAKE2b over its type and body. */
+export function slotId(s: Slot): string {
+  return hash(Buffer.concat([Buffer.from([SlotType[s.type]]), encodeSlotBody(s)]), 16).subarray(0, 4).toString('hex')
+}
+
 export function encodeSlotArea(a: SlotArea): Buffer {
   const b = Buffer.alloc(SLOT_AREA_SIZE)
   SLOTS_MAGIC.copy(b, 0)
@@ -101,21 +193,60 @@ export function encodeSlotArea(a: SlotArea): Buffer {
   b.writeUInt16LE(a.slots.length, 16)
   let off = 18
   for (const s of a.slots) {
-    if (off + 3 + PASS_SLOT_BODY > SLOT_AREA_SIZE - 16) throw new PolykeyError('REFUSED', 'too many key slots')
-    b.writeUInt8(SlotType.passphrase, off)
-    b.writeUInt16LE(PASS_SLOT_BODY, off + 1)
-    off += 3
-    b.writeUInt8(1, off) // alg 1 = Argon2id v1.3
-    b.writeUInt32LE(s.params.opslimit, off + 1)
-    putU64(b, off + 5, s.params.memlimit)
-    s.salt.copy(b, off + 13)
-    s.nonce.copy(b, off + 29)
-    s.wrapped.copy(b, off + 53)
-    off += PASS_SLOT_BODY
+    const body = encodeSlotBody(s)
+    if (off + 3 + body.length > SLOT_AREA_SIZE - 16)
+      throw new PolykeyError('REFUSED', `no room for this key slot: the slot area holds ${SLOT_ROOM} bytes of slots, these need ${a.slots.reduce((n, x) => n + slotSize(x), 0)}`, { region: 'slots' }, { hint: 'a gpg slot for an ECC (cv25519) encryption subkey takes about 230 bytes, an RSA one more; remove a slot, or add an ECC subkey (gpg --quick-add-key FPR cv25519 encr)' })
+    b.writeUInt8(SlotType[s.type], off)
+    b.writeUInt16LE(body.length, off + 1)
+    body.copy(b, off + 3)
+    off += 3 + body.length
   }
   hash(b.subarray(0, SLOT_AREA_SIZE - 16), 16).copy(b, SLOT_AREA_SIZE - 16)
   return b
 }
+
+function decodeSlotBody(type: number, body: Buffer): Slot | null {
+  if (type === SlotType.passphrase && body.length === PASS_SLOT_BODY && body.readUInt8(0) === 1) {
+    const opslimit = body.readUInt32LE(1)
+    const memlimit = u64(body, 5)
+    if (opslimit < KDF_BOUNDS.opsMin || opslimit > KDF_BOUNDS.opsMax || memlimit < KDF_BOUNDS.memMin || memlimit > KDF_BOUNDS.memMax)
+      throw corrupt(
+        `node key slot asks for Argon2id with ${opslimit} passes over ${showBytes(memlimit)}, ${opslimit < KDF_BOUNDS.opsMin || memlimit < KDF_BOUNDS.memMin ? 'below' : 'above'} what polykey accepts (at most ${KDF_BOUNDS.opsMax} passes, ${showBytes(KDF_BOUNDS.memMax)}): a damaged or crafted file`,
+        { region: 'slots', kdf: true, opslimit, memlimit },
+      )
+    return {
+      type: 'passphrase',
+      params: { opslimit, memlimit },
+      salt: Buffer.from(body.subarray(13, 29)),
+      nonce: Buffer.from(body.subarray(29, 53)),
+      wrapped: Buffer.from(body.subarray(53, 101)),
+    }
+  }
+  if (type === SlotType.gpg && body.length >= 1) {
+    const f = body.readUInt8(0)
+    if ((f !== 20 && f !== 32) || body.length < 27 + f || body.readUInt16LE(25 + f) !== body.length - 27 - f) throw corrupt('gpg key slot is malformed', { region: 'slots' })
+    return {
+      type: 'gpg',
+      fingerprint: Buffer.from(body.subarray(1, 1 + f)),
+      added: u64(body, 1 + f),
+      check: Buffer.from(body.subarray(9 + f, 25 + f)),
+      message: Buffer.from(body.subarray(27 + f)),
+    }
+  }
+  if (type === SlotType.keyfile && body.length >= 9) {
+    const l = body.readUInt8(8)
+    if (l > KEYFILE_LABEL_MAX || body.length !== 9 + l + 72) throw corrupt('key-file slot is malformed', { region: 'slots' })
+    return {
+      type: 'keyfile',
+      added: u64(body, 0),
+      label: body.subarray(9, 9 + l).toString('utf8'),
+      nonce: Buffer.from(body.subarray(9 + l, 33 + l)),
+      wrapped: Buffer.from(body.subarray(33 + l, 81 + l)),
+    }
+  }
+  return null // unknown slot types are skipped: a newer writer may add kinds an older reader cannot use
+}
+
 /** null for an empty (all-zero) area; throws CORRUPT for a damaged one. */
 export function decodeSlotArea(b: Buffer): SlotArea | null {
   if (b.length !== SLOT_AREA_SIZE) throw corrupt('key slot area truncated', { region: 'slots' })
@@ -132,22 +263,8 @@ export function decodeSlotArea(b: Buffer): SlotArea | null {
     const len = b.readUInt16LE(off + 1)
     off += 3
     if (off + len > SLOT_AREA_SIZE - 16) throw corrupt('key slot overflows its area', { region: 'slots' })
-    if (type === SlotType.passphrase && len === PASS_SLOT_BODY && b.readUInt8(off) === 1) {
-      const opslimit = b.readUInt32LE(off + 1)
-      const memlimit = u64(b, off + 5)
-      if (opslimit < KDF_BOUNDS.opsMin || opslimit > KDF_BOUNDS.opsMax || memlimit < KDF_BOUNDS.memMin || memlimit > KDF_BOUNDS.memMax)
-        throw corrupt(
-          `node key slot asks for Argon2id with ${opslimit} passes over ${showBytes(memlimit)}, ${opslimit < KDF_BOUNDS.opsMin || memlimit < KDF_BOUNDS.memMin ? 'below' : 'above'} what polykey accepts (at most ${KDF_BOUNDS.opsMax} passes, ${showBytes(KDF_BOUNDS.memMax)}): a damaged or crafted file`,
-          { region: 'slots', kdf: true, opslimit, memlimit },
-        )
-      slots.push({
-        type: 'passphrase',
-        params: { opslimit, memlimit },
-        salt: Buffer.from(b.subarray(off + 13, off + 29)),
-        nonce: Buffer.from(b.subarray(off + 29, off + 53)),
-        wrapped: Buffer.from(b.subarray(off + 53, off + 101)),
-      })
-    } // unknown slot types are skipped: a newer writer may add kinds an older reader cannot use
+    const s = decodeSlotBody(type, b.subarray(off, off + len))
+    if (s) slots.push(s)
     off += len
   }
   return { generation, slots }

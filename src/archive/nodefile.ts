@@ -9,8 +9,9 @@ import {
   LINKED_TAIL_BYTES, type Entry, type IndexOp, type SlotArea, type Trailer,
   chainLink, chunkCount, decodeHeader, decodeIndex, decodeSegmentHeader, decodeSlotArea, decodeTrailer, decryptChunks, encodeHeader,
   encodeIndex, encodeSegmentHeader, encodeSlotArea, encodeTrailer, encryptMember, indexAd, isValidPath, storedSize,
-  unwrapPassphraseSlot, wrapPassphraseSlot,
+  wrapPassphraseSlot, type Slot,
 } from './codec.js'
+import { type KeySource, type SlotInfo, activeSlots, describeSlot, readHead, unlockSlots, writeSlots, makePassphraseSlot } from './slots.js'
 import {
   KEY_BYTES, NONCE_BYTES, SALT_BYTES, type KdfParams, deriveFromPassphrase, open as aeadOpen, randomBytes, seal, secureBuffer, subkey, wipe,
 } from '../crypto/index.js'
@@ -27,7 +28,7 @@ export type Change =
   | { op: 'put'; path: string; type: 'link'; target: string; mode?: number; mtime?: number }
   | { op: 'delete'; path: string }
 
-export type KeySource = { passphrase: Buffer } | { masterKey: Buffer }
+export type { KeySource, SlotInfo }
 
 export interface OpenOptions {
   writable?: boolean
@@ -64,6 +65,8 @@ export class NodeFile {
   private seen: SeenRecord | null = null
   /** bytes after the last complete state (an interrupted save); writers cut them before appending */
   private garbageFrom = -1
+  /** the id of the key slot that opened this node (null when opened with the master key) */
+  unlockedSlot: string | null = null
 
   private constructor(p: string, fd: number, headerBytes: Buffer, fileId: Buffer, master: Buffer, writable: boolean) {
     this.path = p
@@ -126,8 +129,10 @@ export class NodeFile {
       const head = readAt(fd, 0, Math.min(size, BODY_OFFSET))
       const header = decodeHeader(head)
       if (size < BODY_OFFSET) throw corrupt(`${p} is truncated inside its key slots`, { region: 'slots' })
-      const master = 'masterKey' in key ? copySecure(key.masterKey) : unlockSlots(head, key.passphrase)
+      const unlocked = 'masterKey' in key ? null : unlockSlots(head, key)
+      const master = unlocked ? unlocked.master : copySecure((key as { masterKey: Buffer }).masterKey)
       const nf = new NodeFile(p, fd, Buffer.from(head.subarray(0, HEADER_SIZE)), header.fileId, master, !!opts.writable)
+      if (unlocked) nf.unlockedSlot = describeSlot(unlocked.slot).id
       nf.size = size
       nf.warn = opts.warn
       nf.load(opts.warn)
@@ -608,44 +613,71 @@ export class NodeFile {
     }
   }
 
+  // ---------------------------------------------------------------------------------- key slots
+  /** The key slots in force (docs/FORMAT.md §Key slots). Needs no key. */
+  static peekSlots(p: string): SlotInfo[] {
+    let fd: number
+    try {
+      fd = fs.openSync(p, 'r')
+    } catch (err) {
+      throw fromFsError(err, `cannot open node ${p}`)
+    }
+    try {
+      const head = readHead(fd)
+      decodeHeader(head)
+      return activeSlots(head).map(describeSlot)
+    } finally {
+      fs.closeSync(fd)
+    }
+  }
+
+  private slotsInForce(): Slot[] {
+    return activeSlots(readHead(this.fd))
+  }
+  slots(): SlotInfo[] {
+    return this.slotsInForce().map(describeSlot)
+  }
+
+  /** Add a slot made for this node (slots.ts makes them from the master key). Callers hold the lock. */
+  addSlot(make: (headerBytes: Buffer, master: Buffer) => Slot): SlotInfo {
+    if (!this.writable) throw new PolykeyError('INTERNAL', 'node file opened read-only')
+    const slot = make(this.headerBytes, this.master)
+    writeSlots(this.fd, [...this.slotsInForce(), slot])
+    return describeSlot(slot)
+  }
+
+  /** Remove a slot by id; the last one is refused. Callers hold the lock. */
+  removeSlot(id: string): SlotInfo {
+    if (!this.writable) throw new PolykeyError('INTERNAL', 'node file opened read-only')
+    const slots = this.slotsInForce()
+    const hit = slots.filter((s) => describeSlot(s).id === id.toLowerCase())
+    if (hit.length === 0) throw notFound(`no key slot '${id}'`, { id }, )
+    if (slots.length === 1) throw new PolykeyError('REFUSED', `slot ${id} is the node's only key slot; removing it would lock the node forever`, { id }, { hint: 'add another slot first (polykey slot add)' })
+    writeSlots(this.fd, slots.filter((s) => !hit.includes(s)))
+    return describeSlot(hit[0])
+  }
+
   /**
-   * Replace the passphrase slot. The new slot area is written to the unused area and synced
-   * before the old one is wiped, so a crash leaves the old or the new passphrase working.
+   * Replace the passphrase slot that opened the node (or the only one) by one for the new
+   * passphrase; other slots are kept. Crash-safe: the old or the new set works (slots.ts).
    */
   changePassphrase(newPassphrase: Buffer, kdf: KdfParams): void {
     if (!this.writable) throw new PolykeyError('INTERNAL', 'node file opened read-only')
-    const areas = readAt(this.fd, SLOT_AREAS_OFFSET, 2 * SLOT_AREA_SIZE)
-    const decoded = [0, 1].map((i) => {
-      try {
-        return decodeSlotArea(areas.subarray(i * SLOT_AREA_SIZE, (i + 1) * SLOT_AREA_SIZE))
-      } catch {
-        return null
-      }
-    })
-    const active = (decoded[0]?.generation ?? -1) >= (decoded[1]?.generation ?? -1) ? 0 : 1
-    const gen = Math.max(decoded[0]?.generation ?? 0, decoded[1]?.generation ?? 0) + 1
-    const area = makePassphraseArea(this.headerBytes, this.master, newPassphrase, kdf, gen)
-    const target = 1 - active
-    writeFull(this.fd, encodeSlotArea(area), SLOT_AREAS_OFFSET + target * SLOT_AREA_SIZE)
-    fs.fsyncSync(this.fd)
-    writeFull(this.fd, Buffer.alloc(SLOT_AREA_SIZE), SLOT_AREAS_OFFSET + active * SLOT_AREA_SIZE)
-    fs.fsyncSync(this.fd)
+    const slots = this.slotsInForce()
+    const pass = slots.filter((s) => s.type === 'passphrase')
+    let i = slots.findIndex((s) => s.type === 'passphrase' && describeSlot(s).id === this.unlockedSlot)
+    if (i < 0 && pass.length === 1) i = slots.indexOf(pass[0])
+    if (i < 0)
+      throw new PolykeyError('REFUSED', pass.length ? 'which passphrase slot? unlock with the passphrase to change' : 'this node has no passphrase slot', {}, { hint: pass.length ? 'give the current passphrase (--passphrase-file)' : 'add one with polykey slot add passphrase' })
+    slots[i] = makePassphraseSlot(this.headerBytes, this.master, newPassphrase, kdf)
+    writeSlots(this.fd, slots)
+    this.unlockedSlot = describeSlot(slots[i]).id
   }
 
-  /** The Argon2id parameters of the active passphrase slot (kept when only the passphrase changes). */
+  /** The Argon2id parameters of the passphrase slot in force (kept when only the passphrase changes). */
   currentKdf(): KdfParams {
-    const areas = readAt(this.fd, SLOT_AREAS_OFFSET, 2 * SLOT_AREA_SIZE)
-    let best: SlotArea | null = null
-    for (let i = 0; i < 2; i++) {
-      try {
-        const a = decodeSlotArea(areas.subarray(i * SLOT_AREA_SIZE, (i + 1) * SLOT_AREA_SIZE))
-        if (a && (!best || a.generation > best.generation)) best = a
-      } catch {
-        /* a damaged area is not the active one */
-      }
-    }
-    if (!best?.slots.length) throw corrupt('node key slots are corrupt', { region: 'slots' })
-    return best.slots[0].params
+    const s = this.slotsInForce().find((x) => x.type === 'passphrase')
+    return s?.type === 'passphrase' ? s.params : { opslimit: 3, memlimit: 256 * 1024 * 1024 }
   }
 
   /** Whether the file at our path is still the one we read, at the size we read. */
@@ -693,36 +725,6 @@ function makePassphraseArea(headerBytes: Buffer, master: Buffer, passphrase: Buf
   } finally {
     wipe(kek)
   }
-}
-
-function unlockSlots(head: Buffer, passphrase: Buffer): Buffer {
-  const areas: SlotArea[] = []
-  let damaged = 0
-  let hostile: unknown = null
-  for (let i = 0; i < 2; i++) {
-    const off = SLOT_AREAS_OFFSET + i * SLOT_AREA_SIZE
-    try {
-      const a = decodeSlotArea(head.subarray(off, off + SLOT_AREA_SIZE))
-      if (a) areas.push(a)
-    } catch (err) {
-      damaged++
-      if (err instanceof PolykeyError && err.data.kdf) hostile = err // say which parameters were refused
-    }
-  }
-  if (areas.length === 0 && hostile) throw hostile
-  if (areas.length === 0) throw corrupt(damaged ? 'node key slots are corrupt' : 'node has no key slots', { region: 'slots' })
-  areas.sort((a, b) => b.generation - a.generation)
-  const master = secureBuffer(KEY_BYTES)
-  for (const a of areas) {
-    for (const s of a.slots) {
-      const kek = deriveFromPassphrase(passphrase, s.salt, s.params)
-      const ok = unwrapPassphraseSlot(head.subarray(0, HEADER_SIZE), kek, s, master)
-      wipe(kek)
-      if (ok) return master
-    }
-  }
-  wipe(master)
-  throw new PolykeyError('WRONG_KEY', 'wrong passphrase for this node')
 }
 
 /** A trailer names its segment and index block, and follows the index block directly. */

@@ -8,6 +8,8 @@ const vault = () => import('./vault-commands.js')
 const mount = () => import('./mount-commands.js')
 const sync = () => import('./sync-commands.js')
 const agent = () => import('./agent-commands.js')
+const slot = () => import('./slot-commands.js')
+const pass = () => import('./pass-commands.js')
 const identity = () => import('./identity-commands.js')
 
 const json = <T>(y: Argv<T>) => y.option('json', { type: 'boolean', describe: 'print one JSON document' })
@@ -233,6 +235,35 @@ export const groups: Group[] = [
         builder: (y) => json(y).positional('dir', str),
         needs: AGENT,
       }).run(() => vault().then((m) => m.importDir)),
+      // Decrypts here, through the user's gpg (agent, pinentry on this terminal, environment);
+      // the writing goes through pass-apply, to the agent when one holds the node.
+      command({
+        command: 'pass',
+        describe: 'import a pass store through gpg (default $PASSWORD_STORE_DIR, else ~/.password-store)',
+        builder: (y) => json(y).option('store', { type: 'string', describe: 'the store folder' }).option('history', { type: 'boolean', describe: "replay the store's git history as commits" }),
+        needs: { runs: 'local', terminal: true },
+      }).run(() => pass().then((m) => m.importPass)),
+      command({ command: 'pass-apply', describe: false, builder: json, needs: { runs: 'agent', stdin: 'data' } }).run(() => pass().then((m) => m.importPassApply)),
+    ],
+  },
+  {
+    name: 'slot',
+    describe: 'key slots: slot list | add passphrase | add gpg RECIPIENT | add keyfile FILE | rm ID',
+    commands: [
+      // The slot areas are in the clear: listing needs no key and no agent.
+      command({ command: 'list', describe: 'the key slots: id, kind, what unlocks each, when added', builder: json, needs: LOCAL }).run(() => slot().then((m) => m.slotList)),
+      command({
+        command: 'add <kind> [target]',
+        describe: "add a slot: 'add passphrase', 'add gpg RECIPIENT', 'add keyfile FILE' (created with 32 random bytes when missing)",
+        builder: (y) =>
+          json(y)
+            .positional('kind', { choices: ['passphrase', 'gpg', 'keyfile'] as const, demandOption: true })
+            .positional('target', optStr)
+            .option('new-passphrase-file', { type: 'string', describe: 'passphrase slot: read it from FILE (else $POLYKEY_NEW_PASSPHRASE, else a prompt)' })
+            .option('kdf', { choices: kdfChoices, describe: 'passphrase slot: Argon2id profile (default: that of the existing one)' }),
+        needs: { runs: 'local', terminal: true },
+      }).run(() => slot().then((m) => m.slotAdd)),
+      command({ command: 'rm <id>', describe: 'remove a slot (refused for the last one)', builder: (y) => json(y).positional('id', str), needs: { runs: 'local', terminal: true } }).run(() => slot().then((m) => m.slotRm)),
     ],
   },
   {

@@ -55,7 +55,6 @@ export class Context {
   hosted: HostedVault | null = null
   /** the agent connection this command answers (when it runs in an agent) */
   conn: Connection | null = null
-  private cachedPassphrase: Buffer | null = null
   private cachedKey: KeySource | null = null
   constructor(
     public io: IO,
@@ -113,12 +112,14 @@ export class Context {
     const global: string[] = []
     if (this.args.node) global.push('--node', this.args.node)
     if (this.args.passphraseFile) global.push('--passphrase-file', this.args.passphraseFile)
+    if (this.args.keyFile) global.push('--key-file', this.args.keyFile)
     if (this.args.lockTimeout !== undefined) global.push('--lock-timeout', String(this.args.lockTimeout))
-    if (!this.hosted && !this.args.passphraseFile && !env.POLYKEY_PASSPHRASE) {
+    if (!this.hosted && !this.args.passphraseFile && !env.POLYKEY_PASSPHRASE && !this.args.keyFile && !env.POLYKEY_KEY_FILE) {
       const { findAgent } = await import('../agent/client.js')
       if (!(await findAgent(this.nodePath))) {
-        this.cachedPassphrase ??= await this.passphrase()
-        env.POLYKEY_PASSPHRASE = this.cachedPassphrase.toString()
+        // Asked once for all the inner commands; a gpg slot is asked again (gpg-agent caches it).
+        const key = await this.keySource()
+        if ('passphrase' in key) env.POLYKEY_PASSPHRASE = key.passphrase.toString()
       }
     }
     const { main } = await import('./main.js')
@@ -129,7 +130,8 @@ export class Context {
 
   /** What unlocks the node, asked for once per command (a composite command reuses it). */
   async keySource(): Promise<KeySource> {
-    this.cachedKey ??= { passphrase: await this.passphrase() }
+    const { resolveKeySource } = await import('./key-source.js')
+    this.cachedKey ??= await resolveKeySource(this)
     return this.cachedKey
   }
 
@@ -171,7 +173,9 @@ export function checkNodeFile(nodePath: string): void {
 
 /** A wrong key names the node it did not open (a user with several nodes needs to know which). */
 export function nameTheNode(err: unknown, nodePath: string): unknown {
-  if (err instanceof PolykeyError && err.code === 'WRONG_KEY' && !err.message.includes(nodePath)) err.message = `${err.message.replace(/ for this node$/, '')} for ${nodePath}`
+  if (err instanceof PolykeyError && err.code === 'WRONG_KEY' && !err.message.includes(nodePath))
+    // ' of this node' (key-slot messages) names it in place; otherwise it is appended.
+    err.message = err.message.includes(' of this node') ? err.message.replace(' of this node', ` of ${nodePath}`) : `${err.message.replace(/ for this node$/, '')} for ${nodePath}`
   return err
 }
 

@@ -24,7 +24,13 @@ export async function repoCreate(ctx: Context, argv: { name: string }) {
   return EXIT.OK
 }
 export async function repoList(ctx: Context) {
-  const repos = await ctx.withVault(false, (v) => v.repoList().map((name) => ({ name, secrets: v.secretNames(name).length })))
+  const repos = await ctx.withVault(false, (v) =>
+    v.repoList().map((name) => {
+      // .gpg-id recipients of a repository imported from pass, by folder ('' = the repository)
+      const gpgId = v.repoMetaRead(name, 'pass-gpg-id')
+      return { name, secrets: v.secretNames(name).length, ...(gpgId ? { gpgId: JSON.parse(gpgId.toString('utf8')) } : {}) }
+    }),
+  )
   if (ctx.args.json) ctx.json(repos)
   else if (repos.length) ctx.out(repos.map((r) => r.name).join('\n'))
   return EXIT.OK

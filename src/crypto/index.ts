@@ -34,6 +34,7 @@ export const Purpose = {
   index: 2, // index blocks
   trailer: 3, // trailer MACs
   seal: 4, // sealed bundles
+  slot: 5, // gpg key slots' check (tells the master key from anything else gpg might return)
 } as const
 export type PurposeName = keyof typeof Purpose
 const KDF_CONTEXT = Buffer.from('PKNODE01')
@@ -62,6 +63,18 @@ export function subkey(master: Buffer, purpose: PurposeName): Buffer {
 export function deriveFromPassphrase(passphrase: Buffer, salt: Buffer, p: KdfParams): Buffer {
   const out = secureBuffer(KEY_BYTES)
   sodium.crypto_pwhash(out, passphrase, salt, p.opslimit, p.memlimit, sodium.crypto_pwhash_ALG_ARGON2ID13)
+  return out
+}
+
+/**
+ * A key-file slot's KEK. A key file is 32 random bytes, so no stretching is needed: a keyed
+ * BLAKE2b with a fixed, named input turns it into a key used for nothing else.
+ */
+const KEYFILE_KEK_INPUT = Buffer.from('polykey key-file slot KEK v1', 'latin1')
+export const KEYFILE_BYTES = 32
+export function deriveFromKeyFile(keyFile: Buffer): Buffer {
+  const out = secureBuffer(KEY_BYTES)
+  sodium.crypto_generichash(out, KEYFILE_KEK_INPUT, keyFile)
   return out
 }
 

@@ -208,6 +208,40 @@ export class Vault {
     return this.git(repo).commit(changes, message, this.author, this.now())
   }
 
+  /**
+   * One commit of many changes (null = remove) with a given message and time: replaying another
+   * tool's history (import pass --history). Tags are not touched.
+   */
+  secretsCommitAt(repo: string, changes: Map<string, Buffer | null>, message: string, timeMs: number): string | null {
+    this.needRepo(repo)
+    const git = new Map<string, { data: Buffer; mode: number } | null>()
+    for (const [name, data] of changes) {
+      checkName('secret', name)
+      const p = join(this.repoPath(repo), name)
+      const old = this.store.stat(p)
+      if (data === null) {
+        if (old?.type !== 'file') continue
+        this.untagEverywhere(repo, name)
+        this.store.remove(p)
+        git.set(name, null)
+      } else {
+        this.store.writeFile(p, data)
+        git.set(name, { data, mode: old?.mode ?? 0o600 })
+      }
+    }
+    if (git.size === 0) return null
+    return this.git(repo).commit(git, message, this.author, timeMs)
+  }
+
+  /** Per-repository metadata kept beside its git data (moves and goes with the repository). */
+  repoMetaRead(repo: string, name: string): Buffer | null {
+    return this.store.readFile(join(this.repoPath(repo), '.git', `polykey-${name}`))
+  }
+  repoMetaWrite(repo: string, name: string, data: Buffer): void {
+    this.needRepo(repo)
+    this.store.writeFile(join(this.repoPath(repo), '.git', `polykey-${name}`), data, { mode: 0o600 })
+  }
+
   // ------------------------------------------------------------------------ tags
   tagNames(): string[] {
     return this.store.list(TAGS).filter((n) => this.store.stat(join(TAGS, n))?.type === 'dir')

@@ -66,7 +66,7 @@ export function describeNode(file: string, passphrase: string) {
       sha256: sha256(bytes),
       fileId: nf.fileId.toString('hex'),
       saves: nf.seq,
-      keySlots: areas.map((a) => (a ? { generation: a.generation, slots: a.slots.map((s) => ({ type: s.type, kdf: s.params })) } : null)),
+      keySlots: areas.map((a) => (a ? { generation: a.generation, slots: a.slots.map((s) => ({ type: s.type, kdf: s.type === 'passphrase' ? s.params : undefined })) } : null)),
       segments: layout(file, passphrase).segments.map((s) => ({ seq: s.seq, offset: s.start, bytes: s.end - s.start, index: s.trailer.indexKind, members: s.trailer.memberCount })),
       members,
     }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
 import { run, tmpdir, PASS } from '../helpers.js'
-import { BODY_OFFSET, HEADER_SIZE, SLOT_AREA_SIZE, decodeSlotArea } from '../../src/archive/codec.js'
+import { BODY_OFFSET, HEADER_SIZE, SLOT_AREA_SIZE, decodeSlotArea, type PassphraseSlot } from '../../src/archive/codec.js'
 import { NodeFile } from '../../src/archive/nodefile.js'
 import { cliNodeCopy, cli, copyWith, TEST_KDF } from './util.js'
 
@@ -36,7 +36,7 @@ test('passphrase change: the old one stops working, the new one works, the body 
   assert.ok(after.subarray(...A).every((x) => x === 0))
   const area = decodeSlotArea(after.subarray(...B))!
   assert.equal(area.generation, 2)
-  assert.deepEqual(area.slots[0].params, TEST_KDF, 'the Argon2id profile is kept')
+  assert.deepEqual((area.slots[0] as PassphraseSlot).params, TEST_KDF, 'the Argon2id profile is kept')
   assert.equal(await works(node, PASS), 3)
   assert.equal(await works(node, NEW), 0)
   const old = await run(['info'], { node })

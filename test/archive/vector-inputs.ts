@@ -2,9 +2,10 @@
 // turn them into bytes. vectors.test.ts pins the outputs.
 import {
   chainLink, chunkAd, encodeHeader, encodeIndex, encodeSegmentHeader, encodeSlotArea, encodeTrailer, encryptMember, indexAd,
-  wrapPassphraseSlot, type Entry,
+  wrapPassphraseSlot, wrapKeyFileSlot, encodeSlotBody, type Entry,
 } from '../../src/archive/codec.js'
-import { KDF_PROFILES, deriveFromPassphrase, hash, seal, subkey } from '../../src/crypto/index.js'
+import { gpgSlotFromMessage } from '../../src/archive/slots.js'
+import { KDF_PROFILES, deriveFromKeyFile, deriveFromPassphrase, hash, seal, subkey } from '../../src/crypto/index.js'
 
 const seqBytes = (from: number, n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (from + i) & 0xff))
 
@@ -17,6 +18,11 @@ const indexNonce = seqBytes(0xd0, 24)
 const chunkNonce = seqBytes(0xe0, 24)
 const blobId = seqBytes(0x10, 16)
 const passphrase = Buffer.from('polykey-vector')
+export const keyFile = seqBytes(0x60, 32)
+const fingerprint = seqBytes(0x30, 20)
+/** A stand-in for gpg's output (gpg's own is random): the codec stores the message as it is. */
+const openpgpMessage = seqBytes(0x80, 16)
+const added = 1_700_000_000
 export const tokenEntry: Entry = { path: 'repos/demo/token', type: 'file', mode: 0o600, mtime: 1_700_000_000_000, size: 10, offset: 1120, blobId, target: '' }
 
 export function vectors(): Record<string, Buffer> {
@@ -24,7 +30,10 @@ export function vectors(): Record<string, Buffer> {
   const header = encodeHeader({ version: 1, fileId })
   const kek = deriveFromPassphrase(passphrase, salt, KDF_PROFILES.test)
   const slot = wrapPassphraseSlot(header, kek, master, KDF_PROFILES.test, salt, slotNonce)
-  const keys = { data: subkey(master, 'data'), index: subkey(master, 'index'), trailer: subkey(master, 'trailer'), seal: subkey(master, 'seal') }
+  const keys = { data: subkey(master, 'data'), index: subkey(master, 'index'), trailer: subkey(master, 'trailer'), seal: subkey(master, 'seal'), slot: subkey(master, 'slot') }
+  const keyFileKek = deriveFromKeyFile(keyFile)
+  const keyFileSlot = wrapKeyFileSlot(header, keyFileKek, master, added, 'ci.key', slotNonce)
+  const gpgSlot = gpgSlotFromMessage(header, master, fingerprint, added, openpgpMessage)
   const index = encodeIndex('delta', [
     { op: 'put', entry: { path: 'repos/demo', type: 'dir', mode: 0o700, mtime: 1_700_000_000_000, size: 0, offset: 0, blobId: null, target: '' } },
     { op: 'put', entry: tokenEntry },
@@ -54,6 +63,11 @@ export function vectors(): Record<string, Buffer> {
     'subkey-trailer': keys.trailer,
     'subkey-seal': keys.seal,
     'slot-area': encodeSlotArea({ generation: 1, slots: [slot] }),
+    'subkey-slot': keys.slot,
+    'keyfile-kek': keyFileKek,
+    'keyfile-slot-body': encodeSlotBody(keyFileSlot),
+    'gpg-slot-body': encodeSlotBody(gpgSlot),
+    'slot-area-three': encodeSlotArea({ generation: 2, slots: [slot, gpgSlot, keyFileSlot] }),
     'segment-header': encodeSegmentHeader({ seq: 2, length: 1234 }),
     'index-delta': index,
     'index-ad': indexAd(fileId, 1170, 2),

@@ -5,7 +5,7 @@ import test from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
-import { decodeHeader, decodeIndex, decodeSlotArea, decodeTrailer, unwrapPassphraseSlot, decryptChunks } from '../../src/archive/codec.js'
+import { decodeHeader, decodeIndex, decodeSlotArea, decodeTrailer, unwrapPassphraseSlot, decryptChunks, type PassphraseSlot } from '../../src/archive/codec.js'
 import { KDF_PROFILES, secureBuffer } from '../../src/crypto/index.js'
 import { vectors, fileId, master, tokenEntry } from './vector-inputs.js'
 import { NodeFile } from '../../src/archive/nodefile.js'
@@ -43,6 +43,34 @@ const EXPECT: Record<string, string> = {
     0000000000000000000000000000000000000000000000000000000000000000
     0000000000000000000000000000000000000000000000000000000000000000
     0000000000000000000000000000000095a37fa59c33e6282a91a5325fda88b0`,
+  'subkey-slot': `
+    b3e8d5eeaab961e2d7ab551fc987bc10808d04b3d34e974cfc00fb48017f915b`,
+  'keyfile-kek': `
+    306979baa9bb1ead15cbd41acde2472f32bc716e9ec3bc0755d86058b48ed0cf`,
+  'keyfile-slot-body': `
+    00f15365000000000663692e6b6579b0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0
+    c1c2c3c4c5c6c7b10734adf280ba8fed70a7c289c6d96f62d28fbe83f149395f
+    780ec9a8ea967a0e3389b3fcf6b19a4371b4d48384ab7b`,
+  'gpg-slot-body': `
+    14303132333435363738393a3b3c3d3e3f4041424300f153650000000050c1cf
+    d4bc3aad8bf7bc1a31ba4c73df1000808182838485868788898a8b8c8d8e8f`,
+  'slot-area-three': `
+    504b534c4f545300020000000000000003000165000101000000002000000000
+    0000a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbd
+    bebfc0c1c2c3c4c5c6c7c20b47556924b987e58d2f4a43b5b241327dbc572716
+    6590747c873dc9a329196744a299509b4d5ec01f7f96c1d20fa4023f00143031
+    32333435363738393a3b3c3d3e3f4041424300f153650000000050c1cfd4bc3a
+    ad8bf7bc1a31ba4c73df1000808182838485868788898a8b8c8d8e8f03570000
+    f15365000000000663692e6b6579b0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1
+    c2c3c4c5c6c7b10734adf280ba8fed70a7c289c6d96f62d28fbe83f149395f78
+    0ec9a8ea967a0e3389b3fcf6b19a4371b4d48384ab7b00000000000000000000
+    0000000000000000000000000000000000000000000000000000000000000000
+    0000000000000000000000000000000000000000000000000000000000000000
+    0000000000000000000000000000000000000000000000000000000000000000
+    0000000000000000000000000000000000000000000000000000000000000000
+    0000000000000000000000000000000000000000000000000000000000000000
+    0000000000000000000000000000000000000000000000000000000000000000
+    0000000000000000000000000000000090ef33d4fade5ff7143b18216788d624`,
   'segment-header': `
     504b5345474d54000200000000000000d2040000000000000000000000000000`,
   'index-delta': `
@@ -115,7 +143,7 @@ test('the vectors decode back to their inputs', () => {
   const area = decodeSlotArea(v['slot-area'])!
   assert.equal(area.generation, 1)
   const out = secureBuffer(32)
-  assert.ok(unwrapPassphraseSlot(v.header, v['argon2id-test'], area.slots[0], out))
+  assert.ok(unwrapPassphraseSlot(v.header, v['argon2id-test'], area.slots[0] as PassphraseSlot, out))
   assert.ok(out.equals(master))
   const t = decodeTrailer(v.trailer, fileId, v['subkey-trailer'])!
   assert.equal(t.seq, 2)
@@ -154,4 +182,23 @@ test('worked size: a node with one 10-byte member is exactly the size FORMAT.md 
   // 32 + 50 + 112 (a delta index with the one entry) + 128
   assert.equal(edit.fileSize - size, 322, 'one small edit (a delta index) grows the file by 322 bytes')
   edit.close()
+})
+
+test('the three-slot vector decodes back: the key file unwraps the master key, the gpg check matches', async () => {
+  const { unwrapKeyFileSlot } = await import('../../src/archive/codec.js')
+  const { deriveFromKeyFile, subkey, hash } = await import('../../src/crypto/index.js')
+  const { gpgSlotCheckInput } = await import('../../src/archive/codec.js')
+  const { keyFile } = await import('./vector-inputs.js')
+  const v = vectors()
+  const area = decodeSlotArea(v['slot-area-three'])!
+  assert.deepEqual(area.slots.map((s) => s.type), ['passphrase', 'gpg', 'keyfile'])
+  const kf = area.slots[2]
+  assert.ok(kf.type === 'keyfile' && kf.label === 'ci.key' && kf.added === 1_700_000_000)
+  const out = secureBuffer(32)
+  assert.ok(unwrapKeyFileSlot(v.header, deriveFromKeyFile(keyFile), kf, out))
+  assert.ok(out.equals(master))
+  const g = area.slots[1]
+  assert.ok(g.type === 'gpg')
+  assert.equal(g.fingerprint.toString('hex'), '303132333435363738393a3b3c3d3e3f40414243')
+  assert.ok(hash(gpgSlotCheckInput(v.header, g), 16, subkey(master, 'slot')).equals(g.check))
 })

@@ -1,0 +1,228 @@
+// The key-slot areas (docs/FORMAT.md §Key slots): which slots a node has, unlocking the master
+// key with a passphrase, a key file or gpg, and rewriting the slot set crash-safely. Only the
+// two 512-byte areas at offsets 64 and 576 are ever written here; the body is never touched.
+import fs from 'node:fs'
+import {
+  HEADER_SIZE, SLOT_AREA_SIZE, SLOT_AREAS_OFFSET,
+  type GpgSlot, type KeyFileSlot, type PassphraseSlot, type Slot, type SlotArea, type SlotKind,
+  decodeSlotArea, encodeSlotArea, gpgSlotCheckInput, slotId, unwrapKeyFileSlot, unwrapPassphraseSlot, wrapKeyFileSlot, wrapPassphraseSlot,
+} from './codec.js'
+import {
+  KEY_BYTES, KEYFILE_BYTES, NONCE_BYTES, SALT_BYTES, type KdfParams,
+  deriveFromKeyFile, deriveFromPassphrase, equal, hash, randomBytes, secureBuffer, subkey, wipe,
+} from '../crypto/index.js'
+import { decryptSync, encryptTo } from '../crypto/gpg.js'
+import { PolykeyError, corrupt } from '../errors.js'
+
+/** What unlocks a node: a passphrase, a key file's 32 bytes, its gpg slots through gpg, or the master key itself (the agent). */
+export type KeySource = { passphrase: Buffer } | { masterKey: Buffer } | { keyFile: Buffer } | { gpg: { env?: NodeJS.ProcessEnv } }
+
+export interface SlotInfo {
+  id: string
+  kind: SlotKind
+  /** gpg: the recipient's primary key fingerprint (hex) */
+  fingerprint?: string
+  /** keyfile: the key file's name when it was added */
+  label?: string
+  /** seconds since the epoch; null for passphrase slots (version 1 records no time for them) */
+  added: number | null
+}
+
+export function describeSlot(s: Slot): SlotInfo {
+  const info: SlotInfo = { id: slotId(s), kind: s.type, added: s.type === 'passphrase' ? null : s.added }
+  if (s.type === 'gpg') info.fingerprint = s.fingerprint.toString('hex').toUpperCase()
+  if (s.type === 'keyfile') info.label = s.label
+  return info
+}
+
+interface Areas {
+  decoded: (SlotArea | null)[] // null: empty or damaged
+  damaged: number
+  /** an area refused for its Argon2id parameters: said as such when no area is usable */
+  hostile: unknown
+}
+
+function decodeAreas(both: Buffer): Areas {
+  const decoded: (SlotArea | null)[] = []
+  let damaged = 0
+  let hostile: unknown = null
+  for (let i = 0; i < 2; i++) {
+    try {
+      decoded.push(decodeSlotArea(both.subarray(i * SLOT_AREA_SIZE, (i + 1) * SLOT_AREA_SIZE)))
+    } catch (err) {
+      decoded.push(null)
+      damaged++
+      if (err instanceof PolykeyError && err.data.kdf) hostile = err
+    }
+  }
+  return { decoded, damaged, hostile }
+}
+
+/** Usable areas, newest generation first (the older one matters only after an interrupted rewrite). */
+function usable(both: Buffer): SlotArea[] {
+  const { decoded, damaged, hostile } = decodeAreas(both)
+  const areas = decoded.filter((a): a is SlotArea => !!a)
+  if (areas.length === 0 && hostile) throw hostile
+  if (areas.length === 0) throw corrupt(damaged ? 'node key slots are corrupt' : 'node has no key slots', { region: 'slots' })
+  return areas.sort((a, b) => b.generation - a.generation)
+}
+
+/** The slots in force: those of the newest usable area. `head` is the file's first 1,088 bytes. */
+export function activeSlots(head: Buffer): Slot[] {
+  return usable(head.subarray(SLOT_AREAS_OFFSET, SLOT_AREAS_OFFSET + 2 * SLOT_AREA_SIZE))[0].slots
+}
+
+const KIND_NAME = { passphrase: 'passphrase', keyFile: 'key file', gpg: 'gpg key' } as const
+
+/** Unwrap the master key (secure memory) with the key given; which slot opened it. */
+export function unlockSlots(head: Buffer, key: Exclude<KeySource, { masterKey: Buffer }>): { master: Buffer; slot: Slot } {
+  const areas = usable(head.subarray(SLOT_AREAS_OFFSET, SLOT_AREAS_OFFSET + 2 * SLOT_AREA_SIZE))
+  const headerBytes = head.subarray(0, HEADER_SIZE)
+  const master = secureBuffer(KEY_BYTES)
+  const kind = 'passphrase' in key ? 'passphrase' : 'keyFile' in key ? 'keyFile' : 'gpg'
+  const seen = new Set<string>()
+  const candidates = areas.flatMap((a) => a.slots).filter((s) => s.type === (kind === 'keyFile' ? 'keyfile' : kind) && !seen.has(slotId(s)) && !!seen.add(slotId(s)))
+  let gpgError: PolykeyError | null = null
+  if (kind === 'keyFile') {
+    const k = (key as { keyFile: Buffer }).keyFile
+    if (k.length !== KEYFILE_BYTES) {
+      wipe(master)
+      throw new PolykeyError('WRONG_KEY', `the key file is ${k.length} bytes, not ${KEYFILE_BYTES}: not a polykey key file`)
+    }
+  }
+  const keyFileKek = kind === 'keyFile' ? deriveFromKeyFile((key as { keyFile: Buffer }).keyFile) : null
+  try {
+    for (const s of candidates) {
+      if (s.type === 'passphrase') {
+        const kek = deriveFromPassphrase((key as { passphrase: Buffer }).passphrase, s.salt, s.params)
+        const ok = unwrapPassphraseSlot(headerBytes, kek, s, master)
+        wipe(kek)
+        if (ok) return { master, slot: s }
+      } else if (s.type === 'keyfile') {
+        if (unwrapKeyFileSlot(headerBytes, keyFileKek!, s, master)) return { master, slot: s }
+      } else if (s.type === 'gpg') {
+        let plain: Buffer
+        try {
+          plain = decryptSync(s.message, `the gpg key slot (${s.fingerprint.toString('hex').toUpperCase()}) of this node`, (key as { gpg: { env?: NodeJS.ProcessEnv } }).gpg.env)
+        } catch (err) {
+          const e = err as PolykeyError
+          // Another gpg slot may be for a key this user has; a cancelled pinentry means stop.
+          if (e.code !== 'WRONG_KEY' || e.data.gpg === 'CANCELLED') throw e
+          gpgError ??= e
+          continue
+        }
+        try {
+          if (plain.length === KEY_BYTES && gpgCheck(headerBytes, plain, s)) {
+            plain.copy(master)
+            return { master, slot: s }
+          }
+        } finally {
+          plain.fill(0)
+        }
+        gpgError ??= new PolykeyError('WRONG_KEY', 'the gpg key slot decrypted to something other than the key of this node (a damaged or substituted slot)')
+      }
+    }
+  } catch (err) {
+    wipe(master)
+    throw err
+  } finally {
+    wipe(keyFileKek)
+  }
+  wipe(master)
+  if (gpgError) {
+    const others = [...new Set(areas[0].slots.map((x) => x.type).filter((t) => t !== 'gpg'))]
+    if (others.length) gpgError.hint = `this node also opens with ${others.map((t) => (t === 'keyfile' ? '--key-file' : '--passphrase-file or $POLYKEY_PASSPHRASE')).join(', or ')}`
+    throw gpgError
+  }
+  if (candidates.length === 0)
+    throw new PolykeyError('WRONG_KEY', `the key slots of this node include no ${KIND_NAME[kind]} slot`, {}, { hint: 'unlock with another key, and add one with polykey slot add' })
+  throw new PolykeyError('WRONG_KEY', kind === 'passphrase' ? 'wrong passphrase for this node' : `wrong ${KIND_NAME[kind]} for this node`)
+}
+
+function gpgCheck(headerBytes: Buffer, master: Buffer, s: GpgSlot): boolean {
+  const k = subkey(master, 'slot')
+  try {
+    return equal(hash(gpgSlotCheckInput(headerBytes, s), 16, k), s.check)
+  } finally {
+    wipe(k)
+  }
+}
+
+// ---------------------------------------------------------------------------------- new slots
+export function makePassphraseSlot(headerBytes: Buffer, master: Buffer, passphrase: Buffer, kdf: KdfParams): PassphraseSlot {
+  const salt = randomBytes(SALT_BYTES)
+  const kek = deriveFromPassphrase(passphrase, salt, kdf)
+  try {
+    return wrapPassphraseSlot(headerBytes, kek, master, kdf, salt, randomBytes(NONCE_BYTES))
+  } finally {
+    wipe(kek)
+  }
+}
+
+export function makeKeyFileSlot(headerBytes: Buffer, master: Buffer, keyFile: Buffer, label: string, added: number): KeyFileSlot {
+  if (keyFile.length !== KEYFILE_BYTES) throw new PolykeyError('USAGE', `a key file must be ${KEYFILE_BYTES} bytes (this one is ${keyFile.length})`)
+  const kek = deriveFromKeyFile(keyFile)
+  try {
+    return wrapKeyFileSlot(headerBytes, kek, master, added, truncateUtf8(label, 32), randomBytes(NONCE_BYTES))
+  } finally {
+    wipe(kek)
+  }
+}
+
+/** The master key encrypted to `fingerprint` by gpg (on stdin, never argv or disk). */
+export function makeGpgSlot(headerBytes: Buffer, master: Buffer, fingerprint: string, added: number, env?: NodeJS.ProcessEnv): GpgSlot {
+  const message = encryptTo(fingerprint, master, env)
+  return gpgSlotFromMessage(headerBytes, master, Buffer.from(fingerprint, 'hex'), added, message)
+}
+
+/** Pure: the slot for an OpenPGP message already made (test vectors use a fixed one). */
+export function gpgSlotFromMessage(headerBytes: Buffer, master: Buffer, fingerprint: Buffer, added: number, message: Buffer): GpgSlot {
+  const s: GpgSlot = { type: 'gpg', fingerprint, added, check: Buffer.alloc(16), message }
+  const k = subkey(master, 'slot')
+  try {
+    s.check = hash(gpgSlotCheckInput(headerBytes, s), 16, k)
+  } finally {
+    wipe(k)
+  }
+  return s
+}
+
+function truncateUtf8(s: string, max: number): string {
+  let out = s
+  while (Buffer.byteLength(out) > max) out = out.slice(0, -1)
+  return out
+}
+
+// ---------------------------------------------------------------------------------- rewriting
+/**
+ * Replace the slot set. The new area (generation = highest + 1) goes into the area that is not
+ * in force and is synced before the old one is wiped and synced: a crash at any byte leaves the
+ * old set (new area torn: damaged, ignored) or the new set (old area torn or still whole: lower
+ * generation) in force.
+ */
+export function writeSlots(fd: number, slots: Slot[]): void {
+  if (slots.length === 0) throw new PolykeyError('REFUSED', 'a node needs at least one key slot')
+  const both = Buffer.alloc(2 * SLOT_AREA_SIZE)
+  fs.readSync(fd, both, 0, both.length, SLOT_AREAS_OFFSET)
+  const { decoded } = decodeAreas(both)
+  const active = (decoded[0]?.generation ?? -1) >= (decoded[1]?.generation ?? -1) ? 0 : 1
+  const generation = Math.max(decoded[0]?.generation ?? 0, decoded[1]?.generation ?? 0) + 1
+  const bytes = encodeSlotArea({ generation, slots }) // throws before any write when they do not fit
+  const target = 1 - active
+  writeFull(fd, bytes, SLOT_AREAS_OFFSET + target * SLOT_AREA_SIZE)
+  fs.fsyncSync(fd)
+  writeFull(fd, Buffer.alloc(SLOT_AREA_SIZE), SLOT_AREAS_OFFSET + active * SLOT_AREA_SIZE)
+  fs.fsyncSync(fd)
+}
+
+export function readHead(fd: number): Buffer {
+  const b = Buffer.alloc(SLOT_AREAS_OFFSET + 2 * SLOT_AREA_SIZE)
+  const n = fs.readSync(fd, b, 0, b.length, 0)
+  if (n < b.length) throw corrupt('node file is truncated inside its key slots', { region: 'slots' })
+  return b
+}
+
+function writeFull(fd: number, b: Buffer, pos: number): void {
+  let done = 0
+  while (done < b.length) done += fs.writeSync(fd, b, done, b.length - done, pos + done)
+}
