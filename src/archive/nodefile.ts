@@ -4,10 +4,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import {
-  BODY_OFFSET, CHUNK_OVERHEAD, CHUNK_SIZE, HEADER_SIZE, SEGMENT_HEADER_SIZE, SLOT_AREA_SIZE, SLOT_AREAS_OFFSET, TRAILER_MAGIC,
+  BODY_OFFSET, CHUNK_OVERHEAD, CHUNK_SIZE, HEADER_SIZE, SEGMENT_HEADER_SIZE, SLOT_AREA_SIZE, TRAILER_MAGIC,
   TRAILER_SIZE, FORMAT_VERSION, FILE_ID_BYTES, BLOB_ID_BYTES,
   LINKED_TAIL_BYTES, type Entry, type IndexOp, type SlotArea, type Trailer,
-  chainLink, chunkCount, decodeHeader, decodeIndex, decodeSegmentHeader, decodeSlotArea, decodeTrailer, decryptChunks, encodeHeader,
+  chainLink, chunkCount, decodeHeader, decodeIndex, decodeSegmentHeader, decodeTrailer, decryptChunks, encodeHeader,
   encodeIndex, encodeSegmentHeader, encodeSlotArea, encodeTrailer, encryptMember, indexAd, isValidPath, storedSize,
   wrapPassphraseSlot, type Slot,
 } from './codec.js'

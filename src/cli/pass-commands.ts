@@ -8,7 +8,7 @@ import type { Context } from './context.js'
 import { EXIT, PolykeyError } from '../errors.js'
 import type { PassCommit } from '../vault/pass-store.js'
 
-export async function importPass(ctx: Context, argv: any): Promise<number> {
+export async function importPass(ctx: Context, argv: { store?: string; history?: boolean }): Promise<number> {
   const ps = await import('../vault/pass-store.js')
   const { decryptMany } = await import('../crypto/gpg.js')
   const env = ctx.io.env

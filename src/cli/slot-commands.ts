@@ -45,7 +45,7 @@ async function withSlots<T>(ctx: Context, fn: (file: import('../archive/nodefile
   }
 }
 
-export async function slotAdd(ctx: Context, argv: any): Promise<number> {
+export async function slotAdd(ctx: Context, argv: { kind: string; target?: string; newPassphraseFile?: string; kdf?: KdfProfile }): Promise<number> {
   const kind = String(argv.kind)
   const slots = await import('../archive/slots.js')
   const now = Math.floor(Date.now() / 1000)
@@ -56,7 +56,7 @@ export async function slotAdd(ctx: Context, argv: any): Promise<number> {
       const next = await ctx.passphrase('New passphrase: ', { file: argv.newPassphraseFile, envVar: 'POLYKEY_NEW_PASSPHRASE', confirm: true })
       try {
         if (next.length === 0) throw new PolykeyError('USAGE', 'the new passphrase is empty')
-        const kdf = argv.kdf ? KDF_PROFILES[argv.kdf as KdfProfile] : file.currentKdf()
+        const kdf = argv.kdf ? KDF_PROFILES[argv.kdf] : file.currentKdf()
         return file.addSlot((h, m) => slots.makePassphraseSlot(h, m, next, kdf))
       } finally {
         next.fill(0)
@@ -114,7 +114,7 @@ export async function slotAdd(ctx: Context, argv: any): Promise<number> {
   return EXIT.OK
 }
 
-export async function slotRm(ctx: Context, argv: any): Promise<number> {
+export async function slotRm(ctx: Context, argv: { id: string }): Promise<number> {
   const id = String(argv.id)
   const removed = await withSlots(ctx, (file) => file.removeSlot(id))
   if (ctx.args.json) ctx.json({ ...removed, added: iso(removed.added) })

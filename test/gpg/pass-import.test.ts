@@ -33,7 +33,7 @@ test('import pass: repositories, names, tags, recipients, values byte for byte, 
   // The work folder is also encrypted to a second key (its own .gpg-id): import its public key.
   g.gpg(['--import'], other.gpg(['--export', other.fpr]))
   g.gpg(['--import-ownertrust'], `${other.fpr}:6:\n`)
-  const { store, env, pass } = passStore(t, g)
+  const { env, pass } = passStore(t, g)
   pass(['init', g.fpr])
   pass(['git', 'init'])
   pass(['init', '-p', 'work', g.fpr, other.fpr])
