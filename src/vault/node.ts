@@ -5,6 +5,7 @@ import { NodeFile, type KeySource } from '../archive/nodefile.js'
 import { NodeLock } from '../archive/lock.js'
 import { ArchiveStore } from './archive-store.js'
 import { Vault, META } from './vault.js'
+import { nodeAuthor } from './author.js'
 import { type KdfParams, signingKeyPair, type SigningKeyPair, wipe, secureBuffer } from '../crypto/index.js'
 import { corrupt } from '../errors.js'
 
@@ -40,6 +41,8 @@ export class OpenNode {
     readonly store: ArchiveStore,
     readonly vault: Vault,
     private readonly lock: NodeLock | null,
+    /** the node key, kept to sign this command's commits; wiped on close */
+    private readonly keys: SigningKeyPair,
   ) {}
 
   static async open(path: string, key: KeySource, opts: OpenNodeOptions = {}): Promise<OpenNode> {
@@ -52,9 +55,8 @@ export class OpenNode {
       }
       const store = new ArchiveStore(file)
       const id = identityOf(file)
-      const vault = new Vault(store, { name: id.id, email: `${id.id.slice(0, 16)}@polykey` })
-      wipe(id.keys.secretKey)
-      return new OpenNode(file, store, vault, lock)
+      const vault = new Vault(store, nodeAuthor(store, id.id, id.keys))
+      return new OpenNode(file, store, vault, lock, id.keys)
     } catch (err) {
       lock?.release()
       file.close()
@@ -72,6 +74,7 @@ export class OpenNode {
   }
 
   close(): void {
+    wipe(this.keys.secretKey)
     this.lock?.release()
     this.file.close()
   }
