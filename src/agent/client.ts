@@ -30,7 +30,7 @@ export async function forwardToAgent(ctx: Context, args: string[]): Promise<numb
 export async function sendToSocket(ctx: Context, sock: string, args: string[]): Promise<number | null> {
   const c = await connect(sock)
   if (!c) return null
-  const needsStdin = args[0] === 'secret' && args[1] === 'put'
+  const needsStdin = (args[0] === 'secret' && args[1] === 'put') || (args[0] === 'git-serve' && args[1] === 'push')
   return new Promise<number>((resolve, reject) => {
     let code: number | null = null
     const reader = new FrameReader((type, payload) => {

@@ -14,6 +14,7 @@ const nodeCmds = () => import('./node-commands.js') as Promise<any>
 const vaultCmds = () => import('./vault-commands.js') as Promise<any>
 const mountCmds = () => import('./mount-commands.js') as Promise<any>
 const syncCmds = () => import('./sync-commands.js') as Promise<any>
+const gitCmds = () => import('./git-commands.js') as Promise<any>
 
 export async function buildParser(args: string[], io: IO, wrap: Wrap, version: string) {
   const h = (mod: () => Promise<any>, name: string) => wrap(lazy(mod, name))
@@ -78,6 +79,7 @@ export async function buildParser(args: string[], io: IO, wrap: Wrap, version: s
         .option('passphrase-stdin', { type: 'boolean', hidden: true }),
       h(mountCmds, 'mount'))
     .command('unmount <mountpoint>', 'persist everything and unmount', (x) => x, h(mountCmds, 'unmount'))
+    .command('git-serve <action> <repo> [oids..]', false, (x) => x.option('force', { type: 'boolean' }), h(gitCmds, 'gitServe'))
   syncCommands(y, h, json)
   y.demandCommand(1, 'name a command')
     .strict()

@@ -64,6 +64,11 @@ export class OpenNode {
     }
   }
 
+  /** this node's id (its public key in hex) */
+  get id(): string {
+    return nodeIdOf(this.keys.publicKey)
+  }
+
   identity(): { id: string; keys: SigningKeyPair } {
     return identityOf(this.file)
   }
