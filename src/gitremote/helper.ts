@@ -111,15 +111,16 @@ export class Helper {
       this.forPush = head
     } else {
       const haves = await this.haves()
+      // The pack comes with the answer, in one request to the node (all a clone needs).
+      const r = await this.nodeOk(['fetch', this.target.repo, 'HEAD', ...haves])
+      head = r.head
       if (haves.length === 0 && !this.warned) {
+        // a clone (this repository has no refs yet): once, before git writes the work tree
         this.warned = true
         this.err.write(
           `polykey: warning: git writes the secrets of '${this.target.repo}' to this work tree in plaintext; Polykey cannot protect them there (see docs/SECURITY.md)\n`,
         )
       }
-      // A clone: the pack comes with the answer, in one request to the node.
-      const r = await this.nodeOk(['fetch', this.target.repo, 'HEAD', ...haves])
-      head = r.head
       if (head) this.prefetched = { want: head, pack: r.rest }
     }
     this.say(head ? [`${head} ${BRANCH_REF}`, `@${BRANCH_REF} HEAD`] : [])
