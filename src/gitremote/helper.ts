@@ -10,7 +10,8 @@ import { spawn } from 'node:child_process'
 import os from 'node:os'
 import path from 'node:path'
 import readline from 'node:readline'
-import { Context, processIO } from '../cli/context.js'
+import { Readable, Writable } from 'node:stream'
+import { Context, type IO, processIO } from '../cli/context.js'
 import { EXIT, PolykeyError } from '../errors.js'
 import { nameProblem } from '../vault/names.js'
 
@@ -81,8 +82,34 @@ export class Helper {
     this.ctx = new Context(processIO(), { node: target.node })
   }
 
-  private async node(args: string[], stdin?: Buffer): Promise<Run> {
-    return this.ctx.call(['git-serve', ...args], stdin)
+  /**
+   * One `git-serve` request: forwarded to the node's agent when one runs (mount or unlock),
+   * else the handler runs here, straight (no argument parser: start-up time is most of a
+   * clone). The key is asked for once per session (Context caches it).
+   */
+  private async node(args: string[], stdin: Buffer = Buffer.alloc(0)): Promise<Run> {
+    const out: Buffer[] = []
+    const err: Buffer[] = []
+    const sink = (to: Buffer[]) => new Writable({ write: (c: Buffer, _e, cb) => (to.push(Buffer.from(c)), cb()) })
+    const io: IO = { ...processIO(), stdin: Readable.from([stdin]), stdout: sink(out), stderr: sink(err), stdinIsTTY: false, stdoutIsTTY: false, stderrIsTTY: false }
+    const done = (code: number): Run => ({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() })
+    const { findAgent, forward } = await import('../agent/client.js')
+    const sock = await findAgent(this.ctx.nodePath)
+    if (sock) {
+      const code = await forward(sock, ['git-serve', ...args, ...(this.target.node ? ['--node', this.target.node] : [])], io, { stdin: true })
+      if (code !== null) return done(code)
+    }
+    const [action, repo, ...rest] = args
+    const force = rest.includes('--force')
+    const oids = rest.filter((a) => a !== '--force')
+    this.ctx.io = io
+    const { gitServe } = await import('../cli/git-commands.js')
+    try {
+      return done((await gitServe(this.ctx, { action, repo, oids, force })) ?? EXIT.OK)
+    } catch (e) {
+      const { reportError } = await import('../cli/main.js')
+      return done(reportError(io, e, false))
+    }
   }
 
   private async nodeOk(args: string[], stdin?: Buffer): Promise<{ head: string | null; rest: Buffer; info: any }> {
