@@ -23,7 +23,18 @@ test('SSHSIG: ssh-keygen -Y verify accepts ours, and ours reads ssh-keygen -Y si
   const kp = signingKeyPair(Buffer.alloc(32, 7))
   const msg = Buffer.from('tree x\n\nhello\n')
   const sig = sshSign(msg, kp, 'git')
-  assert.equal(sig, sshSign(msg, kp, 'git'), 'Ed25519: the same signature every time (the FORMAT.md vector)')
+  assert.equal(sig, sshSign(msg, kp, 'git'), 'Ed25519: the same signature every time')
+  assert.equal(sshPublicKeyLine(kp.publicKey), 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOpKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs')
+  // the vector in docs/FORMAT.md, "Signed commits"
+  assert.equal(
+    sig,
+    '-----BEGIN SSH SIGNATURE-----\n' +
+      'U1NIU0lHAAAAAQAAADMAAAALc3NoLWVkMjU1MTkAAAAg6kpsY+KcUgq+9VB7Ey7F+ZVHdq\n' +
+      '6+vnuSQh7qaRRG0iwAAAADZ2l0AAAAAAAAAAZzaGE1MTIAAABTAAAAC3NzaC1lZDI1NTE5\n' +
+      'AAAAQAhl1olzmBQwsTsgsVXWCXOGWKr0tKPnY7Hk8qsXqefoqQXkrlAghFTKIDcXmIvFpY\n' +
+      'flZ+MFAQwfeITW2QBP0gY=\n' +
+      '-----END SSH SIGNATURE-----\n',
+  )
   fs.writeFileSync(path.join(dir, 'allowed'), `me@polykey namespaces="git" ${sshPublicKeyLine(kp.publicKey)}\n`)
   fs.writeFileSync(path.join(dir, 'm.sig'), sig)
   const ok = spawnSync('ssh-keygen', ['-Y', 'verify', '-f', path.join(dir, 'allowed'), '-I', 'me@polykey', '-n', 'git', '-s', path.join(dir, 'm.sig')], { input: msg })
