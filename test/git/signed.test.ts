@@ -1,7 +1,6 @@
 // Every commit a node makes is signed by its key in git's SSH form: real `git verify-commit`
 // accepts commits of the CLI, an import, a revert and a merge with the allowed-signers file of
-// `polykey repo signers`; `repo log` names the signer; a commit whose signature does not verify,
-// or a new unsigned one, is refused on pull and nothing changes.
+// `polykey repo signers`; `repo log` names the signer. (Forged history: test/security/.)
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
@@ -10,10 +9,8 @@ import { spawnSync } from 'node:child_process'
 import { PASS, tmpdir } from '../helpers.js'
 import { makeNode } from '../sync/sync-helpers.js'
 import { exportRepo, gitEnv, hasGit, verifyCommit, git } from './git-util.js'
-import { OpenNode } from '../../src/vault/node.js'
 import { sshSign, sshVerify, sshPublicKeyLine } from '../../src/crypto/sshsig.js'
 import { signingKeyPair } from '../../src/crypto/index.js'
-import { splitSignature } from '../../src/git/signature.js'
 
 const skip = hasGit ? false : 'needs git and ssh-keygen'
 const target = { POLYKEY_TARGET_PASSPHRASE: PASS }
@@ -105,46 +102,4 @@ test('node id --ssh, node name, repo signers; CLI, import, revert and merge comm
   const head = await git(repo, ['cat-file', '-p', 'HEAD'], env)
   assert.match(head.out, new RegExp(`^author Alice laptop <${alice.id.slice(0, 16)}@polykey> \\d+ \\+0000$`, 'm'))
   assert.match(head.out, /^gpgsig -----BEGIN SSH SIGNATURE-----$/m)
-})
-
-test('a tampered commit is refused on pull, and so is a new commit without a signature; nothing changes', { skip }, async (t) => {
-  const alice = await makeNode(t)
-  const bob = await makeNode(t)
-  await bob.ok(['repo', 'create', 'r'])
-  await bob.ok(['secret', 'put', 'r/a'], { input: 'v1' })
-  await alice.ok(['clone', bob.node, 'r'], { env: target })
-  await bob.ok(['secret', 'put', 'r/a'], { input: 'v2' })
-
-  // rewrite bob's head: the message changes, the signature stays (its id is a valid hash)
-  const forge = async (how: 'tamper' | 'strip') => {
-    const n = await OpenNode.open(bob.node, { passphrase: Buffer.from(PASS) }, { write: true })
-    const g = n.vault.git('r')
-    const head = g.head()!
-    const content = g.readObject(head).content
-    const forged = how === 'tamper' ? Buffer.from(content.toString().replace('\n\nupdate a\n', '\n\nupdate a (harmless, really)\n')) : splitSignature(content)!.payload
-    assert.ok(!forged.equals(content))
-    g.setHead(g.writeObject('commit', forged))
-    n.save()
-    n.close()
-    return head
-  }
-  const before = fs.readFileSync(alice.node)
-  const honest = await forge('tamper')
-  const r = await alice.pk(['pull', bob.node, 'r'], { env: target })
-  assert.equal(r.code, 1)
-  assert.match(r.stderr, /^polykey: error: .*sent history that is refused: commit [0-9a-f]{12} carries a signature that does not verify \(the signature does not verify\); nothing was changed$/m)
-  assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('polykey: error:')).length, 1)
-  assert.ok(fs.readFileSync(alice.node).equals(before), "alice's node is unchanged")
-
-  // back to the honest head, then the same change without its signature
-  const n = await OpenNode.open(bob.node, { passphrase: Buffer.from(PASS) }, { write: true })
-  n.vault.git('r').setHead(honest)
-  n.save()
-  n.close()
-  await forge('strip')
-  const u = await alice.pk(['pull', bob.node, 'r'], { env: target })
-  assert.equal(u.code, 1)
-  assert.match(u.stderr, /commit [0-9a-f]{12} is not signed, and no signed commit that came with it descends from it; nothing was changed/)
-  assert.ok(fs.readFileSync(alice.node).equals(before), "alice's node is unchanged")
-  assert.equal(await alice.ok(['secret', 'get', 'r/a']), 'v1')
 })
