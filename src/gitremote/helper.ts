@@ -19,7 +19,7 @@ const BRANCH_REF = 'refs/heads/main'
 /** What one fetch tells the node we have (every local ref tip, at most). */
 const MAX_HAVES = 256
 
-export function parseAddress(address: string, cwd: string, home: string): { node?: string; repo: string } {
+export function parseAddress(address: string, cwd: string, home: string): { node?: string; repo: string; relative?: boolean } {
   const hash = address.lastIndexOf('#')
   if (hash < 0) throw new PolykeyError('USAGE', `expected polykey::NODE_PATH#REPO or polykey::#REPO, got polykey::${address}`)
   const file = address.slice(0, hash)
@@ -28,7 +28,7 @@ export function parseAddress(address: string, cwd: string, home: string): { node
   if (why || repo === '.git') throw new PolykeyError('USAGE', `invalid repository name ${JSON.stringify(repo)} in polykey::${address}${why ? `: ${why}` : ''}`)
   if (file === '') return { repo }
   const expanded = file === '~' ? home : file.startsWith('~/') ? path.join(home, file.slice(2)) : file
-  return { node: path.resolve(cwd, expanded), repo }
+  return { node: path.resolve(cwd, expanded), repo, ...(path.isAbsolute(expanded) ? {} : { relative: true }) }
 }
 
 interface Run {
@@ -75,9 +75,11 @@ export class Helper {
 
   constructor(
     private readonly remote: string,
-    private readonly target: { node?: string; repo: string },
+    private readonly target: { node?: string; repo: string; relative?: boolean },
     private readonly out: NodeJS.WritableStream,
     private readonly err: NodeJS.WritableStream,
+    /** the address as git gave it (after polykey::) */
+    private readonly address = '',
   ) {
     this.ctx = new Context(processIO(), { node: target.node })
   }
@@ -141,6 +143,7 @@ export class Helper {
       // The pack comes with the answer, in one request to the node (all a clone needs).
       const r = await this.nodeOk(['fetch', this.target.repo, 'HEAD', ...haves])
       head = r.head
+      if (this.target.relative) await this.pinPath()
       if (haves.length === 0 && !this.warned) {
         // a clone (this repository has no refs yet): once, before git writes the work tree
         this.warned = true
@@ -151,6 +154,17 @@ export class Helper {
       if (head) this.prefetched = { want: head, pack: r.rest }
     }
     this.say(head ? [`${head} ${BRANCH_REF}`, `@${BRANCH_REF} HEAD`] : [])
+  }
+
+  /**
+   * A relative node path means "from where git ran": the remote's URL is rewritten with the
+   * absolute path (as git does for a clone of a relative path), so fetches from inside the
+   * clone find the node.
+   */
+  private async pinPath(): Promise<void> {
+    const key = `remote.${this.remote}.url`
+    const cur = await runGit(['config', '--get', key])
+    if (cur.code === 0 && cur.stdout.toString().trim() === `polykey::${this.address}`) await runGit(['config', key, `polykey::${this.target.node}#${this.target.repo}`])
   }
 
   async fetch(wants: string[]): Promise<void> {
@@ -257,12 +271,12 @@ export async function helperMain(argv: string[]): Promise<number> {
     process.stderr.write('polykey: error: git-remote-polykey is run by git: git clone polykey::NODE_PATH#REPO\n')
     return EXIT.USAGE
   }
-  let target: { node?: string; repo: string }
+  let target: { node?: string; repo: string; relative?: boolean }
   try {
     target = parseAddress(argv[1], process.cwd(), process.env.HOME ?? os.homedir())
   } catch (err) {
     process.stderr.write(`polykey: error: ${(err as Error).message}\n`)
     return EXIT.USAGE
   }
-  return new Helper(argv[0], target, process.stdout, process.stderr).run(process.stdin)
+  return new Helper(argv[0], target, process.stdout, process.stderr, argv[1]).run(process.stdin)
 }

@@ -86,6 +86,12 @@ test('git clone, log --show-signature, edit, commit, push, secret get; non-fast-
   const flat = await git(dir, ['push'], env)
   assert.match(flat.stderr, /! \[remote rejected\] main -> main \(.*only flat secrets are allowed.*\)/)
 
+  // a relative node path is pinned to an absolute one in the clone's remote, so fetch works inside it
+  const rel = await git(me.dir, ['clone', '-q', 'polykey::./node.pk#web', path.join(work, 'rel')], env)
+  assert.equal(rel.code, 0, rel.stderr)
+  assert.equal((await git(path.join(work, 'rel'), ['remote', 'get-url', 'origin'], env)).out.trim(), `polykey::${me.node}#web`)
+  assert.equal((await git(path.join(work, 'rel'), ['fetch', '-q'], env)).code, 0)
+
   // errors: one line of the helper's
   const wrong = await git(work, ['clone', `polykey::${me.node}#web`, 'w2'], { ...env, POLYKEY_PASSPHRASE: 'wrong' })
   assert.notEqual(wrong.code, 0)
