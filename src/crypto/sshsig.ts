@@ -12,6 +12,8 @@ import { sign, verify } from './index.js'
 
 const MAGIC = Buffer.from('SSHSIG')
 const KEY_TYPE = 'ssh-ed25519'
+/** The namespace git signs commits and tags in (`ssh-keygen -Y sign -n git`). */
+export const GIT_NAMESPACE = 'git'
 export const SSHSIG_BEGIN = '-----BEGIN SSH SIGNATURE-----'
 export const SSHSIG_END = '-----END SSH SIGNATURE-----'
 

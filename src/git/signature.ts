@@ -3,10 +3,10 @@
 // space; what is signed is the commit without that header. With gpg.format=ssh the armour is an
 // SSHSIG in namespace "git" (src/crypto/sshsig.ts), which `git verify-commit` checks with
 // ssh-keygen. Pure codecs.
-import { type SshSigCheck, sshVerify } from '../crypto/sshsig.js'
+import { GIT_NAMESPACE, type SshSigCheck, sshVerify } from '../crypto/sshsig.js'
 import { type Commit, encodeCommit } from './objects.js'
 
-export const GIT_NAMESPACE = 'git'
+export { GIT_NAMESPACE }
 const HEADER = 'gpgsig'
 
 /** Makes the armoured signature of a commit's payload (the node key, through src/crypto). */

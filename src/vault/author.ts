@@ -3,8 +3,7 @@
 // EMAIL_ID_HEX hex digits of the node id: stable, and what `repo signers` names as principal),
 // and a signature by the node's Ed25519 key on every commit.
 import { type SigningKeyPair } from '../crypto/index.js'
-import { sshSign } from '../crypto/sshsig.js'
-import { GIT_NAMESPACE } from '../git/signature.js'
+import { GIT_NAMESPACE, sshSign } from '../crypto/sshsig.js'
 import type { Author } from '../git/repo.js'
 import { PolykeyError } from '../errors.js'
 import type { Store } from './store.js'
