@@ -10,6 +10,7 @@ const sync = () => import('./sync-commands.js')
 const agent = () => import('./agent-commands.js')
 const slot = () => import('./slot-commands.js')
 const pass = () => import('./pass-commands.js')
+const git = () => import('./git-commands.js')
 const identity = () => import('./identity-commands.js')
 
 const json = <T>(y: Argv<T>) => y.option('json', { type: 'boolean', describe: 'print one JSON document' })
@@ -43,11 +44,15 @@ export const topLevel: Command[] = [
   command({ command: 'info', describe: 'node id, format version, counts', builder: json, needs: AGENT }).run(() => node().then((m) => m.info)),
   command({ command: 'verify', describe: 'decrypt and check every live member (exit 4 on damage)', needs: AGENT }).run(() => node().then((m) => m.verify)),
   command({
-    command: 'node <action>',
-    describe: "this node: 'node id'",
-    builder: (y) => json(y).positional('action', { choices: ['id'] as const, demandOption: true }),
+    command: 'node <action> [value]',
+    describe: "this node: 'node id [--ssh]', 'node name [NAME]' (the author name of its commits)",
+    builder: (y) =>
+      json(y)
+        .positional('action', { choices: ['id', 'name'] as const, demandOption: true })
+        .positional('value', optStr)
+        .option('ssh', { type: 'boolean', describe: "'node id': the node key as an OpenSSH public-key line" }),
     needs: AGENT,
-  }).run(() => node().then((m) => m.nodeId)),
+  }).run(() => git().then((m) => m.node)),
   command({
     command: 'passphrase <action>',
     describe: "'passphrase change'",
@@ -153,6 +158,17 @@ export const topLevel: Command[] = [
         .option('allow-unknown', { type: 'boolean', describe: 'accept a bundle sealed by a node that is not a known peer' }),
     needs: AGENT,
   }).run(() => sync().then((m) => m.unseal)),
+  command({
+    command: 'git-serve <action> <repo> [oids..]',
+    describe: false, // git-remote-polykey's requests (src/gitremote/helper.ts)
+    builder: (y) =>
+      y
+        .positional('action', { choices: ['list', 'fetch', 'push'] as const, demandOption: true })
+        .positional('repo', str)
+        .positional('oids', { type: 'string', array: true })
+        .option('force', { type: 'boolean' }),
+    needs: { runs: 'agent', stdin: 'data', noTerminalOut: { what: 'a git pack', hint: "it is git-remote-polykey's: use git clone polykey::NODE#REPO" } },
+  }).run(() => git().then((m) => m.gitServe)),
 ]
 
 export const groups: Group[] = [
@@ -174,7 +190,13 @@ export const groups: Group[] = [
         describe: 'history, newest first',
         builder: (y) => json(y).positional('name', str).option('limit', { type: 'number' }),
         needs: AGENT,
-      }).run(() => vault().then((m) => m.repoLog)),
+      }).run(() => git().then((m) => m.repoLog)),
+      command({
+        command: 'signers <name>',
+        describe: "git's allowed-signers file (gpg.ssh.allowedSignersFile) for this node and every known peer",
+        builder: (y) => y.positional('name', str),
+        needs: AGENT,
+      }).run(() => git().then((m) => m.repoSigners)),
       command({
         command: 'revert <name> <commit>',
         describe: 'a new commit restoring the repository to COMMIT',

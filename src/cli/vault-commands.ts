@@ -46,13 +46,6 @@ export async function repoDelete(ctx: Context, argv: { name: string }) {
   await ctx.withVault(true, (v) => v.repoDelete(name))
   return EXIT.OK
 }
-export async function repoLog(ctx: Context, argv: { name: string; limit?: number }) {
-  const name = checkName('repository', String(argv.name))
-  const log = await ctx.withVault(false, (v) => v.repoLog(name, argv.limit))
-  if (ctx.args.json) ctx.json(log.map((e) => ({ commit: e.commit, time: iso(e.time * 1000), message: e.message })))
-  else for (const e of log) ctx.out(`${e.commit.slice(0, 12)}  ${iso(e.time * 1000)}  ${e.message}`)
-  return EXIT.OK
-}
 export async function repoRevert(ctx: Context, argv: { name: string; commit: string }) {
   const name = checkName('repository', String(argv.name))
   const commit = await ctx.withVault(true, (v) => v.repoRevert(name, String(argv.commit)))

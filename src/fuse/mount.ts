@@ -10,7 +10,8 @@ import { Vault, REPOS } from '../vault/vault.js'
 import { IDENTITY_MEMBER, nodeIdOf } from '../vault/node.js'
 import { isScratchName } from '../vault/names.js'
 import { encodeObject } from '../git/objects.js'
-import { signingKeyPair, wipe } from '../crypto/index.js'
+import { type SigningKeyPair, signingKeyPair, wipe } from '../crypto/index.js'
+import { nodeAuthor } from '../vault/author.js'
 import { PolykeyError, fromFsError } from '../errors.js'
 import { DEFAULT_MOUNT_OPTIONS, type FuseInstance, isMounted, loadFuse, unmountFuse } from './binding.js'
 import { makeOperations, type MountHost } from './ops.js'
@@ -37,6 +38,8 @@ export class MountedNode implements MountHost {
   readonly store: MemStore
   readonly vault: Vault
   readonly nodeId: string
+  /** the node key: every commit the mount makes is signed with it; wiped on close */
+  private readonly keys: SigningKeyPair
   private fuse: FuseInstance | null = null
   private kernel: KernelCache | null = null
   private pending = new Set<string>()
@@ -58,10 +61,9 @@ export class MountedNode implements MountHost {
     this.store = MemStore.load(file)
     const sk = this.store.readFile(IDENTITY_MEMBER)
     if (!sk || sk.length !== 64) throw new PolykeyError('CORRUPT', 'node identity is missing or damaged')
-    const kp = signingKeyPair(sk.subarray(0, 32))
-    this.nodeId = nodeIdOf(kp.publicKey)
-    wipe(kp.secretKey)
-    this.vault = new Vault(this.store, { name: this.nodeId, email: `${this.nodeId.slice(0, 16)}@polykey` })
+    this.keys = signingKeyPair(sk.subarray(0, 32))
+    this.nodeId = nodeIdOf(this.keys.publicKey)
+    this.vault = new Vault(this.store, nodeAuthor(this.store, this.nodeId, this.keys))
   }
 
   static async open(nodePath: string, key: KeySource, mountpoint: string, opts: MountOptions): Promise<MountedNode> {
@@ -313,6 +315,7 @@ export class MountedNode implements MountHost {
       this.lock.release()
       this.file.close()
       wipeVolume(this.store)
+      wipe(this.keys.secretKey)
       this.resolveClosed()
     })()
     return this.closing

@@ -12,8 +12,9 @@ import crypto from 'node:crypto'
 import zlib from 'node:zlib'
 import { LRUCache } from 'lru-cache'
 import { type Store, join } from '../vault/store.js'
-import { type Commit, type ObjectType, type TreeEntry, decodeCommit, decodeLoose, decodeTree, deflate, encodeCommit, encodeObject, encodeTree } from './objects.js'
+import { type Commit, type ObjectType, type TreeEntry, decodeCommit, decodeLoose, decodeTree, deflate, encodeObject, encodeTree } from './objects.js'
 import { encodeIndex } from './index-file.js'
+import { type CommitSignature, type CommitSigner, checkCommitSignature, encodeSignedCommit } from './signature.js'
 import { PackIndex, encodePackIndex } from './pack-index.js'
 import { StoredPack } from './pack-file.js'
 import { type PackObject, PACK_SIGNATURE, buildPack } from './pack.js'
@@ -41,11 +42,15 @@ export interface LogEntry {
   time: number // seconds since the epoch
   message: string
   parents: string[]
+  /** whose key signed it, and whether the signature holds (signature.ts); when asked for */
+  signature?: CommitSignature
 }
 
 export interface Author {
   name: string
   email: string
+  /** signs every commit made with this author (the node key); none: unsigned */
+  sign?: CommitSigner
 }
 
 export class GitRepo {
@@ -338,10 +343,8 @@ export class GitRepo {
     }
     if (!changed && !force && parent) return null
     const treeOid = this.writeObject('tree', encodeTree(tree.values()))
-    const oid = this.writeObject(
-      'commit',
-      encodeCommit({ tree: treeOid, parents: parent ? [parent] : [], author: { ...author, timestamp: Math.floor(now / 1000), tz: '+0000' }, message }),
-    )
+    const who = { name: author.name, email: author.email, timestamp: Math.floor(now / 1000), tz: '+0000' }
+    const oid = this.writeObject('commit', encodeSignedCommit({ tree: treeOid, parents: parent ? [parent] : [], author: who, message }, author.sign))
     this.setHead(oid)
     this.writeIndex(tree.values())
     this.maybePack()
@@ -353,12 +356,14 @@ export class GitRepo {
     this.store.writeFile(join(this.gitdir, 'index'), encodeIndex(entries), { mode: 0o600 })
   }
 
-  log(limit = Infinity): LogEntry[] {
+  log(limit = Infinity, signatures = false): LogEntry[] {
     const out: LogEntry[] = []
     let oid = this.head()
     while (oid && out.length < limit) {
-      const c = this.readCommit(oid)
-      out.push({ commit: oid, time: c.author.timestamp, message: c.message.replace(/\n$/, ''), parents: c.parents })
+      const o = this.readObject(oid)
+      if (o.type !== 'commit') throw new PolykeyError('USAGE', `${oid} is not a commit`)
+      const c = decodeCommit(o.content)
+      out.push({ commit: oid, time: c.author.timestamp, message: c.message.replace(/\n$/, ''), parents: c.parents, ...(signatures ? { signature: checkCommitSignature(o.content) } : {}) })
       oid = c.parents[0] ?? null
     }
     return out

@@ -3,7 +3,8 @@
 // to different secrets); the same secret changed on both sides is a conflict, resolved only on
 // request (--ours / --theirs). Planning reads objects only; applying is synchronous, so a
 // mounted node never shows half a pull.
-import { encodeCommit, encodeObject, encodeTree } from '../git/objects.js'
+import { encodeObject, encodeTree } from '../git/objects.js'
+import { encodeSignedCommit } from '../git/signature.js'
 import { encodeIndex } from '../git/index-file.js'
 import type { Vault } from '../vault/vault.js'
 import { TAGS } from '../vault/vault.js'
@@ -72,8 +73,8 @@ export function applyPlan(vault: Vault, repo: string, g: Graph, ours: string | n
   if (plan.kind === 'fast-forward') head = plan.head
   else {
     const treeOid = git.writeObject('tree', encodeTree([...to].map(([name, e]) => ({ name, mode: e.mode, oid: e.oid }))))
-    const commit = { tree: treeOid, parents: [plan.ours, plan.theirs], author: { ...vault.author, timestamp: Math.floor(now / 1000), tz: '+0000' }, message }
-    head = git.writeObject('commit', encodeCommit(commit))
+    const who = { name: vault.author.name, email: vault.author.email, timestamp: Math.floor(now / 1000), tz: '+0000' }
+    head = git.writeObject('commit', encodeSignedCommit({ tree: treeOid, parents: [plan.ours, plan.theirs], author: who, message }, vault.author.sign))
   }
   for (const name of changed) {
     const p = join(dir, name)

@@ -8,6 +8,7 @@ import { PolykeyError } from '../errors.js'
 import { Graph, checkConnected, overlay, repoSource } from './graph.js'
 import { type PackLimits, type ParsedObject, DEFAULT_PACK_LIMITS, buildPack, parsePack } from './pack.js'
 import { applyPlan } from './merge.js'
+import { checkArrivingCommits } from './signatures.js'
 
 export function headOf(v: Vault, repo: string): string | null {
   return v.hasRepo(repo) ? v.git(repo).head() : null
@@ -69,6 +70,12 @@ export function receivePush(v: Vault, repo: string, old: string | null, next: st
       hint: 'pull and merge first, then push',
     })
   if (cur === next) return { head: next, changed: false }
+  try {
+    checkArrivingCommits(need)
+  } catch (err) {
+    if (err instanceof PolykeyError) throw new PolykeyError('PEER', `${from} sent history that is refused: ${err.message}; nothing was changed`, err.data)
+    throw err
+  }
   if (!exists) v.repoCreate(repo)
   applyPlan(v, repo, g, cur, { kind: 'fast-forward', head: next }, { pack, objects, need }, '', Date.now())
   return { head: next, changed: true }

@@ -9,6 +9,7 @@ import { buildPack, parsePack } from './pack.js'
 import { type Plan, type Side, applyPlan, conflictError, planMerge } from './merge.js'
 import type { Remote } from './remote.js'
 import { tagsOf } from './repo-ops.js'
+import { checkArrivingCommits } from './signatures.js'
 
 export interface PullResult {
   repo: string
@@ -21,8 +22,9 @@ export interface PullResult {
 
 /** A peer's bad bytes: cut the connection, and name the peer in the error. */
 function blame(remote: Remote, err: unknown): unknown {
-  if (err instanceof PolykeyError && err.data.reason === 'bad-pack') {
-    const e = new PolykeyError('PEER', `${remote.describe} sent a bad pack: ${err.message}`, err.data, { cause: err })
+  if (err instanceof PolykeyError && (err.data.reason === 'bad-pack' || err.data.reason === 'bad-signature')) {
+    const what = err.data.reason === 'bad-pack' ? `a bad pack: ${err.message}` : `history that is refused: ${err.message}; nothing was changed`
+    const e = new PolykeyError('PEER', `${remote.describe} sent ${what}`, err.data, { cause: err })
     remote.abort(e)
     return e
   }
@@ -43,6 +45,7 @@ export async function pull(v: Vault, remote: Remote, repo: string, opts: { into?
     const objects = parsePack(pack)
     const received = new Map(objects.map((o) => [o.oid, o]))
     const need = head ? checkConnected(received, src, head) : []
+    checkArrivingCommits(need)
     const g = new Graph(overlay(received, src))
     const plan: Plan = planMerge(g, ours, head, opts.prefer)
     if (plan.kind === 'conflict') throw conflictError(local, plan.secrets, remote.label)

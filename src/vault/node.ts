@@ -6,6 +6,7 @@ import { NodeLock } from '../archive/lock.js'
 import { SeenRecord } from '../archive/seen.js'
 import { ArchiveStore } from './archive-store.js'
 import { Vault, META } from './vault.js'
+import { nodeAuthor } from './author.js'
 import { type KdfParams, signingKeyPair, type SigningKeyPair, wipe, secureBuffer } from '../crypto/index.js'
 import { corrupt } from '../errors.js'
 
@@ -43,6 +44,8 @@ export class OpenNode {
     readonly store: ArchiveStore,
     readonly vault: Vault,
     private readonly lock: NodeLock | null,
+    /** the node key, kept to sign this command's commits; wiped on close */
+    private readonly keys: SigningKeyPair,
   ) {}
 
   static async open(path: string, key: KeySource, opts: OpenNodeOptions = {}): Promise<OpenNode> {
@@ -56,14 +59,18 @@ export class OpenNode {
       }
       const store = new ArchiveStore(file)
       const id = identityOf(file)
-      const vault = new Vault(store, { name: id.id, email: `${id.id.slice(0, 16)}@polykey` })
-      wipe(id.keys.secretKey)
-      return new OpenNode(file, store, vault, lock)
+      const vault = new Vault(store, nodeAuthor(store, id.id, id.keys))
+      return new OpenNode(file, store, vault, lock, id.keys)
     } catch (err) {
       lock?.release()
       file.close()
       throw err
     }
+  }
+
+  /** this node's id (its public key in hex) */
+  get id(): string {
+    return nodeIdOf(this.keys.publicKey)
   }
 
   identity(): { id: string; keys: SigningKeyPair } {
@@ -76,6 +83,7 @@ export class OpenNode {
   }
 
   close(): void {
+    wipe(this.keys.secretKey)
     this.lock?.release()
     this.file.close()
   }

@@ -86,9 +86,9 @@ export class Vault {
     this.store.remove(p)
   }
 
-  repoLog(repo: string, limit?: number): LogEntry[] {
+  repoLog(repo: string, limit?: number, signatures = false): LogEntry[] {
     this.needRepo(repo)
-    return this.git(repo).log(limit)
+    return this.git(repo).log(limit, signatures)
   }
 
   /** A new commit whose tree is the one at `rev`. Secrets that go away leave their tags. */

@@ -20,6 +20,8 @@ import { buildPack, parsePack, type PackObject } from '../../src/sync/pack.js'
 import { entryHeader, ofsDistance, storedZlib } from '../../src/git/pack.js'
 import { encodeCommit, encodeObject, encodeTree } from '../../src/git/objects.js'
 import { parseAddress } from '../../src/sync/peers.js'
+import { encodeSignedCommit } from '../../src/git/signature.js'
+import { sshSign } from '../../src/crypto/sshsig.js'
 
 type Mode = 'honest' | 'not-json' | 'oversize' | 'huge-pack' | 'corrupt-pack' | 'wrong-ids' | 'evil-tree' | 'wrong-type'
   | 'delta-beyond-base' | 'delta-wrong-size' | 'delta-self' | 'delta-outside' | 'delta-mid-entry' | 'delta-deep' | 'ref-delta'
@@ -241,7 +243,9 @@ test('lying clients: alice cuts off bad pushes and stays as she was', async (t) 
   const child = (extra: Partial<{ corrupt: boolean }> = {}) => {
     const blob = { type: 'blob' as const, content: Buffer.from('v2') }
     const tree = { type: 'tree' as const, content: encodeTree([{ mode: '100644', name: 'key', oid: encodeObject('blob', blob.content).oid }]) }
-    const commit = { type: 'commit' as const, content: encodeCommit({ tree: encodeObject('tree', tree.content).oid, parents: [head], author: { ...tip.author }, message: 'v2\n' }) }
+    // signed by bob, as his node signs every commit it makes
+    const content = encodeSignedCommit({ tree: encodeObject('tree', tree.content).oid, parents: [head], author: { ...tip.author }, message: 'v2\n' }, (p) => sshSign(p, bobKeys, 'git'))
+    const commit = { type: 'commit' as const, content }
     const pack = buildPack([commit, tree, blob]).pack
     if (extra.corrupt) pack[pack.length - 30] ^= 1
     return { oid: encodeObject('commit', commit.content).oid, pack }

@@ -97,3 +97,8 @@ export async function recordingProxy(t: T, target: string): Promise<{ address: s
   )
   return { address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`, bytes: () => Buffer.concat(chunks), count: () => ({ up, down }) }
 }
+
+/** `repo log --json` entries without `signer`, which names the signer as the node showing the log knows it (self, an alias). */
+export function withoutSigner(log: { signer?: unknown }[]): unknown[] {
+  return log.map(({ signer: _signer, ...rest }) => rest)
+}

@@ -1,6 +1,7 @@
 // The pure parts of sharing: frame and message codecs (each parser test has a twin that feeds
 // the bytes in small chunks), packfiles (real git reads ours), sealed bundles, and the whole
 // protocol between two in-memory vaults over a secret-stream pair (no network).
+import { nodeAuthor } from '../../src/vault/author.js'
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
@@ -181,7 +182,7 @@ function memVault(): { v: Vault; id: string; keys: ReturnType<typeof signingKeyP
   const keys = signingKeyPair()
   store.writeFile('.polykey/identity', Buffer.from(keys.secretKey))
   const id = keys.publicKey.toString('hex')
-  return { v: new Vault(store, { name: id, email: 'x@polykey' }), id, keys }
+  return { v: new Vault(store, nodeAuthor(store, id, keys)), id, keys }
 }
 
 function connect(server: ReturnType<typeof memVault>, client: ReturnType<typeof memVault>, log: string[] = []) {

@@ -96,7 +96,8 @@ test('history: one commit per change with a message saying what changed; log, ge
   const log = json<LogJson[]>(logJson)
   assert.deepEqual(log.map((e) => e.message), ['remove c', 'rename b to c', 'add b', 'update key', 'add key'])
   for (const e of log) {
-    assert.deepEqual(Object.keys(e).sort(), ['commit', 'message', 'time'])
+    assert.deepEqual(Object.keys(e).sort(), ['commit', 'message', 'signature', 'signer', 'time', 'verified'])
+    assert.deepEqual([e.signer, e.verified], ['self', true], 'signed by this node')
     assert.match(e.commit, /^[0-9a-f]{40}$/)
     assert.ok(!Number.isNaN(Date.parse(e.time)))
   }
@@ -104,7 +105,7 @@ test('history: one commit per change with a message saying what changed; log, ge
   assert.deepEqual(times, [...times].sort((a, b) => b - a), 'newest first')
   const lines = ok(logText).out.trimEnd().split('\n')
   assert.equal(lines.length, 5)
-  assert.match(lines[0], /^[0-9a-f]{12}\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+remove c$/)
+  assert.match(lines[0], /^[0-9a-f]{12}\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+self\s+remove c$/)
   assert.ok(log[0].commit.startsWith(lines[0].slice(0, 12)))
   assert.equal(json<LogJson[]>(limited).length, 2)
 

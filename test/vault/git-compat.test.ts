@@ -55,7 +55,7 @@ test('an exported repository is a git repository: log, fsck, show HEAD~1:NAME, s
   assert.equal(git(repo, 'show', 'HEAD~2:b').out, 'bee')
   assert.equal(git(repo, 'show', 'HEAD~3:a').out, 'one')
   assert.equal(git(repo, 'show', 'HEAD:a').out, 'two')
-  assert.match(git(repo, 'cat-file', '-p', 'HEAD').out, /^author [0-9a-f]{64} </m, 'the author is the node id')
+  assert.match(git(repo, 'cat-file', '-p', 'HEAD').out, /^author polykey-([0-9a-f]{16}) <\1@polykey> /m, 'the author is the default node name, the email the node id prefix')
 
   // the index names every secret with its blob; status and diff see a clean work tree
   const staged = git(repo, 'ls-files', '--stage').out.trim().split('\n')

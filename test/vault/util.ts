@@ -34,6 +34,8 @@ export function json<T = any>(r: RunResult): T {
 }
 
 export interface LogJson {
+  signer?: string | null
+  verified?: boolean
   commit: string
   time: string
   message: string
