@@ -15,6 +15,8 @@ import { DEFAULT_MOUNT_OPTIONS, type FuseInstance, isMounted, loadFuse, unmountF
 import { makeOperations, type MountHost } from './ops.js'
 import { KernelCache } from './kernel-cache.js'
 import type { FuseOperations } from './binding.js'
+import { Gate } from './guard.js'
+import { auditLog } from '../vault/audit.js'
 
 /** Edits within this window become one commit (editors write in bursts). */
 export const COMMIT_DELAY_MS = 1000
@@ -27,6 +29,10 @@ const INVALIDATION_WAIT_MS = 200
 export interface MountOptions {
   log: (msg: string) => void
   lockTimeoutMs?: number
+  /** only programs the node's access rules allow may open secrets (docs/SECURITY.md) */
+  guard?: boolean
+  /** record every open of a secret in the node's audit log (default on) */
+  audit?: boolean
 }
 
 export class MountedNode implements MountHost {
@@ -89,7 +95,10 @@ export class MountedNode implements MountHost {
       throw fromFsError(err, `cannot create mountpoint ${this.mountpoint}`)
     }
     if (isMounted(this.mountpoint)) throw new PolykeyError('REFUSED', `${this.mountpoint} is already a mountpoint`)
-    let ops = makeOperations(this, (code) => (Fuse as any)[code] ?? Fuse.EIO)
+    const gate = new Gate(this.store, this.vault, { guard: !!this.opts.guard, audit: this.opts.audit !== false, mountpoint: fs.realpathSync(this.mountpoint), log: (m) => this.log(m) })
+    // Records wait in memory for the next coalesced save (the read path only pushes an object).
+    auditLog(this.store).onPending = () => this.touched()
+    let ops = makeOperations(this, (code) => (Fuse as any)[code] ?? Fuse.EIO, { history: true, gate: gate.enabled ? gate : undefined })
     ops = this.keepKernelTrue(ops)
     if (process.env.POLYKEY_FUSE_STATS) ops = countCalls(ops, (counts) => this.log(`fuse op counts: ${JSON.stringify(counts)}`), (fn) => this.closed.then(fn))
     const fuse = new Fuse(this.mountpoint, ops, {
@@ -262,6 +271,7 @@ export class MountedNode implements MountHost {
   /** Append the dirty state; on failure (disk full…) keep it in memory and try again later. */
   save(): void {
     try {
+      auditLog(this.store).flush()
       this.store.save(this.file)
       this.saveNeeded = false
       if (this.saveError) this.log('saving works again')
@@ -304,6 +314,10 @@ export class MountedNode implements MountHost {
       this.resolveClosed()
     })()
     return this.closing
+  }
+
+  get guarded(): boolean {
+    return !!this.opts.guard
   }
 
   get saveFailing(): string | null {

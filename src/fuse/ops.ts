@@ -9,12 +9,22 @@ import { attrOps } from './ops/attrs.js'
 import { ioOps } from './ops/io.js'
 import { dirOps } from './ops/dirs.js'
 import { linkOps } from './ops/links.js'
+import { withHistory } from './ops/history.js'
+import { withGate, type OpenGate } from './ops/gate.js'
+import { HistoryView } from './history.js'
 
 export { classify, type Kind, type MountHost } from './ops/context.js'
 
-export function makeOperations(host: MountHost, errnoOfCode: (code: string) => number): FuseOperations {
+export interface ExtraOptions {
+  /** serve history/ (read-only past commits) */
+  history?: boolean
+  /** asked before each open of a secret (guarded mount, read audit) */
+  gate?: OpenGate
+}
+
+export function makeOperations(host: MountHost, errnoOfCode: (code: string) => number, extra: ExtraOptions = {}): FuseOperations {
   const c = new OpsContext(host, errnoOfCode)
-  return {
+  let ops: FuseOperations = {
     init(cb) {
       cb(0)
     },
@@ -23,4 +33,11 @@ export function makeOperations(host: MountHost, errnoOfCode: (code: string) => n
     ...dirOps(c),
     ...linkOps(c),
   }
+  const gate = extra.gate
+  if (gate) ops = withGate(c, ops, gate)
+  if (extra.history)
+    ops = withHistory(c, ops, new HistoryView(host.store), (rel, k, ctx) => {
+      if (gate && !gate.check(ctx?.pid ?? 0, { repo: k.repo, name: k.name, history: rel })) throw c.fail('EACCES')
+    })
+  return ops
 }

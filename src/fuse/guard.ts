@@ -1,0 +1,123 @@
+// Who may open a secret through the mount, and the record of who did (docs/SECURITY.md
+// "Guarded mount", "Read audit"). Each open asks check(): the calling process is identified
+// from /proc (proc.ts) once per process — a process is its pid and start time, since pids are
+// reused — and, on a guarded mount, matched against the node's access rules; refused opens get
+// EACCES. Every open, allowed or refused, becomes an audit record (batched in memory).
+import { LRUCache } from 'lru-cache'
+import type { MemStore } from '../vault/mem-store.js'
+import type { Vault } from '../vault/vault.js'
+import { TAGS, REPOS } from '../vault/vault.js'
+import { auditLog, type AuditLog } from '../vault/audit.js'
+import { accessVersion, loadAccess, rulesFor, type AccessRule } from '../vault/access.js'
+import { processInfo, startTime, type ProcessInfo } from './proc.js'
+
+/** Without a guard, a cached identity is re-checked (start time) after this long: pids wrap slowly. */
+const REVALIDATE_MS = 1000
+const MAX_ARGS = 32
+const MAX_ARG_CHARS = 256
+
+export interface SecretRef {
+  repo: string
+  name: string
+  /** for a past version: the path under history/ */
+  history?: string
+}
+
+export interface GateOptions {
+  guard: boolean
+  audit: boolean
+  mountpoint: string
+  log: (msg: string) => void
+}
+
+interface Known {
+  info: ProcessInfo
+  checked: number
+  /** rules matching this program (any scope), for the rules version they were found in */
+  rules: AccessRule[] | null
+  rulesVersion: number
+}
+
+export class Gate {
+  private procs = new LRUCache<number, Known>({ max: 4096 })
+  private readonly audit: AuditLog
+  private rules: { version: number; list: ReturnType<typeof loadAccess> } | null = null
+
+  constructor(
+    private readonly store: MemStore,
+    private readonly vault: Vault,
+    readonly o: GateOptions,
+  ) {
+    this.audit = auditLog(store)
+  }
+
+  get enabled(): boolean {
+    return this.o.guard || this.o.audit
+  }
+
+  private who(pid: number): Known | null {
+    const now = Date.now()
+    const k = this.procs.get(pid)
+    if (k && !this.o.guard && now - k.checked < REVALIDATE_MS) return k
+    if (k && startTime(pid) === k.info.start) {
+      k.checked = now
+      return k
+    }
+    const info = processInfo(pid, this.o.mountpoint, { hash: this.o.guard })
+    if (!info) return null
+    const fresh: Known = { info, checked: now, rules: null, rulesVersion: -1 }
+    this.procs.set(pid, fresh)
+    return fresh
+  }
+
+  private book() {
+    const v = accessVersion(this.store)
+    if (!this.rules || this.rules.version !== v) this.rules = { version: v, list: loadAccess(this.vault) }
+    return this.rules
+  }
+
+  private inScope(r: AccessRule, s: SecretRef): boolean {
+    if (r.repo !== undefined) return r.repo === s.repo
+    if (r.tag !== undefined) {
+      if (s.history) return false // tags name current secrets only
+      const ino = this.store.ino(`${REPOS}/${s.repo}/${s.name}`)
+      return ino !== null && this.store.list(`${TAGS}/${r.tag}`).some((e) => this.store.ino(`${TAGS}/${r.tag}/${e}`) === ino)
+    }
+    return true
+  }
+
+  /** May this process open this secret? Records the open either way. */
+  check(pid: number, s: SecretRef): boolean {
+    if (!this.enabled || pid === process.pid) return true
+    const k = pid > 0 ? this.who(pid) : null
+    let allowed = true
+    let reason: string | null = null
+    if (this.o.guard) {
+      if (!k) [allowed, reason] = [false, 'the process could not be identified']
+      else if (k.info.preload.length) [allowed, reason] = [false, `the dynamic loader was given ${k.info.preload.join(', ')}`]
+      else {
+        const book = this.book()
+        if (k.rulesVersion !== book.version) {
+          k.rules = rulesFor(book.list, k.info.exe, k.info.script)
+          k.rulesVersion = book.version
+        }
+        if (!k.rules!.some((r) => this.inScope(r, s))) [allowed, reason] = [false, k.rules!.length ? 'no rule allows this secret' : 'no rule allows this program']
+      }
+    }
+    if (this.o.audit || !allowed) {
+      const info = k?.info
+      this.audit.record({
+        time: Date.now(),
+        via: 'mount',
+        secret: s.history ?? `${s.repo}/${s.name}`,
+        pid,
+        exe: info?.exe.path ?? '',
+        cmdline: (info?.cmdline ?? []).slice(0, MAX_ARGS).map((a) => (a.length > MAX_ARG_CHARS ? a.slice(0, MAX_ARG_CHARS) + '…' : a)),
+        script: info?.script?.path ?? null,
+        allowed,
+        reason,
+      })
+    }
+    return allowed
+  }
+}
