@@ -10,6 +10,16 @@ import { checkName, parseSecretRef } from '../vault/names.js'
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
+/** What a refusal code (guard.ts) means, for people. */
+export function reasonText(code: string | null): string | null {
+  if (code === null) return null
+  if (code === 'no-rule') return 'no rule allows this program'
+  if (code === 'out-of-scope') return 'no rule allows this program to read this secret'
+  if (code === 'unidentified') return 'the process could not be identified (gone, or /proc unreadable)'
+  if (code.startsWith('loader ')) return `started with ${code.slice(7).split(',').join(', ')} (refused whatever the rules say)`
+  return code
+}
+
 /** Record values the CLI hands out (secret get, env, otp): who asked, from the agent's or this process's view. */
 export async function recordCliRead(ctx: Context, v: Vault, via: AuditVia, secrets: string[]): Promise<void> {
   const { processInfo } = await import('../fuse/proc.js')
@@ -89,13 +99,24 @@ export async function accessPending(ctx: Context) {
     const by = new Map<string, Pending>()
     for (const r of auditLog(v.store).read().records) {
       if (r.allowed || r.via !== 'mount') continue
-      const key = `${r.exe}\0${r.script ?? ''}`
+      const key = `${r.exe}\0${r.script ?? ''}\0${r.reason?.startsWith('loader ') ? 'loader' : ''}`
       const ruled = rules.some((x) => x.program.path === r.exe && (x.script?.path ?? null) === r.script && x.added > r.time)
       if (ruled) continue
       let p = by.get(key)
       if (!p) {
         const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`)
-        p = { program: r.exe, script: r.script, cmdline: r.cmdline, secrets: [], count: 0, last: iso(r.time), reason: r.reason, allow: `polykey access allow ${q(r.exe)}${r.script ? ` --script ${q(r.script)}` : ''}` }
+        const loader = r.reason?.startsWith('loader ')
+        p = {
+          program: r.exe,
+          script: r.script,
+          cmdline: r.cmdline,
+          secrets: [],
+          count: 0,
+          last: iso(r.time),
+          reason: r.reason,
+          // A program started with loader variables is refused whatever the rules say.
+          allow: loader ? 'run it without LD_PRELOAD, LD_AUDIT and LD_LIBRARY_PATH' : `polykey access allow ${q(r.exe)}${r.script ? ` --script ${q(r.script)}` : ''}`,
+        }
         by.set(key, p)
       }
       p.count++
@@ -109,7 +130,7 @@ export async function accessPending(ctx: Context) {
   if (ctx.args.json) ctx.json(list)
   else
     for (const p of list) {
-      ctx.out(`${p.program}${p.script ? ` (script ${p.script})` : ''}: ${p.count} refused, last ${p.last}${p.reason ? ` — ${p.reason}` : ''}`)
+      ctx.out(`${p.program}${p.script ? ` (script ${p.script})` : ''}: ${p.count} refused, last ${p.last}${p.reason ? ` — ${reasonText(p.reason)}` : ''}`)
       ctx.out(`  command line: ${p.cmdline.join(' ')}`)
       ctx.out(`  secrets: ${p.secrets.join(', ')}`)
       ctx.out(`  allow with: ${p.allow}`)
@@ -144,7 +165,7 @@ export async function audit(ctx: Context, argv: { ref?: string; since?: string }
     })
   else {
     if (chain.dropped) ctx.out(`(${chain.dropped} older records dropped by rotation)`)
-    for (const r of shown) ctx.out(`${iso(r.time)}  ${r.allowed ? 'allowed' : 'REFUSED'}  ${r.via.padEnd(5)} ${r.secret}  pid ${r.pid} ${r.exe}${r.script ? ` ${r.script}` : ''} — ${r.cmdline.join(' ')}`)
+    for (const r of shown) ctx.out(`${iso(r.time)}  ${r.allowed ? 'allowed' : 'REFUSED'}  ${r.via.padEnd(5)} ${r.secret}  pid ${r.pid} ${r.exe}${r.script ? ` ${r.script}` : ''} — ${r.cmdline.join(' ')}${r.reason ? ` (${reasonText(r.reason)})` : ''}`)
   }
   if (!chain.ok)
     throw new PolykeyError('CORRUPT', `the audit log is broken at record ${chain.brokenAt}: ${chain.why}`, { brokenAt: chain.brokenAt }, { hint: 'records before it are as written; from it on, something removed or changed them' })

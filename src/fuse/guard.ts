@@ -93,15 +93,15 @@ export class Gate {
     let allowed = true
     let reason: string | null = null
     if (this.o.guard) {
-      if (!k) [allowed, reason] = [false, 'the process could not be identified']
-      else if (k.info.preload.length) [allowed, reason] = [false, `the dynamic loader was given ${k.info.preload.join(', ')}`]
+      if (!k) [allowed, reason] = [false, 'unidentified']
+      else if (k.info.preload.length) [allowed, reason] = [false, `loader ${k.info.preload.join(',')}`]
       else {
         const book = this.book()
         if (k.rulesVersion !== book.version) {
           k.rules = rulesFor(book.list, k.info.exe, k.info.script)
           k.rulesVersion = book.version
         }
-        if (!k.rules!.some((r) => this.inScope(r, s))) [allowed, reason] = [false, k.rules!.length ? 'no rule allows this secret' : 'no rule allows this program']
+        if (!k.rules!.some((r) => this.inScope(r, s))) [allowed, reason] = [false, k.rules!.length ? 'out-of-scope' : 'no-rule']
       }
     }
     if (this.o.audit || !allowed) {

@@ -35,7 +35,7 @@ export interface AuditEvent {
   cmdline: string[]
   script: string | null
   allowed: boolean
-  /** why it was refused (no rule, loader variables…) */
+  /** why it was refused, a stable code: 'no-rule', 'out-of-scope', 'loader NAME[,NAME]', 'unidentified' */
   reason: string | null
 }
 
@@ -144,6 +144,7 @@ export class AuditLog {
     const batch = this.pending
     this.pending = []
     const t = this.loadTail()
+    this.store.mkdir(META)
     this.store.mkdir(AUDIT_DIR)
     for (const e of batch) {
       if (t.chunk === null || t.lines.length >= CHUNK_RECORDS) {
