@@ -14,8 +14,8 @@ import { type Store, join } from './store.js'
 import { META } from './vault.js'
 
 export const AUDIT_DIR = join(META, 'audit')
-export const CHUNK_RECORDS = 1000
-export const MAX_CHUNKS = 20
+export const CHUNK_RECORDS = 200
+export const MAX_CHUNKS = 100
 const ZERO = '0'.repeat(64)
 const CHECKPOINT = join(AUDIT_DIR, 'checkpoint')
 const HEAD = join(AUDIT_DIR, 'head')
