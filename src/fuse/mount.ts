@@ -10,6 +10,7 @@ import { IDENTITY_MEMBER, nodeIdOf } from '../vault/node.js'
 import { isScratchName } from '../vault/names.js'
 import { encodeObject } from '../git/objects.js'
 import { signingKeyPair, wipe } from '../crypto/index.js'
+import { isDumpable } from '../crypto/harden.js'
 import { PolykeyError, fromFsError } from '../errors.js'
 import { DEFAULT_MOUNT_OPTIONS, type FuseInstance, isMounted, loadFuse, unmountFuse } from './binding.js'
 import { makeOperations, type MountHost } from './ops.js'
@@ -95,6 +96,9 @@ export class MountedNode implements MountHost {
       throw fromFsError(err, `cannot create mountpoint ${this.mountpoint}`)
     }
     if (isMounted(this.mountpoint)) throw new PolykeyError('REFUSED', `${this.mountpoint} is already a mountpoint`)
+    // A guard is only worth having if nothing else of the user's can read this process's memory.
+    if (this.opts.guard && isDumpable() !== false)
+      throw new PolykeyError('REFUSED', 'a guarded mount needs this process to be non-dumpable, and it is not', {}, { hint: "build the native hardening addon ('make build'), then mount again" })
     const gate = new Gate(this.store, this.vault, { guard: !!this.opts.guard, audit: this.opts.audit !== false, mountpoint: fs.realpathSync(this.mountpoint), log: (m) => this.log(m) })
     // Records wait in memory for the next coalesced save (the read path only pushes an object).
     auditLog(this.store).onPending = () => this.touched()
