@@ -1,5 +1,6 @@
 // Who reads what: `access allow | list | rm | pending` (the rules of a guarded mount) and
 // `audit` (the read log), plus the record the CLI's own reads leave in it (docs/CLI.md).
+import fs from 'node:fs'
 import path from 'node:path'
 import type { Context } from './context.js'
 import { EXIT, PolykeyError, usage } from '../errors.js'
@@ -18,6 +19,23 @@ export function reasonText(code: string | null): string | null {
   if (code === 'unidentified') return 'the process could not be identified (gone, or /proc unreadable)'
   if (code.startsWith('loader ')) return `started with ${code.slice(7).split(',').join(', ')} (refused whatever the rules say)`
   return code
+}
+
+/**
+ * Whether a CLI read can be recorded: always through an agent (the node is in its memory); on a
+ * node file only when it and its folder are writable — a node on read-only media (a USB stick
+ * mounted ro) still answers, unrecorded, with a warning.
+ */
+export function canRecord(ctx: Context): boolean {
+  if (ctx.hosted) return true
+  try {
+    fs.accessSync(ctx.nodePath, fs.constants.W_OK)
+    fs.accessSync(path.dirname(ctx.nodePath), fs.constants.W_OK)
+    return true
+  } catch {
+    ctx.warn(`${ctx.nodePath} is read-only here: this read is not recorded in its audit log`)
+    return false
+  }
 }
 
 /** Record values the CLI hands out (secret get, env, otp): who asked, from the agent's or this process's view. */
