@@ -4,6 +4,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { Context } from './context.js'
 import { EXIT, PolykeyError, usage } from '../errors.js'
+import { NodeLock } from '../archive/lock.js'
 import type { Vault } from '../vault/vault.js'
 import { auditLog, type AuditRecord, type AuditVia } from '../vault/audit.js'
 import { addRule, loadAccess, removeRule, saveAccess, scopeOf, type AccessRule } from '../vault/access.js'
@@ -23,19 +24,26 @@ export function reasonText(code: string | null): string | null {
 
 /**
  * Whether a CLI read can be recorded: always through an agent (the node is in its memory); on a
- * node file only when it and its folder are writable — a node on read-only media (a USB stick
- * mounted ro) still answers, unrecorded, with a warning.
+ * node file only when it and its folder are writable and no other process holds its lock — a
+ * node on read-only media (a USB stick mounted ro) still answers, unrecorded, with a warning.
  */
 export function canRecord(ctx: Context): boolean {
   if (ctx.hosted) return true
   try {
     fs.accessSync(ctx.nodePath, fs.constants.W_OK)
     fs.accessSync(path.dirname(ctx.nodePath), fs.constants.W_OK)
-    return true
   } catch {
     ctx.warn(`${ctx.nodePath} is read-only here: this read is not recorded in its audit log`)
     return false
   }
+  // Readers never wait for a writer's lock (docs/CLI.md "Concurrency"): while another process
+  // holds it, the read is answered unrecorded, with a warning.
+  const holder = NodeLock.holder(ctx.nodePath)
+  if (holder) {
+    ctx.warn(`${ctx.nodePath} is locked by process ${holder.pid}: this read is not recorded in its audit log`)
+    return false
+  }
+  return true
 }
 
 /** Record values the CLI hands out (secret get, env, otp): who asked, from the agent's or this process's view. */
