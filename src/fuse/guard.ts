@@ -3,16 +3,24 @@
 // from /proc (proc.ts) once per process — a process is its pid and start time, since pids are
 // reused — and, on a guarded mount, matched against the node's access rules; refused opens get
 // EACCES. Every open, allowed or refused, becomes an audit record (batched in memory).
+// Identities live as long as their process (see who()); close() lets their descriptors go.
 import { LRUCache } from 'lru-cache'
 import type { MemStore } from '../vault/mem-store.js'
 import type { Vault } from '../vault/vault.js'
 import { TAGS, REPOS } from '../vault/vault.js'
 import { auditLog, type AuditLog } from '../vault/audit.js'
 import { accessVersion, loadAccess, rulesFor, type AccessRule } from '../vault/access.js'
-import { processInfo, startTime, type ProcessInfo } from './proc.js'
+import fs from 'node:fs'
+import { processInfo, startOf, type ProcessInfo } from './proc.js'
 
-/** Without a guard, a cached identity is re-checked (start time) after this long: pids wrap slowly. */
-const REVALIDATE_MS = 1000
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd)
+  } catch {}
+}
+
+/** Processes remembered at once (each holds one descriptor). */
+const MAX_PROCS = 256
 const MAX_ARGS = 32
 const MAX_ARG_CHARS = 256
 
@@ -32,14 +40,16 @@ export interface GateOptions {
 
 interface Known {
   info: ProcessInfo
-  checked: number
+  /** /proc/PID/stat, open: reads fail once this process is gone */
+  statFd: number
   /** rules matching this program (any scope), for the rules version they were found in */
   rules: AccessRule[] | null
   rulesVersion: number
 }
 
 export class Gate {
-  private procs = new LRUCache<number, Known>({ max: 4096 })
+  private procs = new LRUCache<number, Known>({ max: MAX_PROCS, dispose: (k) => closeQuietly(k.statFd) })
+  private readonly statBuf = Buffer.alloc(1024)
   private readonly audit: AuditLog
   private rules: { version: number; list: ReturnType<typeof loadAccess> } | null = null
 
@@ -55,17 +65,33 @@ export class Gate {
     return this.o.guard || this.o.audit
   }
 
+  /**
+   * The cached identity of a process, still the same process: its /proc/PID/stat stays open, and
+   * such a descriptor is bound to the process it was opened for — once that process is gone a
+   * read fails, even if the pid has been handed to another — so one pread per open proves it.
+   */
   private who(pid: number): Known | null {
-    const now = Date.now()
     const k = this.procs.get(pid)
-    if (k && !this.o.guard && now - k.checked < REVALIDATE_MS) return k
-    if (k && startTime(pid) === k.info.start) {
-      k.checked = now
-      return k
+    if (k) {
+      try {
+        const n = fs.readSync(k.statFd, this.statBuf, 0, this.statBuf.length, 0)
+        if (startOf(this.statBuf.toString('latin1', 0, n)) === k.info.start) return k
+      } catch {}
+      this.procs.delete(pid) // disposes (closes) the descriptor
+    }
+    let fd: number
+    try {
+      fd = fs.openSync(`/proc/${pid}/stat`, 'r')
+    } catch {
+      return null
     }
     const info = processInfo(pid, this.o.mountpoint, { hash: this.o.guard })
-    if (!info) return null
-    const fresh: Known = { info, checked: now, rules: null, rulesVersion: -1 }
+    const n = info ? fs.readSync(fd, this.statBuf, 0, this.statBuf.length, 0) : 0
+    if (!info || startOf(this.statBuf.toString('latin1', 0, n)) !== info.start) {
+      fs.closeSync(fd) // it changed while being looked at: ask again next time
+      return null
+    }
+    const fresh: Known = { info, statFd: fd, rules: null, rulesVersion: -1 }
     this.procs.set(pid, fresh)
     return fresh
   }
@@ -84,6 +110,10 @@ export class Gate {
       return ino !== null && this.store.list(`${TAGS}/${r.tag}`).some((e) => this.store.ino(`${TAGS}/${r.tag}/${e}`) === ino)
     }
     return true
+  }
+
+  close(): void {
+    this.procs.clear()
   }
 
   /** May this process open this secret? Records the open either way. */

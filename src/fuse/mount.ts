@@ -42,6 +42,7 @@ export class MountedNode implements MountHost {
   readonly nodeId: string
   private fuse: FuseInstance | null = null
   private kernel: KernelCache | null = null
+  private gate: Gate | null = null
   private pending = new Set<string>()
   private saveNeeded = false
   private timer: NodeJS.Timeout | null = null
@@ -99,7 +100,7 @@ export class MountedNode implements MountHost {
     // A guard is only worth having if nothing else of the user's can read this process's memory.
     if (this.opts.guard && isDumpable() !== false)
       throw new PolykeyError('REFUSED', 'a guarded mount needs this process to be non-dumpable, and it is not', {}, { hint: "build the native hardening addon ('make build'), then mount again" })
-    const gate = new Gate(this.store, this.vault, { guard: !!this.opts.guard, audit: this.opts.audit !== false, mountpoint: fs.realpathSync(this.mountpoint), log: (m) => this.log(m) })
+    const gate = (this.gate = new Gate(this.store, this.vault, { guard: !!this.opts.guard, audit: this.opts.audit !== false, mountpoint: fs.realpathSync(this.mountpoint), log: (m) => this.log(m) }))
     // Records wait in memory for the next coalesced save (the read path only pushes an object).
     auditLog(this.store).onPending = () => this.touched()
     let ops = makeOperations(this, (code) => (Fuse as any)[code] ?? Fuse.EIO, { history: true, gate: gate.enabled ? gate : undefined })
@@ -312,6 +313,7 @@ export class MountedNode implements MountHost {
           this.log(String((err as Error).message))
         }
       }
+      this.gate?.close()
       this.lock.release()
       this.file.close()
       wipeVolume(this.store)

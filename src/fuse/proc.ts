@@ -38,17 +38,19 @@ const MAX_HASHED_BYTES = 512 << 20
 /** Hashes of files by (device, inode, size, change time): a new `cat` process costs no re-hash. */
 const hashes = new LRUCache<string, string>({ max: 4096 })
 
+/** Field 22 (start time) of a /proc/PID/stat text. comm (field 2) may hold spaces or ')'. */
+export function startOf(stat: string): number {
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 21)
+  return Number(rest[19]) // field 22 = index 19 counting from state (field 3)
+}
+
 /** Start time of a process, or null when it is gone. */
 export function startTime(pid: number): number | null {
-  let s: string
   try {
-    s = fs.readFileSync(`/proc/${pid}/stat`, 'latin1')
+    return startOf(fs.readFileSync(`/proc/${pid}/stat`, 'latin1'))
   } catch {
     return null
   }
-  // comm (field 2) is in parentheses and may hold spaces or ')': fields after the last ')'.
-  const rest = s.slice(s.lastIndexOf(')') + 2).split(' ')
-  return Number(rest[19]) // field 22 = index 19 after state (field 3)
 }
 
 function inside(p: string, mountpoint: string): boolean {
