@@ -42,6 +42,8 @@ interface Known {
   info: ProcessInfo
   /** /proc/PID/stat, open: reads fail once this process is gone */
   statFd: number
+  /** the command line as recorded (bounded), built once */
+  cmd: string[]
   /** rules matching this program (any scope), for the rules version they were found in */
   rules: AccessRule[] | null
   rulesVersion: number
@@ -91,7 +93,8 @@ export class Gate {
       fs.closeSync(fd) // it changed while being looked at: ask again next time
       return null
     }
-    const fresh: Known = { info, statFd: fd, rules: null, rulesVersion: -1 }
+    const cmd = info.cmdline.slice(0, MAX_ARGS).map((a) => (a.length > MAX_ARG_CHARS ? a.slice(0, MAX_ARG_CHARS) + '…' : a))
+    const fresh: Known = { info, statFd: fd, cmd, rules: null, rulesVersion: -1 }
     this.procs.set(pid, fresh)
     return fresh
   }
@@ -142,7 +145,7 @@ export class Gate {
         secret: s.history ?? `${s.repo}/${s.name}`,
         pid,
         exe: info?.exe.path ?? '',
-        cmdline: (info?.cmdline ?? []).slice(0, MAX_ARGS).map((a) => (a.length > MAX_ARG_CHARS ? a.slice(0, MAX_ARG_CHARS) + '…' : a)),
+        cmdline: k?.cmd ?? [],
         script: info?.script?.path ?? null,
         allowed,
         reason,

@@ -22,6 +22,8 @@ import { auditLog } from '../vault/audit.js'
 /** Edits within this window become one commit (editors write in bursts). */
 export const COMMIT_DELAY_MS = 1000
 export const COMMIT_MAX_DELAY_MS = 3000
+/** Reads only: the audit records are saved this long after the first one (docs/SECURITY.md). */
+const AUDIT_SAVE_MS = 10_000
 /** How often a closing mount retries a save that failed (a full disk). */
 const CLOSE_RETRY_MS = 2000
 /** An operation's answer waits at most this long for the kernel to drop stale names. */
@@ -43,6 +45,7 @@ export class MountedNode implements MountHost {
   private fuse: FuseInstance | null = null
   private kernel: KernelCache | null = null
   private gate: Gate | null = null
+  private auditTimer: NodeJS.Timeout | null = null
   private pending = new Set<string>()
   private saveNeeded = false
   private timer: NodeJS.Timeout | null = null
@@ -101,9 +104,18 @@ export class MountedNode implements MountHost {
     if (this.opts.guard && isDumpable() !== false)
       throw new PolykeyError('REFUSED', 'a guarded mount needs this process to be non-dumpable, and it is not', {}, { hint: "build the native hardening addon ('make build'), then mount again" })
     const gate = (this.gate = new Gate(this.store, this.vault, { guard: !!this.opts.guard, audit: this.opts.audit !== false, mountpoint: fs.realpathSync(this.mountpoint), log: (m) => this.log(m) }))
-    // Records wait in memory for the next coalesced save (the read path only pushes an object).
-    auditLog(this.store).onPending = () => this.touched()
-    let ops = makeOperations(this, (code) => (Fuse as any)[code] ?? Fuse.EIO, { history: true, gate: gate.enabled ? gate : undefined })
+    // Records wait in memory (the read path only pushes an object) for the next save: a change's
+    // coalesced save, or AUDIT_SAVE_MS after the first record when nothing else saves (a save
+    // ends in an fsync that would stall the readers if it came every second), or at once when
+    // MAX_PENDING records wait.
+    auditLog(this.store).onPending = (full) => {
+      if (full) return this.touched()
+      this.auditTimer ??= setTimeout(() => {
+        this.auditTimer = null
+        if (!this.closing) this.save()
+      }, AUDIT_SAVE_MS)
+    }
+    let ops = makeOperations(this, (code) => (Fuse as any)[code] ?? Fuse.EIO, { history: true, gate: gate.enabled ? gate : undefined, guard: !!this.opts.guard })
     ops = this.keepKernelTrue(ops)
     if (process.env.POLYKEY_FUSE_STATS) ops = countCalls(ops, (counts) => this.log(`fuse op counts: ${JSON.stringify(counts)}`), (fn) => this.closed.then(fn))
     const fuse = new Fuse(this.mountpoint, ops, {
@@ -293,6 +305,7 @@ export class MountedNode implements MountHost {
   close(opts: { alreadyUnmounted?: boolean } = {}): Promise<void> {
     this.closing ??= (async () => {
       if (this.timer) clearTimeout(this.timer)
+      if (this.auditTimer) clearTimeout(this.auditTimer)
       if (this.watch) clearInterval(this.watch)
       this.timer = null
       // Open writers cannot finish once unmounted: commit what they wrote.

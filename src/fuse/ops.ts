@@ -18,8 +18,10 @@ export { classify, type Kind, type MountHost } from './ops/context.js'
 export interface ExtraOptions {
   /** serve history/ (read-only past commits) */
   history?: boolean
-  /** asked before each open of a secret (guarded mount, read audit) */
+  /** asked at each open of a secret (guarded mount, read audit) */
   gate?: OpenGate
+  /** the gate decides (before the open) rather than only records (after it) */
+  guard?: boolean
 }
 
 export function makeOperations(host: MountHost, errnoOfCode: (code: string) => number, extra: ExtraOptions = {}): FuseOperations {
@@ -34,7 +36,7 @@ export function makeOperations(host: MountHost, errnoOfCode: (code: string) => n
     ...linkOps(c),
   }
   const gate = extra.gate
-  if (gate) ops = withGate(c, ops, gate)
+  if (gate) ops = withGate(c, ops, gate, { guard: !!extra.guard })
   if (extra.history)
     ops = withHistory(c, ops, new HistoryView(host.store), (rel, k, ctx) => {
       if (gate && !gate.check(ctx?.pid ?? 0, { repo: k.repo, name: k.name, history: rel })) throw c.fail('EACCES')

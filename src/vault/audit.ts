@@ -16,6 +16,8 @@ import { META } from './vault.js'
 export const AUDIT_DIR = join(META, 'audit')
 export const CHUNK_RECORDS = 200
 export const MAX_CHUNKS = 100
+/** Records waiting in memory before the mount saves them at once (about 2 MB). */
+export const MAX_PENDING = 5000
 const ZERO = '0'.repeat(64)
 const CHECKPOINT = join(AUDIT_DIR, 'checkpoint')
 const HEAD = join(AUDIT_DIR, 'head')
@@ -89,15 +91,15 @@ export function decodeRecord(line: string): AuditRecord | null {
 // ----------------------------------------------------------------------------- the log
 export class AuditLog {
   private pending: AuditEvent[] = []
-  /** called when the first record of a batch arrives (the mount schedules a save) */
-  onPending: (() => void) | null = null
+  /** called when the first record of a batch arrives (the mount schedules a save), and with full = true once MAX_PENDING wait */
+  onPending: ((full: boolean) => void) | null = null
   private tail: { seq: number; hash: string; chunk: string | null; lines: string[] } | null = null
 
   constructor(private readonly store: Store) {}
 
   record(e: AuditEvent): void {
     this.pending.push(e)
-    if (this.pending.length === 1) this.onPending?.()
+    if (this.pending.length === 1 || this.pending.length >= MAX_PENDING) this.onPending?.(this.pending.length >= MAX_PENDING)
   }
 
   get pendingCount(): number {

@@ -8,19 +8,42 @@ export interface OpenGate {
   check(pid: number, s: { repo: string; name: string; history?: string }): boolean
 }
 
-export function withGate(c: OpsContext, ops: FuseOperations, gate: OpenGate): FuseOperations {
+export function withGate(c: OpsContext, ops: FuseOperations, gate: OpenGate, opts: { guard: boolean }): FuseOperations {
   const open = ops.open!
+  const refOf = (r: string): { repo: string; name: string } | null => {
+    const k = classify(r)
+    if (k.k === 'secret') return { repo: k.repo, name: k.name }
+    if (k.k === 'tagentry') {
+      const target = c.s.linkTarget(r) // scratch files in a tag folder are no secret's
+      if (target) return { repo: target.split('/')[1], name: target.split('/')[2] }
+    }
+    return null
+  }
+  if (!opts.guard)
+    // Audit only: record what was opened, after the open (nothing to decide, no extra lookup).
+    return {
+      ...ops,
+      open(path, flags, cb, ctx) {
+        open(
+          path,
+          flags,
+          ((err: number, fd?: number) => {
+            if (err === 0) {
+              const ref = refOf(c.rel(path))
+              if (ref) gate.check(ctx?.pid ?? 0, ref)
+            }
+            cb(err, fd)
+          }) as typeof cb,
+          ctx,
+        )
+      },
+    }
   return {
     ...ops,
     open(path, flags, cb, ctx) {
+      // Decide before opening: a refused O_TRUNC must not have truncated anything.
       const r = c.rel(path)
-      const k = classify(r)
-      let ref: { repo: string; name: string } | null = null
-      if (k.k === 'secret') ref = { repo: k.repo, name: k.name }
-      else if (k.k === 'tagentry') {
-        const target = c.s.linkTarget(r) // scratch files in a tag folder are no secret's
-        if (target) ref = { repo: target.split('/')[1], name: target.split('/')[2] }
-      }
+      const ref = refOf(r)
       if (ref && c.s.stat(r)?.type === 'file' && !gate.check(ctx?.pid ?? 0, ref)) return cb(-c.errnoNumber('EACCES'))
       open(path, flags, cb, ctx)
     },
