@@ -19,6 +19,8 @@ function closeQuietly(fd: number): void {
   } catch {}
 }
 
+/** An unguarded mount re-proves a remembered process this often (ms). */
+const RECHECK_MS = 1000
 /** Processes remembered at once (each holds one descriptor). */
 const MAX_PROCS = 256
 const MAX_ARGS = 32
@@ -42,6 +44,7 @@ interface Known {
   info: ProcessInfo
   /** /proc/PID/stat, open: reads fail once this process is gone */
   statFd: number
+  checked: number
   /** the command line as recorded (bounded), built once */
   cmd: string[]
   /** rules matching this program (any scope), for the rules version they were found in */
@@ -74,7 +77,11 @@ export class Gate {
    */
   private who(pid: number): Known | null {
     const k = this.procs.get(pid)
+    // Audit only (nothing is decided): re-proved at most once a second — pids do not come round
+    // that fast, and a misattributed record is all a reuse inside that second could cause.
+    if (k && !this.o.guard && Date.now() - k.checked < RECHECK_MS) return k
     if (k) {
+      k.checked = Date.now()
       try {
         const n = fs.readSync(k.statFd, this.statBuf, 0, this.statBuf.length, 0)
         if (startOf(this.statBuf.toString('latin1', 0, n)) === k.info.start) return k
@@ -94,7 +101,7 @@ export class Gate {
       return null
     }
     const cmd = info.cmdline.slice(0, MAX_ARGS).map((a) => (a.length > MAX_ARG_CHARS ? a.slice(0, MAX_ARG_CHARS) + '…' : a))
-    const fresh: Known = { info, statFd: fd, cmd, rules: null, rulesVersion: -1 }
+    const fresh: Known = { info, statFd: fd, cmd, checked: Date.now(), rules: null, rulesVersion: -1 }
     this.procs.set(pid, fresh)
     return fresh
   }

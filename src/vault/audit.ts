@@ -155,10 +155,10 @@ export class AuditLog {
         t.lines = []
         this.rotate()
       }
-      const r = { ...e, seq: t.seq + 1, prev: t.hash }
-      const h = recordHash(recordBody(r))
-      t.lines.push(encodeRecord({ ...r, hash: h }))
-      t.seq = r.seq
+      const body = recordBody({ ...e, seq: t.seq + 1, prev: t.hash })
+      const h = recordHash(body)
+      t.lines.push(`${body.slice(0, -1)},"hash":"${h}"}`) // = encodeRecord, without a second stringify
+      t.seq++
       t.hash = h
     }
     this.writeChunk(t.chunk!, t.lines)
