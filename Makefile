@@ -3,12 +3,13 @@
 #   make test           build, then run the whole suite with node's test runner
 #   make demo           create the demo node, mount it, list/read/edit, unmount, show history
 #   make bench          benchmarks, printed as ratios against a baseline measured in the same run
+#   make test-posix     pjdfstest's file suites inside a repository of a real mount (root; docs/FUSE.md)
 SHELL := /bin/bash
 NODE ?= node
 DEB_PACKAGES := libfuse2 fuse3 libfuse-dev pkg-config git gpg tar vim nano sed gocryptfs openssh-client
 STAMP := node_modules/.polykey-stamp
 
-.PHONY: all build deps system-deps test demo bench clean
+.PHONY: all build deps system-deps test test-posix demo bench clean
 all: build
 
 system-deps:
@@ -31,6 +32,9 @@ build: deps
 
 test: build
 	$(NODE) --test --test-concurrency=2 --test-timeout=300000 $$(find dist/test -name '*.test.js' | sort)
+
+test-posix: build
+	bash test/fuse/pjdfstest.sh
 
 demo: build
 	bash bin/demo.sh
