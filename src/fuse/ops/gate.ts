@@ -27,12 +27,12 @@ export function withGate(c: OpsContext, ops: FuseOperations, gate: OpenGate, opt
         open(
           path,
           flags,
-          ((err: number, fd?: number) => {
-            if (err === 0) {
+          ((...r: Parameters<typeof cb>) => {
+            if (r[0] === 0) {
               const ref = refOf(c.rel(path))
               if (ref) gate.check(ctx?.pid ?? 0, ref)
             }
-            cb(err, fd)
+            ;(cb as (...a: unknown[]) => void)(...r) // every answer passes (fd, open flags: direct_io)
           }) as typeof cb,
           ctx,
         )
