@@ -158,6 +158,39 @@ export async function run(r: Report): Promise<void> {
       r.add({ name: 'open+read+close x1000 via polykey mount', value: median(pkTimes) / 1000, unit: 'ms/file', baseline: { name: 'gocryptfs', value: median(gcTimes) / 1000 }, goal: '<= 1.0' })
     } else r.ratio('vs gocryptfs', NaN, '<= 1.0', 'gocryptfs not installed (apt-get install gocryptfs)')
 
+    // ---- the read audit (issue 17): the same reads with every open recorded vs --no-audit, on
+    // two copies of the node mounted side by side (one lock each) and read in interleaved
+    // rounds; and a guarded mount (the reader's node allowed) vs --no-audit, for information.
+    {
+      const nOff = path.join(work, 'n1k-off.pk')
+      const nGuard = path.join(work, 'n1k-guard.pk')
+      fs.copyFileSync(n1, nOff)
+      fs.copyFileSync(n1, nGuard)
+      const onMnt = path.join(work, 'audit-on')
+      const offMnt = path.join(work, 'audit-off')
+      const guardMnt = path.join(work, 'guard')
+      polykey(['access', 'allow', fs.realpathSync(process.execPath)], nGuard)
+      polykey(['mount', onMnt], n1)
+      polykey(['mount', offMnt, '--no-audit'], nOff)
+      polykey(['mount', guardMnt, '--guard', '--no-audit'], nGuard)
+      const on: number[] = []
+      const off: number[] = []
+      const guard: number[] = []
+      try {
+        for (let i = 0; i < READ_ROUNDS; i++) {
+          on.push(readAll(onMnt, names1))
+          off.push(readAll(offMnt, names1))
+          guard.push(readAll(guardMnt, names1))
+        }
+      } finally {
+        polykey(['unmount', onMnt], n1)
+        polykey(['unmount', offMnt], nOff)
+        polykey(['unmount', guardMnt], nGuard)
+      }
+      r.add({ name: 'open+read+close x1000, read audit on', value: median(on) / 1000, unit: 'ms/file', baseline: { name: '--no-audit', value: median(off) / 1000 }, goal: '<= 1.10' })
+      r.add({ name: 'open+read+close x1000, guarded (allowed)', value: median(guard) / 1000, unit: 'ms/file', baseline: { name: '--no-audit', value: median(off) / 1000 } })
+    }
+
     // ---- the held-out shape (issue 12): 10,000 secrets in 100 repositories, read as
     // repos/R/S, against the bare binding floor (mapfs, same number of files) and gocryptfs; and
     // ls -lR of the same tree. The rounds interleave the three, one fresh reader process each.

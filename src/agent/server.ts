@@ -14,6 +14,8 @@ import { peerCredentials } from '../crypto/harden.js'
 export interface Connection {
   /** keep this connection open through stop(): it is the one that asked the agent to stop */
   outliveStop(): void
+  /** the connected process (SO_PEERCRED), when the kernel said: the read audit names it */
+  peerPid?: number
 }
 
 export type Runner = (args: string[], io: IO, conn: Connection) => Promise<number>
@@ -153,7 +155,7 @@ export class AgentServer {
     }
     let code: number
     try {
-      code = await o.run(req.args, io, { outliveStop: () => this.clients.delete(c) })
+      code = await o.run(req.args, io, { outliveStop: () => this.clients.delete(c), peerPid: peerCredentials(c)?.pid })
     } catch (err) {
       o.log(`a forwarded command failed: ${(err as Error).message}`)
       code = 1

@@ -11,6 +11,7 @@ const agent = () => import('./agent-commands.js')
 const slot = () => import('./slot-commands.js')
 const pass = () => import('./pass-commands.js')
 const git = () => import('./git-commands.js')
+const access = () => import('./access-commands.js')
 const identity = () => import('./identity-commands.js')
 
 const json = <T>(y: Argv<T>) => y.option('json', { type: 'boolean', describe: 'print one JSON document' })
@@ -83,6 +84,8 @@ export const topLevel: Command[] = [
         .positional('mountpoint', str)
         .positional('second', optStr)
         .option('foreground', { type: 'boolean', describe: 'stay in the foreground (Ctrl-C unmounts)' })
+        .option('guard', { type: 'boolean', describe: "only programs allowed by 'polykey access' may open secrets (others get EACCES and are listed by 'access pending')" })
+        .option('audit', { type: 'boolean', default: true, describe: "record every open of a secret in the node's audit log ('--no-audit': off; refusals are still recorded)" })
         .option('json', { type: 'boolean', describe: 'print one JSON document' })
         .option('daemon-child', { type: 'boolean', hidden: true }),
     needs: { runs: 'local', terminal: true },
@@ -148,6 +151,12 @@ export const topLevel: Command[] = [
     builder: (y) => y.positional('repo', str).positional('peer', str),
     needs: { runs: 'agent', noTerminalOut: { what: 'a binary bundle', hint: "redirect it: 'polykey seal REPO PEER > REPO.pkseal'" } },
   }).run(() => sync().then((m) => m.seal)),
+  command({
+    command: 'audit [ref]',
+    describe: 'reads through the mount and the CLI: when, which secret, which program, allowed or refused (exit 4 when the chain is broken)',
+    builder: (y) => json(y).positional('ref', { type: 'string', describe: 'only this secret (REPO/NAME), past versions included' }).option('since', { type: 'string', describe: 'only records from this time on (ISO-8601, or an age: 15m, 2h, 7d)' }),
+    needs: AGENT,
+  }).run(() => access().then((m) => m.audit)),
   command({
     command: 'unseal <file>',
     describe: 'import a sealed bundle (clone, or pull into the existing repository)',
@@ -286,6 +295,26 @@ export const groups: Group[] = [
         needs: { runs: 'local', terminal: true },
       }).run(() => slot().then((m) => m.slotAdd)),
       command({ command: 'rm <id>', describe: 'remove a slot (refused for the last one)', builder: (y) => json(y).positional('id', str), needs: { runs: 'local', terminal: true } }).run(() => slot().then((m) => m.slotRm)),
+    ],
+  },
+  {
+    name: 'access',
+    describe: "which programs a guarded mount lets open secrets: access allow | list | rm | pending",
+    commands: [
+      command({
+        command: 'allow <program>',
+        describe: 'let PROGRAM (an absolute path; its device, inode and hash are kept) open secrets of the node, a repository or a tag',
+        builder: (y) =>
+          json(y)
+            .positional('program', str)
+            .option('repo', { type: 'string', describe: 'only secrets of this repository' })
+            .option('tag', { type: 'string', describe: 'only secrets with this tag' })
+            .option('script', { type: 'string', describe: 'PROGRAM is an interpreter: only when it runs this script' }),
+        needs: AGENT,
+      }).run(() => access().then((m) => m.accessAllow)),
+      command({ command: 'list', describe: 'the access rules', builder: json, needs: AGENT }).run(() => access().then((m) => m.accessList)),
+      command({ command: 'rm <id>', describe: 'remove a rule (by the id list shows)', builder: (y) => y.positional('id', str), needs: AGENT }).run(() => access().then((m) => m.accessRm)),
+      command({ command: 'pending', describe: 'programs refused by a guarded mount, and how to allow them', builder: json, needs: AGENT }).run(() => access().then((m) => m.accessPending)),
     ],
   },
   {

@@ -42,7 +42,7 @@ export interface HostedVault extends Session {
   /** Unmount (an agent started by `unlock` stays, holding the node unlocked). */
   unmount(): Promise<void>
   /** Mount an unlocked node here (no second key derivation). */
-  mountAt(mountpoint: string): Promise<void>
+  mountAt(mountpoint: string, opts?: { guard?: boolean; audit?: boolean }): Promise<void>
 }
 
 export interface CallResult {

@@ -21,6 +21,10 @@ export interface HostOptions {
   /** an unlock agent's idle time before it locks itself (null: never) */
   idleMs: number | null
   log: (msg: string) => void
+  /** a guarded mount (docs/SECURITY.md): only programs the access rules allow open secrets */
+  guard?: boolean
+  /** record reads through the mount in the audit log (default on) */
+  audit?: boolean
 }
 
 /** How often a failed save is retried while an agent waits to end. */
@@ -85,9 +89,9 @@ export class NodeHost implements HostedVault {
     this.nodeId = this.openNode.identity().id
   }
 
-  private async openMounted(mountpoint: string): Promise<void> {
+  private async openMounted(mountpoint: string, mo: { guard?: boolean; audit?: boolean } = this.o): Promise<void> {
     const { MountedNode } = await import('../fuse/mount.js')
-    const node = await MountedNode.open(this.o.nodePath, { masterKey: this.master }, mountpoint, { log: this.o.log, lockTimeoutMs: 2000 })
+    const node = await MountedNode.open(this.o.nodePath, { masterKey: this.master }, mountpoint, { log: this.o.log, lockTimeoutMs: 2000, guard: mo.guard, audit: mo.audit })
     try {
       await node.mount()
     } catch (err) {
@@ -163,7 +167,7 @@ export class NodeHost implements HostedVault {
   }
 
   /** Mount an unlocked node (no key derivation: the master key is held). */
-  async mountAt(mountpoint: string): Promise<void> {
+  async mountAt(mountpoint: string, mo: { guard?: boolean; audit?: boolean } = {}): Promise<void> {
     if (this.mounted) throw new PolykeyError('EXISTS', `the node is already mounted at ${this.mounted.mountpoint}`)
     const n = this.openNode
     if (n) {
@@ -172,7 +176,7 @@ export class NodeHost implements HostedVault {
       this.openNode = null
     }
     try {
-      await this.openMounted(mountpoint)
+      await this.openMounted(mountpoint, mo)
     } catch (err) {
       await this.openUnlocked()
       throw err

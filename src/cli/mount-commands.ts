@@ -12,6 +12,8 @@ interface MountArgs {
   second?: string
   foreground?: boolean
   daemonChild?: boolean
+  guard?: boolean
+  audit?: boolean
 }
 
 /** One clear line for a mountpoint that cannot be one (a file, the node file itself). */
@@ -40,7 +42,7 @@ export async function mount(ctx: Context, argv: MountArgs): Promise<number> {
   if (ctx.hosted) {
     // Forwarded to an unlocked node's agent: it mounts itself (no second key derivation).
     if (ctx.hosted.kind === 'mount') throw new PolykeyError('EXISTS', `${nodePath} is already mounted at ${ctx.hosted.mountpoint}`)
-    await ctx.hosted.mountAt(mountpoint)
+    await ctx.hosted.mountAt(mountpoint, { guard: argv.guard, audit: argv.audit })
     if (ctx.args.json) ctx.json({ node: nodePath, mountpoint, pid: process.pid })
     else ctx.out(`mounted ${nodePath} at ${mountpoint}`)
     return EXIT.OK
@@ -51,11 +53,13 @@ export async function mount(ctx: Context, argv: MountArgs): Promise<number> {
   if (!fuseDeviceAvailable()) throw new PolykeyError('REFUSED', 'FUSE is not available here (/dev/fuse cannot be opened)')
   const { agentPaths, readRecord } = await import('../agent/paths.js')
   const { findAgent, forward } = await import('../agent/client.js')
+  const mo = { guard: !!argv.guard, audit: argv.audit !== false }
+  const moArgs = [...(mo.guard ? ['--guard'] : []), ...(mo.audit ? [] : ['--no-audit'])]
   const sock = await findAgent(nodePath)
   if (sock) {
     const rec = readRecord(agentPaths(nodePath)!.record)
     if (rec?.kind !== 'unlock') throw new PolykeyError('EXISTS', `${nodePath} is already mounted${rec?.mountpoint ? ` at ${rec.mountpoint}` : ''}`)
-    const code = await forward(sock, ['mount', mountpoint, '--node', nodePath, ...(ctx.args.json ? ['--json'] : [])], ctx.io, { stdin: false })
+    const code = await forward(sock, ['mount', mountpoint, '--node', nodePath, ...moArgs, ...(ctx.args.json ? ['--json'] : [])], ctx.io, { stdin: false })
     if (code !== null) return code
   }
   const { hardenProcess } = await import('../crypto/harden.js')
@@ -65,19 +69,19 @@ export async function mount(ctx: Context, argv: MountArgs): Promise<number> {
   if (argv.daemonChild) {
     const master = await readMasterKey()
     let log = (m: string): void => void process.stderr.write(`polykey: ${m}\n`)
-    const host = await NodeHost.start({ nodePath, mountpoint, idleMs: null, log: (m) => log(m) }, { masterKey: master }, (h) => runnerFor(h))
+    const host = await NodeHost.start({ nodePath, mountpoint, idleMs: null, log: (m) => log(m), ...mo }, { masterKey: master }, (h) => runnerFor(h))
     wipe(master)
     log = daemonReady(NodeHost.logFile(nodePath))
     return serveUntilDone(host, nodePath, true)
   }
   const master = await unlockMasterKey(ctx)
   if (argv.foreground) {
-    const host = await NodeHost.start({ nodePath, mountpoint, idleMs: null, log: (m) => ctx.io.stderr.write(`polykey: ${m}\n`) }, { masterKey: master }, (h) => runnerFor(h))
+    const host = await NodeHost.start({ nodePath, mountpoint, idleMs: null, log: (m) => ctx.io.stderr.write(`polykey: ${m}\n`), ...mo }, { masterKey: master }, (h) => runnerFor(h))
     wipe(master)
     ctx.out(`mounted ${nodePath} at ${mountpoint} (Ctrl-C to unmount)`)
     return serveUntilDone(host, nodePath, false)
   }
-  const started = await startDaemon(ctx, ['mount', mountpoint], master)
+  const started = await startDaemon(ctx, ['mount', mountpoint, ...moArgs], master)
   if (started.code !== EXIT.OK) return started.code
   if (ctx.args.json) ctx.json({ node: nodePath, mountpoint, pid: started.pid })
   else ctx.out(`mounted ${nodePath} at ${mountpoint}`)

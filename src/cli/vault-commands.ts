@@ -66,7 +66,14 @@ export async function secretPut(ctx: Context, argv: { ref: string }) {
 }
 export async function secretGet(ctx: Context, argv: { ref: string; rev?: string }) {
   const { repo, name } = parseSecretRef(String(argv.ref))
-  const data = await ctx.withVault(false, (v) => v.secretGet(repo, name, argv.rev === undefined ? undefined : String(argv.rev)))
+  const { recordCliRead, canRecord } = await import('./access-commands.js')
+  // Writing: the read is recorded in the node's audit log (docs/SECURITY.md "Read audit").
+  const record = canRecord(ctx)
+  const data = await ctx.withVault(record, async (v) => {
+    const value = v.secretGet(repo, name, argv.rev === undefined ? undefined : String(argv.rev))
+    if (record) await recordCliRead(ctx, v, 'get', [argv.rev === undefined ? `${repo}/${name}` : `${repo}/${name}@${String(argv.rev)}`])
+    return value
+  })
   await new Promise<void>((resolve, reject) => ctx.io.stdout.write(data, (err) => (err ? reject(err) : resolve())))
   data.fill(0)
   return EXIT.OK
@@ -93,12 +100,16 @@ export async function secretMv(ctx: Context, argv: { from: string; to: string })
 /** Values of whole repositories (for env); hidden, used through the agent as well. */
 export async function secretDump(ctx: Context, argv: { repos: string[] }) {
   const repos = (argv.repos as unknown[]).map((r) => checkName('repository', String(r)))
-  const out = await ctx.withVault(false, (v) =>
-    repos.map((repo) => {
+  const { recordCliRead, canRecord } = await import('./access-commands.js')
+  const record = canRecord(ctx)
+  const out = await ctx.withVault(record, async (v) => {
+    const all = repos.map((repo) => {
       if (!v.hasRepo(repo)) throw new PolykeyError('NOT_FOUND', `no repository '${repo}'`, { repo })
       return { repo, secrets: v.secretNames(repo).map((name) => ({ name, value: v.secretGet(repo, name).toString('base64') })) }
-    }),
-  )
+    })
+    if (record) await recordCliRead(ctx, v, 'env', all.flatMap((r) => r.secrets.map((s) => `${r.repo}/${s.name}`)))
+    return all
+  })
   ctx.json(out)
   return EXIT.OK
 }

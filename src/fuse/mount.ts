@@ -12,16 +12,21 @@ import { isScratchName } from '../vault/names.js'
 import { encodeObject } from '../git/objects.js'
 import { type SigningKeyPair, signingKeyPair, wipe } from '../crypto/index.js'
 import { nodeAuthor } from '../vault/author.js'
+import { isDumpable } from '../crypto/harden.js'
 import { PolykeyError, fromFsError } from '../errors.js'
 import { DEFAULT_MOUNT_OPTIONS, type FuseInstance, isMounted, loadFuse, unmountFuse } from './binding.js'
 import { makeOperations, type MountHost } from './ops.js'
 import { KernelCache } from './kernel-cache.js'
 import type { FuseOperations } from './binding.js'
+import { Gate } from './guard.js'
+import { auditLog } from '../vault/audit.js'
 
 /** Edits within this window become one commit (editors write in bursts). */
 export const COMMIT_DELAY_MS = 1000
 /** …and never later than this after the first one: what kill -9 can lose (docs/SECURITY.md: about a second). */
 export const COMMIT_MAX_DELAY_MS = 1000
+/** Reads only: the audit records are saved this long after the first one (docs/SECURITY.md). */
+const AUDIT_SAVE_MS = 10_000
 /** How often a closing mount retries a save that failed (a full disk). */
 const CLOSE_RETRY_MS = 2000
 /** An operation's answer waits at most this long for the kernel to drop stale names. */
@@ -30,6 +35,10 @@ const INVALIDATION_WAIT_MS = 200
 export interface MountOptions {
   log: (msg: string) => void
   lockTimeoutMs?: number
+  /** only programs the node's access rules allow may open secrets (docs/SECURITY.md) */
+  guard?: boolean
+  /** record every open of a secret in the node's audit log (default on) */
+  audit?: boolean
   /** the user's rollback record (default: the one this process's environment names) */
   seen?: SeenRecord | null
 }
@@ -42,6 +51,8 @@ export class MountedNode implements MountHost {
   private readonly keys: SigningKeyPair
   private fuse: FuseInstance | null = null
   private kernel: KernelCache | null = null
+  private gate: Gate | null = null
+  private auditTimer: NodeJS.Timeout | null = null
   private pending = new Set<string>()
   private timer: NodeJS.Timeout | null = null
   private firstPending = 0
@@ -95,7 +106,22 @@ export class MountedNode implements MountHost {
       throw fromFsError(err, `cannot create mountpoint ${this.mountpoint}`)
     }
     if (isMounted(this.mountpoint)) throw new PolykeyError('REFUSED', `${this.mountpoint} is already a mountpoint`)
-    let ops = makeOperations(this, (code) => (Fuse as unknown as Record<string, number>)[code] ?? Fuse.EIO)
+    // A guard is only worth having if nothing else of the user's can read this process's memory.
+    if (this.opts.guard && isDumpable() !== false)
+      throw new PolykeyError('REFUSED', 'a guarded mount needs this process to be non-dumpable, and it is not', {}, { hint: "build the native hardening addon ('make build'), then mount again" })
+    const gate = (this.gate = new Gate(this.store, this.vault, { guard: !!this.opts.guard, audit: this.opts.audit !== false, mountpoint: fs.realpathSync(this.mountpoint), log: (m) => this.log(m) }))
+    // Records wait in memory (the read path only pushes an object) for the next save: a change's
+    // coalesced save, or AUDIT_SAVE_MS after the first record when nothing else saves (a save
+    // ends in an fsync that would stall the readers if it came every second), or at once when
+    // MAX_PENDING records wait.
+    auditLog(this.store).onPending = (full) => {
+      if (full) return this.touched()
+      this.auditTimer ??= setTimeout(() => {
+        this.auditTimer = null
+        if (!this.closing) this.save()
+      }, AUDIT_SAVE_MS)
+    }
+    let ops = makeOperations(this, (code) => (Fuse as unknown as Record<string, number>)[code] ?? Fuse.EIO, { history: true, gate: gate.enabled ? gate : undefined, guard: !!this.opts.guard })
     ops = this.keepKernelTrue(ops)
     if (process.env.POLYKEY_FUSE_STATS) ops = countCalls(ops, (counts) => this.log(`fuse op counts: ${JSON.stringify(counts)}`), (fn) => this.closed.then(fn))
     const fuse = new Fuse(this.mountpoint, ops, {
@@ -278,6 +304,7 @@ export class MountedNode implements MountHost {
   /** Append the dirty state; on failure (disk full…) keep it in memory and try again later. */
   save(): void {
     try {
+      auditLog(this.store).flush()
       this.store.save(this.file)
       if (this.saveError) this.log('saving works again')
       this.saveError = null
@@ -292,6 +319,7 @@ export class MountedNode implements MountHost {
   close(opts: { alreadyUnmounted?: boolean } = {}): Promise<void> {
     this.closing ??= (async () => {
       if (this.timer) clearTimeout(this.timer)
+      if (this.auditTimer) clearTimeout(this.auditTimer)
       if (this.watch) clearInterval(this.watch)
       this.timer = null
       // Open writers cannot finish once unmounted: commit what they wrote.
@@ -312,6 +340,7 @@ export class MountedNode implements MountHost {
           this.log(String((err as Error).message))
         }
       }
+      this.gate?.close()
       this.lock.release()
       this.file.close()
       wipeVolume(this.store)
@@ -319,6 +348,10 @@ export class MountedNode implements MountHost {
       this.resolveClosed()
     })()
     return this.closing
+  }
+
+  get guarded(): boolean {
+    return !!this.opts.guard
   }
 
   get saveFailing(): string | null {

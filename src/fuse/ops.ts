@@ -10,6 +10,9 @@ import { ioOps } from './ops/io.js'
 import { dirOps } from './ops/dirs.js'
 import { linkOps } from './ops/links.js'
 import { settleBefore } from './ops/hidden.js'
+import { withHistory } from './ops/history.js'
+import { withGate, type OpenGate } from './ops/gate.js'
+import { HistoryView } from './history.js'
 
 export { classify, type Kind, type MountHost } from './ops/context.js'
 
@@ -17,9 +20,18 @@ export { classify, type Kind, type MountHost } from './ops/context.js'
 const PATH_ARGS: Record<string, number[]> = { rename: [0, 1], link: [0, 1], symlink: [1] }
 const NAME_MAX = 255
 
-export function makeOperations(host: MountHost, errnoOfCode: (code: string) => number): FuseOperations {
+export interface ExtraOptions {
+  /** serve history/ (read-only past commits: ops/history.ts) */
+  history?: boolean
+  /** asked at each open of a secret (guarded mount, read audit: ops/gate.ts) */
+  gate?: OpenGate
+  /** the gate decides (before the open) rather than only records (after it) */
+  guard?: boolean
+}
+
+export function makeOperations(host: MountHost, errnoOfCode: (code: string) => number, extra: ExtraOptions = {}): FuseOperations {
   const c = new OpsContext(host, errnoOfCode)
-  const ops: FuseOperations = {
+  let ops: FuseOperations = {
     init(cb) {
       cb(0)
     },
@@ -28,6 +40,12 @@ export function makeOperations(host: MountHost, errnoOfCode: (code: string) => n
     ...dirOps(c),
     ...linkOps(c),
   }
+  const gate = extra.gate
+  if (gate) ops = withGate(c, ops, gate, { guard: !!extra.guard })
+  if (extra.history)
+    ops = withHistory(c, ops, new HistoryView(host.store), (rel, k, ctx) => {
+      if (gate && !gate.check(ctx?.pid ?? 0, { repo: k.repo, name: k.name, history: rel })) throw c.fail('EACCES')
+    })
   const tooLong = (p: unknown) => typeof p === 'string' && p.length > NAME_MAX && p.split('/').some((n) => Buffer.byteLength(n) > NAME_MAX)
   const out: Record<string, unknown> = {}
   for (const [name, fn] of Object.entries(ops) as [string, (...a: unknown[]) => void][]) {

@@ -86,6 +86,8 @@ export async function describeThroughCli(file: string, passphrase: string) {
   const info = JSON.parse((await must(['info', '--json'])).out)
   delete info.node
   const format = describeNode(file, passphrase)
+  // Before any `secret get`: each is recorded in the node's read audit (.polykey/audit/ members).
+  const tar = (await must(['export', 'tar'])).stdout
   const secrets: Record<string, string | { size: number; sha256: string }> = {}
   const tags: Record<string, Record<string, string>> = {}
   for (const m of format.members) {
@@ -96,7 +98,6 @@ export async function describeThroughCli(file: string, passphrase: string) {
     }
     if (parts[0] === 'tags' && parts.length === 3 && m.type === 'link') (tags[parts[1]] ??= {})[parts[2]] = m.target!
   }
-  const tar = (await must(['export', 'tar'])).stdout
   const gnu = spawnSync('tar', ['tf', '-'], { input: tar, encoding: 'utf8' })
   if (gnu.status !== 0) throw new Error(`tar tf: ${gnu.stderr}`)
   return { info, secrets, tags, tarNames: gnu.stdout.trim().split('\n'), tar: await tarMembers(tar), format }

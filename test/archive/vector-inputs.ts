@@ -6,6 +6,7 @@ import {
 } from '../../src/archive/codec.js'
 import { gpgSlotFromMessage } from '../../src/archive/slots.js'
 import { KDF_PROFILES, deriveFromKeyFile, deriveFromPassphrase, hash, seal, subkey } from '../../src/crypto/index.js'
+import { recordBody, recordHash } from '../../src/vault/audit.js'
 
 const seqBytes = (from: number, n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (from + i) & 0xff))
 
@@ -79,6 +80,7 @@ export function vectors(): Record<string, Buffer> {
     'chunk-ad': chunkAd(fileId, blobId, 0, true),
     'chunk': encryptMember(keys.data, fileId, blobId, Buffer.from('0123456789'), () => chunkNonce),
     'member-65537-blake2b': hash(twoChunks, 32),
+    'audit-record': Buffer.from(recordHash(recordBody({ seq: 1, time: 1764631962000, via: 'mount', secret: 'aws/access-key', pid: 4242, exe: '/usr/bin/cat', cmdline: ['cat', 'repos/aws/access-key'], script: null, allowed: true, reason: null, prev: '0'.repeat(64) })), 'hex'),
   }
 }
 

@@ -114,6 +114,8 @@ const EXPECT: Record<string, string> = {
     5e0c1a89a217216fdf641457f8abe0460b5f`,
   'member-65537-blake2b': `
     18983f2baec9b16f4f073d48989daaf77353276da854b73eee63de2bf875b4f6`,
+  'audit-record': `
+    263a536cb8dc25e1729720569ab438a690c68bf86c56f1e58292a4f6a64360c2`,
 }
 
 function docVectors(): Map<string, string> {

@@ -25,7 +25,7 @@ describe('the mount as a user sees it', { concurrency: true }, () => {
     const m = s.mnt
     await s.pkOk(['tag', 'add', 'prod', 'gcp/key']) // through the agent: the entry is named key@gcp
 
-    assert.deepEqual(await ls(s, m), ['.', '..', 'repos', 'tags'])
+    assert.deepEqual(await ls(s, m), ['.', '..', 'history', 'repos', 'tags']) // history: read-only past commits (test/guard/history.test.ts)
     assert.deepEqual(await ls(s, `${m}/repos`), ['.', '..', 'aws', 'gcp'])
     assert.deepEqual(await ls(s, s.repo('aws')), ['.', '..', 'key', 'token'])
     assert.deepEqual(await ls(s, `${m}/tags`), ['.', '..', 'prod'])
@@ -115,7 +115,7 @@ describe('the mount as a user sees it', { concurrency: true }, () => {
     // nothing above left a trace
     assert.deepEqual(await ls(s, s.repo('aws')), ['.', '..', 'key', 'token'])
     assert.deepEqual(await ls(s, s.tag('prod')), ['.', '..', 'key'])
-    assert.deepEqual(await ls(s, s.mnt), ['.', '..', 'repos', 'tags'])
+    assert.deepEqual(await ls(s, s.mnt), ['.', '..', 'history', 'repos', 'tags'])
 
     // mkdir repos/NEW is a new repository, rmdir of an empty one deletes it
     await s.ok('mkdir repos/fresh')
