@@ -3,12 +3,13 @@
 #   make test           build, then run the whole suite with node's test runner
 #   make demo           create the demo node, mount it, list/read/edit, unmount, show history
 #   make bench          benchmarks, printed as ratios against a baseline measured in the same run
+#   make fuzz-client    fuzz the native client's frame reader (libFuzzer; needs clang; not in make test)
 SHELL := /bin/bash
 NODE ?= node
-DEB_PACKAGES := libfuse2 fuse3 libfuse-dev pkg-config git gpg tar vim nano sed gocryptfs
+DEB_PACKAGES := libfuse2 fuse3 libfuse-dev pkg-config git gpg tar vim nano sed gocryptfs pass
 STAMP := node_modules/.polykey-stamp
 
-.PHONY: all build deps system-deps test demo bench clean
+.PHONY: all build deps system-deps test demo bench fuzz-client clean
 all: build
 
 system-deps:
@@ -28,6 +29,7 @@ deps: system-deps $(STAMP)
 build: deps
 	@$(MAKE) --no-print-directory -C native
 	npx tsc -p tsconfig.json
+	@$(MAKE) --no-print-directory -C native/client NODE=$(NODE)
 
 test: build
 	$(NODE) --test --test-concurrency=2 --test-timeout=300000 $$(find dist/test -name '*.test.js' | sort)
@@ -37,6 +39,9 @@ demo: build
 
 bench: build
 	$(NODE) dist/bench/run.js
+
+fuzz-client: build
+	@$(MAKE) --no-print-directory -C native/client fuzz
 
 clean:
 	rm -rf dist native/build
