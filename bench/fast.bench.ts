@@ -71,6 +71,13 @@ export async function run(r: Report): Promise<void> {
     const c = await compare(envTrue, passShow, 11)
     r.add({ name: 'env REPO -- true, 20 secrets', value: c.a, unit: 'ms', baseline: { name: '20 x pass show', value: 20 * c.b }, goal: '<= 1.0' })
 
+    // ---- the client run as the program itself (a symlink to it on PATH: no sh in between)
+    if (fs.existsSync(CLIENT)) {
+      const direct = () => must(spawnSync(CLIENT, ['secret', 'get', 'app/db'], { env: agentOnly, encoding: 'utf8' }), 'polykey-client secret get', VALUE)
+      const e = await compare(direct, passShow, 21)
+      r.add({ name: 'secret get, client as the program (no sh)', value: e.a, unit: 'ms', baseline: { name: 'pass show', value: e.b }, goal: '<= 0.5' })
+    }
+
     // ---- reference: the same get through Node's client
     const slow = { ...agentOnly, POLYKEY_NO_FAST_CLIENT: '1' }
     const d = await compare(() => must(pk(['secret', 'get', 'app/db'], slow), 'secret get (node)', VALUE), get, 7)

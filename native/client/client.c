@@ -1,8 +1,9 @@
 /*
  * polykey-client: the fast path of `polykey` (docs/ARCHITECTURE.md "The fast client and the
- * agent protocol"). bin/polykey starts it as `polykey-client SCRIPT ARGS…`. When the command is
- * one the node's agent serves and an agent of this user's answers for the node, it forwards the
- * command exactly as src/agent/client.ts does and prints the answer; in every other case, and
+ * agent protocol"). bin/polykey starts it as `polykey-client --launched-by SCRIPT ARGS…`; run
+ * as the program itself (a symlink), it finds bin/polykey beside its own binary. When the
+ * command is one the node's agent serves and an agent of this user's answers for the node, it
+ * forwards the command exactly as src/agent/client.ts does and prints the answer; in every other case, and
  * whenever it is unsure, it execs `node SCRIPT ARGS…` with nothing printed, so the command line
  * behaves as if this program did not exist. Once the request is sent it never falls back (the
  * agent may have acted, and stdin is spent): from then on it reports as the Node client would.
@@ -261,14 +262,36 @@ static int forward(int fd, const struct pk_command *cmd, const char *req, size_t
   return a.code;
 }
 
-int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "polykey-client: started by bin/polykey as 'polykey-client SCRIPT [ARGS…]'\n");
-    return 2;
+/* bin/polykey beside the binary (native/build/client/ → bin/), for a client run as the program
+ * itself (a symlink named polykey on PATH: one exec fewer than through the sh launcher). */
+static char *script_beside_us(void) {
+  static char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 32);
+  if (n <= 0) return NULL;
+  buf[n] = 0;
+  for (int up = 0; up < 4; up++) { /* polykey-client, client, build, native */
+    char *slash = strrchr(buf, '/');
+    if (!slash) return NULL;
+    *slash = 0;
   }
-  script = argv[1];
-  user_args = argv + 2;
-  user_nargs = argc - 2;
+  strcat(buf, "/bin/polykey");
+  return access(buf, R_OK) == 0 ? buf : NULL;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 3 && strcmp(argv[1], "--launched-by") == 0) {
+    script = argv[2]; /* bin/polykey: `polykey-client --launched-by SCRIPT ARGS…` */
+    user_args = argv + 3;
+    user_nargs = argc - 3;
+  } else {
+    script = script_beside_us();
+    user_args = argv + 1;
+    user_nargs = argc - 1;
+    if (!script) {
+      fprintf(stderr, "polykey: error: cannot find bin/polykey beside %s\n", argv[0]);
+      return 1;
+    }
+  }
   const char *t = getenv("POLYKEY_FAST_CLIENT_TRACE");
   tracing = t && t[0];
   const char *off = getenv("POLYKEY_NO_FAST_CLIENT");
