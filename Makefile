@@ -31,8 +31,14 @@ build: deps
 	npx tsc -p tsconfig.json
 	@$(MAKE) --no-print-directory -C native/client NODE=$(NODE)
 
+# The CLI tests run bin/polykey as a shell does: through the native fast client when it is
+# built. These run a second time with Node alone; test/fast/same.test.ts compares the two.
+BOTH_MODES := dist/test/vault/cli.test.js dist/test/security/agent.test.js
+
 test: build
 	$(NODE) --test --test-concurrency=2 --test-timeout=300000 $$(find dist/test -name '*.test.js' | sort)
+	@if [ -x native/build/client/polykey-client ]; then echo "again without the fast client (POLYKEY_NO_FAST_CLIENT=1): $(BOTH_MODES)"; \
+	  POLYKEY_NO_FAST_CLIENT=1 $(NODE) --test --test-concurrency=2 --test-timeout=300000 $(BOTH_MODES); fi
 
 demo: build
 	bash bin/demo.sh

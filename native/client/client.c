@@ -324,7 +324,12 @@ int main(int argc, char **argv) {
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) use_node("no agent answers (a stale socket)");
   struct ucred cred;
   socklen_t cl = sizeof cred;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || cred.uid != getuid()) use_node("the agent is not ours");
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0) use_node("no peer credentials");
+  if (cred.uid != getuid()) {
+    /* Node's refusal, word for word; handing over would connect to that listener a second time. */
+    fprintf(stderr, "polykey: error: refusing the agent at %s: it runs as uid %u, not as you\n", sock, (unsigned)cred.uid);
+    return 1;
+  }
 
   struct pk_buf req;
   int tty[3] = { isatty(0), isatty(1), isatty(2) };
