@@ -33,7 +33,7 @@ build: deps
 
 # The CLI tests run bin/polykey as a shell does: through the native fast client when it is
 # built. These run a second time with Node alone; test/fast/same.test.ts compares the two.
-BOTH_MODES := dist/test/vault/cli.test.js dist/test/security/agent.test.js
+BOTH_MODES := dist/test/vault/cli.test.js dist/test/security/agent.test.js dist/test/agent/unlock.test.js
 
 test: build
 	$(NODE) --test --test-concurrency=2 --test-timeout=300000 $$(find dist/test -name '*.test.js' | sort)
