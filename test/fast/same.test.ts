@@ -29,6 +29,7 @@ test('every agent-served command, its errors and stdin: the same through the fas
     [['secret', 'put', 'r/a'], 'value-a'],
     [['secret', 'put', 'r/bin'], Buffer.from([0, 1, 2, 255, 10])],
     [['tag', 'add', 'prod', 'r/a'], ''],
+    [['secret', 'put', 'r/big'], Buffer.alloc(1 << 20, 0x62)],
   ] as [string[], string | Buffer][])
     assert.equal((await run(args, { node, input })).code, 0)
   await unlocked(t, node)
@@ -97,6 +98,10 @@ test('every agent-served command, its errors and stdin: the same through the fas
   for (const [args, input] of writes) slow.push(await collect(BIN, args, { env: { ...env, POLYKEY_NO_FAST_CLIENT: '1' }, cwd, input, timeoutMs: 60_000 }))
   writes.forEach(([args], i) => assertSame({ fast: { ...fast[i], out: '' }, node: { ...slow[i], out: '' } }, args.join(' ')))
   assert.equal(fast[1].stdout.toString('latin1'), 'typed\0value\n')
+  // A reader that stops early: the client stops quietly with exit 1 (docs/CLI.md "Exit codes").
+  const head = await collect('/bin/bash', ['-o', 'pipefail', '-c', `"${BIN}" secret get r/big | /usr/bin/head -c 10 >/dev/null`], { env: { ...env, PATH: NO_NODE_PATH }, cwd, timeoutMs: 60_000 })
+  assert.equal(head.stderr, '')
+  assert.equal(head.code, 1)
   // Commands the client leaves to Node (local ones, help, version, --verbose, unknown) answer the same.
   for (const args of [['status'], ['--version'], ['secret', 'get', '--help'], ['bogus'], ['--verbose', 'secret', 'get', 'r/nope'], ['env', 'r', '--', 'true'], ['secret', 'get', 'r/a', '--', 'x'], ['repo'], ['repo', 'bogus']])
     assertSame(await both(args, { env, cwd, mayFallBack: true }), args.join(' '))
