@@ -145,8 +145,27 @@ test('the fast client finds the same node and agent socket as Node: default node
     { args: ['--node', 'sub/../link.pk'], env: { HOME: home, POLYKEY_NODE: '/elsewhere.pk' }, cwd: dir },
     { args: [`--node=${dir}//hard.pk`], env: { HOME: home }, cwd: '/' },
   ]
+  // Homes where the default node's rule matters: both the XDG and the older place hold a node,
+  // or neither does (the rule is in one C function, pk_default_node; these keep it honest).
+  const both = path.join(dir, 'home-both')
+  for (const f of [path.join(both, '.polykey', 'node.pk'), path.join(both, '.local', 'share', 'polykey', 'node.pk'), path.join(both, 'xdg', 'polykey', 'node.pk')]) {
+    fs.mkdirSync(path.dirname(f), { recursive: true })
+    fs.writeFileSync(f, '')
+  }
+  const rule: typeof cases = [
+    { args: [], env: { HOME: both }, cwd: dir },
+    { args: [], env: { HOME: both, XDG_DATA_HOME: path.join(both, 'xdg') }, cwd: dir },
+    { args: [], env: { HOME: both, XDG_DATA_HOME: 'relative' }, cwd: dir },
+    { args: [], env: { HOME: path.join(dir, 'home-empty') }, cwd: dir },
+  ]
+  for (const c of rule) {
+    const env = { ...process.env, POLYKEY_NODE: undefined, XDG_DATA_HOME: undefined, ...c.env }
+    const want = new Context({ env, cwd: c.cwd } as never, {}).nodePath
+    const got = await traced(c.args, env, c.cwd)
+    assert.equal(got.node, want, `${JSON.stringify(c)}: ${got.stderr}`)
+  }
   for (const c of cases) {
-    const env = { ...process.env, POLYKEY_NODE: undefined, ...c.env }
+    const env = { ...process.env, POLYKEY_NODE: undefined, XDG_DATA_HOME: undefined, ...c.env }
     const want = new Context({ env, cwd: c.cwd } as never, { node: (/^--node=?(.*)$/.exec(c.args[0] ?? '')?.[1] || c.args[1]) ?? undefined }).nodePath
     const got = await traced(c.args, env, c.cwd)
     assert.equal(got.node, want, `${JSON.stringify(c)}: ${got.stderr}`)
