@@ -10,8 +10,14 @@ static int put(struct pk_buf *b, const char *s, size_t n) {
   if (b->len + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 1024;
     while (b->len + n + 1 > cap) cap *= 2;
-    char *d = realloc(b->data, cap);
+    /* not realloc: the old block may hold a forwarded passphrase, and must be wiped, not freed as is */
+    char *d = malloc(cap);
     if (!d) return -1;
+    if (b->data) {
+      memcpy(d, b->data, b->len);
+      explicit_bzero(b->data, b->cap);
+      free(b->data);
+    }
     b->data = d;
     b->cap = cap;
   }
@@ -85,6 +91,7 @@ int pk_request(struct pk_buf *b, int version, char **args, int nargs, const char
 }
 
 void pk_buf_free(struct pk_buf *b) {
+  if (b->data) explicit_bzero(b->data, b->cap); /* it may hold $POLYKEY_TARGET_PASSPHRASE */
   free(b->data);
   memset(b, 0, sizeof *b);
 }
