@@ -82,16 +82,31 @@ static int names_option(const char *a, const char *opt) {
   return strncmp(a, opt, l) == 0 && (a[l] == 0 || a[l] == '=');
 }
 
+/* A global option of the parser's (generated list): 2 = its value is the next argument, 1 = it
+ * is whole (--opt=VALUE, or a flag), 0 = not one the client knows. */
+static int global_option(const char *a) {
+  if (!starts(a, "--")) return 0;
+  const char *n = a + 2;
+  for (const char *const *o = PK_GLOBAL_WITH_VALUE; *o; o++) {
+    size_t l = strlen(*o);
+    if (strncmp(n, *o, l) == 0 && n[l] == 0) return 2;
+    if (strncmp(n, *o, l) == 0 && n[l] == '=') return 1;
+  }
+  for (const char *const *o = PK_GLOBAL_FLAGS; *o; o++)
+    if (strcmp(n, *o) == 0) return 1;
+  return 0;
+}
+
 struct plan {
   const struct pk_command *cmd;
   const char *node; /* --node's value, NULL when not given */
 };
 
 /*
- * Just enough of yargs: the global options before the command words, the command words, and
- * --node anywhere before '--'. Whatever else could change which command runs, or how Node would
- * report it (--help, --version, --verbose's stack traces, option spellings it does not know
- * before the command), means Node.
+ * Just enough of yargs: the parser's global options (generated from parser.ts) before the
+ * command words, the command words, and --node anywhere before '--'. Whatever else could
+ * change which command runs, or how Node would report it (--help, --version, --verbose's stack
+ * traces, option spellings it does not know before the command), means Node.
  */
 static struct plan parse(void) {
   struct plan p = { NULL, NULL };
@@ -119,13 +134,16 @@ static struct plan parse(void) {
         continue;
       }
       if (!p.cmd) {
-        if (strcmp(a, "--passphrase-file") == 0 || strcmp(a, "--lock-timeout") == 0) {
+        switch (global_option(a)) {
+        case 2: /* --opt VALUE */
           if (i + 1 >= user_nargs || user_args[i + 1][0] == '-') use_node("an option without a value");
           i++;
           continue;
+        case 1: /* --opt=VALUE, or a flag */
+          continue;
+        default:
+          use_node("an option before the command");
         }
-        if (starts(a, "--passphrase-file=") || starts(a, "--lock-timeout=")) continue;
-        use_node("an option before the command");
       }
       if (a[1] != '-' || starts(a, "--no-")) use_node("a short or negated option");
       if (p.cmd->local_with && names_option(a, p.cmd->local_with)) use_node("an option that makes the command local");

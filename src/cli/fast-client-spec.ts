@@ -4,6 +4,8 @@
 // hand-written list: a command added, moved to 'local' or given stdin here changes what the
 // client does at the next `make build`.
 import { groups, topLevel } from './commands.js'
+import { buildParser } from './parser.js'
+import { processIO } from '../agent/io.js'
 import type { Command, Needs } from './table.js'
 import { FORWARDED_ENV, FRAME_EXIT, FRAME_PING, FRAME_STDERR, FRAME_STDOUT, MAX_FRAME, MAX_REQUEST_LINE, PROTOCOL_VERSION } from '../agent/protocol.js'
 
@@ -20,6 +22,8 @@ export interface FastCommand {
 }
 
 export interface FastClientSpec {
+  /** the global options (parser.ts) that may stand before the command words: `--opt VALUE` / `--opt=VALUE`, and flags */
+  globalOptions: { withValue: string[]; flags: string[] }
   protocolVersion: number
   maxFrame: number
   maxRequestLine: number
@@ -50,6 +54,19 @@ function nameOf(c: Command): string | null {
   return /^[a-z][a-z0-9-]*$/.test(w) ? w : null
 }
 
+/** The parser's own global options, as yargs holds them (help and version are Node's to answer). */
+function globalOptions(): FastClientSpec['globalOptions'] {
+  const y = buildParser([], processIO(), async () => {}, '0') as unknown as { getOptions(): Record<string, string[] | Record<string, unknown>> }
+  const o = y.getOptions()
+  const list = (k: string) => (Array.isArray(o[k]) ? (o[k] as string[]) : [])
+  // An option of a shape the client does not parse (several values, counted, aliased) is left out: before the command it means Node.
+  const odd = new Set([...list('array'), ...list('count'), ...Object.keys(o.narg ?? {}), ...Object.keys(o.alias ?? {}), 'help', 'version'])
+  return {
+    withValue: [...list('string'), ...list('number')].filter((n) => !odd.has(n)),
+    flags: list('boolean').filter((n) => !odd.has(n)),
+  }
+}
+
 export function fastClientSpec(): FastClientSpec {
   const commands: FastCommand[] = []
   for (const c of topLevel) {
@@ -62,6 +79,7 @@ export function fastClientSpec(): FastClientSpec {
       if (w) commands.push(describe([g.name, w], c))
     }
   return {
+    globalOptions: globalOptions(),
     protocolVersion: PROTOCOL_VERSION,
     maxFrame: MAX_FRAME,
     maxRequestLine: MAX_REQUEST_LINE,

@@ -21,6 +21,7 @@ test('the client forwards exactly the commands the table runs in the agent, with
     assert.equal(f.stdin, c.needs.stdin ?? 'none', words.join(' '))
     assert.equal(f.noTerminalOut, !!c.needs.noTerminalOut, words.join(' '))
   }
+  assert.ok(spec.globalOptions.withValue.includes('node') && spec.globalOptions.withValue.includes('passphrase-file'), JSON.stringify(spec.globalOptions))
   assert.equal(spec.protocolVersion, PROTOCOL_VERSION)
   assert.deepEqual(spec.forwardedEnv, [...FORWARDED_ENV])
 })
