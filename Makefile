@@ -6,7 +6,7 @@
 #   make fuzz-client    fuzz the native client's frame reader (libFuzzer; needs clang; not in make test)
 SHELL := /bin/bash
 NODE ?= node
-DEB_PACKAGES := libfuse2 fuse3 libfuse-dev pkg-config git gpg tar vim nano sed gocryptfs pass
+DEB_PACKAGES := libfuse2 fuse3 libfuse-dev pkg-config git gpg tar vim nano sed gocryptfs openssh-client pass
 STAMP := node_modules/.polykey-stamp
 
 .PHONY: all build deps system-deps test demo bench fuzz-client clean
