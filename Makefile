@@ -3,13 +3,14 @@
 #   make test           build, then run the whole suite with node's test runner
 #   make demo           create the demo node, mount it, list/read/edit, unmount, show history
 #   make bench          benchmarks, printed as ratios against a baseline measured in the same run
+#   make test-posix     pjdfstest's file suites inside a repository of a real mount (root; docs/FUSE.md)
 #   make fuzz-client    fuzz the native client's frame reader (libFuzzer; needs clang; not in make test)
 SHELL := /bin/bash
 NODE ?= node
 DEB_PACKAGES := libfuse2 fuse3 libfuse-dev pkg-config git gpg tar vim nano sed gocryptfs openssh-client pass
 STAMP := node_modules/.polykey-stamp
 
-.PHONY: all build deps system-deps test demo bench fuzz-client clean
+.PHONY: all build deps system-deps test test-posix demo bench fuzz-client clean
 all: build
 
 system-deps:
@@ -39,6 +40,9 @@ test: build
 	$(NODE) --test --test-concurrency=2 --test-timeout=300000 $$(find dist/test -name '*.test.js' | sort)
 	@if [ -x native/build/client/polykey-client ]; then echo "again without the fast client (POLYKEY_NO_FAST_CLIENT=1): $(BOTH_MODES)"; \
 	  POLYKEY_NO_FAST_CLIENT=1 $(NODE) --test --test-concurrency=2 --test-timeout=300000 $(BOTH_MODES); fi
+
+test-posix: build
+	bash test/fuse/pjdfstest.sh
 
 demo: build
 	bash bin/demo.sh

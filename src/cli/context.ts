@@ -140,11 +140,13 @@ export class Context {
   async withVault<T>(write: boolean, fn: (v: Vault, node: OpenNode | null) => T | Promise<T>): Promise<T> {
     if (this.hosted) return this.hosted.withVault(write, fn)
     const { FileSession } = await import('../vault/session.js')
+    const { SeenRecord } = await import('../archive/seen.js')
     const { hardenProcess } = await import('../crypto/harden.js')
     hardenProcess({ lockMemory: false }) // no core dump of a process about to hold plaintext
     this.session ??= new FileSession(this.nodePath, () => this.keySource(), {
       lockTimeoutMs: (this.args.lockTimeout ?? Number(this.io.env.POLYKEY_LOCK_TIMEOUT ?? 30)) * 1000,
       warn: (m) => this.warn(m),
+      seen: SeenRecord.forUser(this.io.env, (m) => this.warn(m)),
     })
     checkNodeFile(this.nodePath)
     try {
@@ -162,7 +164,7 @@ export function checkNodeFile(nodePath: string): void {
   try {
     st = fs.statSync(nodePath)
   } catch {
-    throw new PolykeyError('NOT_FOUND', `no node file at ${nodePath}`, {}, { hint: "create one with 'polykey init', or name it with --node FILE" })
+    throw new PolykeyError('NOT_FOUND', `no node file at ${nodePath} (no such file)`, {}, { hint: "create one with 'polykey init', or name it with --node FILE" })
   }
   if (st.isDirectory()) throw new PolykeyError('USAGE', `${nodePath} is a folder, not a node file`, {}, { hint: 'give the node file itself: --node ~/secrets.pk' })
 }

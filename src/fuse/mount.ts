@@ -4,6 +4,7 @@
 import fs from 'node:fs'
 import { NodeFile, type KeySource } from '../archive/nodefile.js'
 import { NodeLock } from '../archive/lock.js'
+import { SeenRecord } from '../archive/seen.js'
 import { MemStore, wipeVolume } from '../vault/mem-store.js'
 import { Vault, REPOS } from '../vault/vault.js'
 import { IDENTITY_MEMBER, nodeIdOf } from '../vault/node.js'
@@ -18,7 +19,8 @@ import type { FuseOperations } from './binding.js'
 
 /** Edits within this window become one commit (editors write in bursts). */
 export const COMMIT_DELAY_MS = 1000
-export const COMMIT_MAX_DELAY_MS = 3000
+/** …and never later than this after the first one: what kill -9 can lose (docs/SECURITY.md: about a second). */
+export const COMMIT_MAX_DELAY_MS = 1000
 /** How often a closing mount retries a save that failed (a full disk). */
 const CLOSE_RETRY_MS = 2000
 /** An operation's answer waits at most this long for the kernel to drop stale names. */
@@ -27,6 +29,8 @@ const INVALIDATION_WAIT_MS = 200
 export interface MountOptions {
   log: (msg: string) => void
   lockTimeoutMs?: number
+  /** the user's rollback record (default: the one this process's environment names) */
+  seen?: SeenRecord | null
 }
 
 export class MountedNode implements MountHost {
@@ -68,7 +72,8 @@ export class MountedNode implements MountHost {
     const gid = process.getgid?.() ?? 0
     process.getuid = () => uid
     process.getgid = () => gid
-    const file = NodeFile.open(nodePath, key, { writable: true, warn: opts.log })
+    const seen = opts.seen === undefined ? SeenRecord.forUser(process.env, (m) => opts.log(`warning: ${m}`)) : opts.seen
+    const file = NodeFile.open(nodePath, key, { writable: true, warn: opts.log, seen })
     let lock: NodeLock | null = null
     try {
       lock = await NodeLock.acquire(nodePath, opts.lockTimeoutMs ?? 5000)
@@ -94,7 +99,9 @@ export class MountedNode implements MountHost {
     if (process.env.POLYKEY_FUSE_STATS) ops = countCalls(ops, (counts) => this.log(`fuse op counts: ${JSON.stringify(counts)}`), (fn) => this.closed.then(fn))
     const fuse = new Fuse(this.mountpoint, ops, {
       ...DEFAULT_MOUNT_OPTIONS,
-      hardRemove: true, // no .fuse_hidden files for unlinked open files: they would show in a repository
+      // No hardRemove: a file removed or renamed over while open keeps a hidden name in libfuse
+      // (.fuse_hiddenNNNN, never shown, saved or committed; ops/hidden.ts), so its descriptors
+      // keep working — read, write, fstat, ftruncate — until the last close.
       useIno: true, // report our inode numbers: a tag entry and its secret are one file (ls -i, find -samefile, cp -a, tar)
       fsname: 'polykey',
       subtype: 'polykey',
@@ -132,7 +139,13 @@ export class MountedNode implements MountHost {
         const cb = args[cbAt] as (...r: unknown[]) => void
         args[cbAt] = (...r: unknown[]) => {
           if (!this.store.hasChanged || !this.kernel) return cb(...r)
-          const pending = this.kernel.flush(ownPaths.has(name) ? new Set([String(args[0]).slice(1)]) : undefined)
+          // The paths the operation names: the kernel updated its own cache for them. For the
+          // namespace operations it also holds their folders locked until we answer, so dropping
+          // one of those names would wait for this very answer.
+          // (link: only the new name; the existing one's link count changed behind the kernel's back)
+          const named = name === 'rename' ? [args[0], args[1]] : name === 'link' ? [args[1]] : [args[0]]
+          const own = new Set(named.filter((a): a is string => typeof a === 'string').map((a) => a.slice(1)))
+          const pending = this.kernel.flush(own)
           if (!pending) return cb(...r)
           // Answer once the kernel has dropped the other names (so the caller's next open of one
           // of them sees the change), but never hang on it: a rename racing this write can hold
@@ -188,6 +201,9 @@ export class MountedNode implements MountHost {
     if (mode) this.store.vol.chmodSync(`/${REPOS}/${name}`, mode)
     this.touched()
   }
+  changedOutOfBand(): void {
+    void this.syncKernel()
+  }
   deleteRepo(name: string): void {
     this.pending.delete(name)
     this.vault.repoDelete(name)
@@ -197,7 +213,7 @@ export class MountedNode implements MountHost {
   /**
    * Commit after COMMIT_DELAY_MS of quiet, but never later than COMMIT_MAX_DELAY_MS after the
    * first pending change: an editor's write-temp-then-rename save lands in one commit, and a
-   * crash loses at most a few seconds.
+   * crash loses about a second (the two are equal now: one window from the first change).
    */
   private schedule(): void {
     if (this.closing) return

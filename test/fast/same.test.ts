@@ -100,8 +100,10 @@ test('every agent-served command, its errors and stdin: the same through the fas
   assert.equal(fast[1].stdout.toString('latin1'), 'typed\0value\n')
   // A reader that stops early: the client stops quietly with exit 1 (docs/CLI.md "Exit codes").
   const head = await collect('/bin/bash', ['-o', 'pipefail', '-c', `"${BIN}" secret get r/big | /usr/bin/head -c 10 >/dev/null`], { env: { ...env, PATH: NO_NODE_PATH }, cwd, timeoutMs: 60_000 })
+  const headNode = await collect('/bin/bash', ['-o', 'pipefail', '-c', `"${BIN}" secret get r/big | /usr/bin/head -c 10 >/dev/null`], { env: { ...env, POLYKEY_NO_FAST_CLIENT: '1' }, cwd, timeoutMs: 60_000 })
   assert.equal(head.stderr, '')
   assert.equal(head.code, 1)
+  assert.deepEqual([headNode.stderr, headNode.code], [head.stderr, head.code], 'Node ends the same way')
   // Commands the client leaves to Node (local ones, help, version, --verbose, unknown) answer the same.
   for (const args of [['status'], ['--version'], ['secret', 'get', '--help'], ['bogus'], ['--verbose', 'secret', 'get', 'r/nope'], ['env', 'r', '--', 'true'], ['secret', 'get', 'r/a', '--', 'x'], ['repo'], ['repo', 'bogus']])
     assertSame(await both(args, { env, cwd, mayFallBack: true }), args.join(' '))
