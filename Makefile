@@ -4,12 +4,13 @@
 #   make demo           create the demo node, mount it, list/read/edit, unmount, show history
 #   make bench          benchmarks, printed as ratios against a baseline measured in the same run
 #   make test-posix     pjdfstest's file suites inside a repository of a real mount (root; docs/FUSE.md)
+#   make fuzz-client    fuzz the native client's frame reader (libFuzzer; needs clang; not in make test)
 SHELL := /bin/bash
 NODE ?= node
 DEB_PACKAGES := libfuse2 fuse3 libfuse-dev pkg-config git gpg pass tar vim nano sed gocryptfs openssh-client
 STAMP := node_modules/.polykey-stamp
 
-.PHONY: all build deps system-deps test test-posix demo bench clean
+.PHONY: all build deps system-deps test test-posix demo bench fuzz-client clean
 all: build
 
 system-deps:
@@ -29,6 +30,11 @@ deps: system-deps $(STAMP)
 build: deps
 	@$(MAKE) --no-print-directory -C native
 	npx tsc -p tsconfig.json
+	@$(MAKE) --no-print-directory -C native/client NODE=$(NODE)
+
+# The CLI tests run bin/polykey as a shell does: through the native fast client when it is
+# built. These run a second time with Node alone; test/fast/same.test.ts compares the two.
+BOTH_MODES := dist/test/vault/cli.test.js dist/test/security/agent.test.js dist/test/agent/unlock.test.js
 
 # Layers, no `any`, no floating promises (eslint.config.js); unused code is a tsc error (tsconfig.json).
 lint: deps
@@ -36,6 +42,8 @@ lint: deps
 
 test: build lint
 	$(NODE) --test --test-concurrency=2 --test-timeout=300000 $$(find dist/test -name '*.test.js' | sort)
+	@if [ -x native/build/client/polykey-client ]; then echo "again without the fast client (POLYKEY_NO_FAST_CLIENT=1): $(BOTH_MODES)"; \
+	  POLYKEY_NO_FAST_CLIENT=1 $(NODE) --test --test-concurrency=2 --test-timeout=300000 $(BOTH_MODES); fi
 
 test-posix: build
 	bash test/fuse/pjdfstest.sh
@@ -45,6 +53,9 @@ demo: build
 
 bench: build
 	$(NODE) dist/bench/run.js
+
+fuzz-client: build
+	@$(MAKE) --no-print-directory -C native/client fuzz
 
 clean:
 	rm -rf dist native/build

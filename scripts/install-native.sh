@@ -3,6 +3,9 @@
 # this machine. Without them every command works except `polykey mount`, which then says what it
 # needs; so a failed build is one clear line, never a failed install.
 cd "$(dirname "$0")/.." || exit 0
+# The fast client (native/client, docs/ARCHITECTURE.md): where it cannot be built, polykey runs
+# on Node alone, and says nothing.
+[ -f native/client/Makefile ] && make -C native/client >/dev/null 2>&1
 [ -f native/Makefile ] || exit 0
 if make -C native >/dev/null 2>&1; then exit 0; fi
 echo "polykey: note: native addons not built (needs make, a C compiler, pkg-config and libfuse 2 headers: apt-get install build-essential pkg-config libfuse-dev); everything but 'polykey mount' works" >&2

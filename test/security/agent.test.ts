@@ -145,7 +145,7 @@ test('through the agent, export tar, seal and secret dump on a terminal are refu
   await unlocked(t, node)
   const env = { ...process.env, POLYKEY_NODE: node, POLYKEY_PASSPHRASE: undefined }
   for (const args of [['export', 'tar'], ['secret', 'dump', 'r'], ['--node', node, 'export', 'tar']]) {
-    const r = await onPty([process.execPath, BIN, ...args], [], { env, cwd: os.tmpdir() })
+    const r = await onPty([BIN, ...args], [], { env, cwd: os.tmpdir() })
     assert.equal(r.code, 1, r.out)
     assert.match(r.out, /polykey: error: refusing to write plaintext secrets to a terminal/)
     assert.ok(!r.out.includes('AKIAPLAINTEXT'), `${args.join(' ')}: no secret on the terminal`)
@@ -160,7 +160,7 @@ test('secret put on a terminal asks the passphrase first, then the value twice w
   assert.equal((await run(['repo', 'create', 'r'], { node })).code, 0)
   const env = { ...process.env, POLYKEY_NODE: node, POLYKEY_PASSPHRASE: undefined }
   const r = await onPty(
-    [process.execPath, BIN, 'secret', 'put', 'r/typed'],
+    [BIN, 'secret', 'put', 'r/typed'],
     [
       ['Passphrase: ', PASS + '\r'],
       ['Value \\(not shown\\): ', 'hunter2-typed\r'],
@@ -182,7 +182,7 @@ test('secret put on a terminal through the agent: no passphrase, a mistyped repe
   await unlocked(t, node)
   const env = { ...process.env, POLYKEY_NODE: node, POLYKEY_PASSPHRASE: undefined }
   const r = await onPty(
-    [process.execPath, BIN, 'secret', 'put', 'r/typed'],
+    [BIN, 'secret', 'put', 'r/typed'],
     [
       ['Value \\(not shown\\): ', 'first\r'],
       ['Repeat the value: ', 'frist\r'],
