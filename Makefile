@@ -5,7 +5,7 @@
 #   make bench          benchmarks, printed as ratios against a baseline measured in the same run
 SHELL := /bin/bash
 NODE ?= node
-DEB_PACKAGES := libfuse2 fuse3 libfuse-dev pkg-config git gpg tar vim nano sed gocryptfs
+DEB_PACKAGES := libfuse2 fuse3 libfuse-dev pkg-config git gpg tar vim nano sed gocryptfs xvfb xclip xsel
 STAMP := node_modules/.polykey-stamp
 
 .PHONY: all build deps system-deps test demo bench clean
