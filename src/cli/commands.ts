@@ -14,16 +14,22 @@ const nodeCmds = () => import('./node-commands.js') as Promise<any>
 const vaultCmds = () => import('./vault-commands.js') as Promise<any>
 const mountCmds = () => import('./mount-commands.js') as Promise<any>
 const syncCmds = () => import('./sync-commands.js') as Promise<any>
+const everydayCmds = () => import('./everyday-commands.js') as Promise<any>
+const shellCmds = () => import('./shell-commands.js') as Promise<any>
 
 export async function buildParser(args: string[], io: IO, wrap: Wrap, version: string) {
   const h = (mod: () => Promise<any>, name: string) => wrap(lazy(mod, name))
   const json = { json: { type: 'boolean', describe: 'print one JSON document' } } as const
+  const clip = {
+    clip: { type: 'boolean', describe: 'copy to the clipboard instead of printing (wl-copy, xclip or xsel)' },
+    'clip-seconds': { type: 'number', describe: 'clear the clipboard after N seconds unless it changed (default 45; 0: never)' },
+  } as const
   const y = yargs(args)
     .scriptName('polykey')
     .parserConfiguration({ 'populate--': true, 'camel-case-expansion': true })
     .version(version)
     .usage('$0 <command> [options]\n\nSelf-hosted, offline secret manager. A node is one encrypted file; mount it to browse with ls and cat.')
-    .option('node', { type: 'string', describe: 'node file (default $POLYKEY_NODE, else ~/.polykey/node.pk)', global: true })
+    .option('node', { type: 'string', describe: 'node file (default $POLYKEY_NODE, else $XDG_DATA_HOME/polykey/node.pk, or ~/.polykey/node.pk when only that exists)', global: true })
     .option('passphrase-file', { type: 'string', describe: 'read the passphrase from FILE (else $POLYKEY_PASSPHRASE, else a prompt)', global: true })
     .option('verbose', { type: 'boolean', describe: 'show details (stack traces) on errors', global: true })
     .option('lock-timeout', { type: 'number', describe: 'seconds to wait for another writer (default 30)', global: true })
@@ -49,8 +55,26 @@ export async function buildParser(args: string[], io: IO, wrap: Wrap, version: s
     )
     .command('secret', 'secrets', (c) =>
       c
-        .command('put <ref>', 'value from stdin, byte for byte (REPO/NAME)', (x) => x, h(vaultCmds, 'secretPut'))
-        .command('get <ref>', 'value to stdout, byte for byte', (x) => x.option('rev', { type: 'string', describe: 'the value at this commit' }), h(vaultCmds, 'secretGet'))
+        .command('put <ref>', 'value from stdin, byte for byte (REPO/NAME)', (x) => x.option('new', { type: 'boolean', hidden: true }), h(vaultCmds, 'secretPut'))
+        .command('get <ref>', 'value to stdout, byte for byte (or --clip)', (x) => x.option('rev', { type: 'string', describe: 'the value at this commit' }).options(clip), h(vaultCmds, 'secretGet'))
+        .command('generate <ref>', 'store a random password (or --words N words) as the secret and print it (or --clip)', (x) =>
+          x
+            .option('length', { type: 'number', describe: 'characters (default 24)' })
+            .option('symbols', { type: 'boolean', default: true, describe: 'use symbols as well as letters and digits (--no-symbols: letters and digits only)' })
+            .option('words', { type: 'number', describe: 'N words from the EFF large word list instead of characters' })
+            .option('separator', { type: 'string', describe: "between --words (default '-')" })
+            .option('force', { type: 'boolean', describe: 'replace an existing secret' })
+            .options(clip),
+          h(everydayCmds, 'secretGenerate'))
+        .command('find <pattern>', 'secrets whose REPO/NAME or tag contains PATTERN (case-insensitive)', (x) => x.options(json), h(everydayCmds, 'secretFind'))
+        .command('grep <pattern> [repos..]', 'secrets whose content matches PATTERN (a regular expression): names and line numbers', (x) =>
+          x
+            .option('show', { type: 'boolean', describe: 'print the matching lines too (plaintext)' })
+            .option('ignore-case', { alias: 'i', type: 'boolean', describe: 'match regardless of case' })
+            .option('fixed', { alias: 'F', type: 'boolean', describe: 'PATTERN is a plain string' })
+            .options(json),
+          h(everydayCmds, 'secretGrep'))
+        .command('cp <from> <to>', 'copy a secret (a new commit in the target repository)', (x) => x.option('force', { type: 'boolean', describe: 'replace an existing target' }), h(everydayCmds, 'secretCp'))
         .command('list [repo]', 'list secrets', (x) => x.options(json), h(vaultCmds, 'secretList'))
         .command('rm <ref>', 'remove a secret (and its tags)', (x) => x, h(vaultCmds, 'secretRm'))
         .command('mv <from> <to>', 'rename or move a secret (tags follow)', (x) => x, h(vaultCmds, 'secretMv'))
@@ -78,6 +102,9 @@ export async function buildParser(args: string[], io: IO, wrap: Wrap, version: s
         .option('passphrase-stdin', { type: 'boolean', hidden: true }),
       h(mountCmds, 'mount'))
     .command('unmount <mountpoint>', 'persist everything and unmount', (x) => x, h(mountCmds, 'unmount'))
+    .command('otp <ref>', 'the current TOTP code of a secret (an otpauth:// URI on its first line, or a base32 key)', (x) => x.options(clip).options(json), h(everydayCmds, 'otp'))
+    .command('completion <shell>', 'a completion script for bash, zsh or fish, on stdout', (x) => x.positional('shell', { choices: ['bash', 'zsh', 'fish'] }), h(shellCmds, 'completion'))
+    .command('__complete <kind> [prefix]', false, (x) => x, h(shellCmds, 'completeNames'))
   syncCommands(y, h, json)
   y.demandCommand(1, 'name a command')
     .strict()

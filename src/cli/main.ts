@@ -27,7 +27,12 @@ export async function main(args: string[], io: IO = processIO(), hosted: Context
       ctx.hosted = hosted
       // Commands that run a program of the user's (an editor, `env`'s command) stay here, next to
       // the user's terminal; their inner get/put/dump calls reach the agent through ctx.call.
-      const local = ['mount', 'init'].includes(argv._[0]) || argv._[0] === 'env' || (argv._[0] === 'secret' && argv._[1] === 'edit')
+      // So do those that use the caller's clipboard or clock (generate, --clip, otp), and
+      // completion, which must never reach the agent except through its own narrow question.
+      const local =
+        ['mount', 'init', 'env', 'otp', 'completion', '__complete'].includes(argv._[0]) ||
+        (argv._[0] === 'secret' && ['edit', 'generate'].includes(argv._[1])) ||
+        !!argv.clip
       if (!hosted && !local) {
         const { forwardToAgent } = await import('../agent/client.js')
         const forwarded = await forwardToAgent(ctx, args)

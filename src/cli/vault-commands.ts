@@ -57,13 +57,19 @@ export async function secretPut(ctx: Context, argv: any) {
   if (ctx.io.stdinIsTTY) ctx.io.stderr.write('polykey: reading the value from the terminal; end it with Ctrl-D\n')
   const data = await readAll(ctx.io.stdin)
   try {
-    await ctx.withVault(true, (v) => v.secretPut(repo, name, data))
+    await ctx.withVault(true, (v) => {
+      // --new (hidden; secret generate without --force): refuse to replace a value
+      if (argv.new && v.hasRepo(repo) && v.secretNames(repo).includes(name))
+        throw new PolykeyError('EXISTS', `'${repo}/${name}' already exists; refusing to overwrite it`, { repo, name }, { hint: 'add --force to replace it' })
+      return v.secretPut(repo, name, data)
+    })
   } finally {
     data.fill(0)
   }
   return EXIT.OK
 }
 export async function secretGet(ctx: Context, argv: any) {
+  if (argv.clip) return (await import('./everyday-commands.js')).secretGetClip(ctx, argv)
   const { repo, name } = parseSecretRef(String(argv.ref))
   const data = await ctx.withVault(false, (v) => v.secretGet(repo, name, argv.rev === undefined ? undefined : String(argv.rev)))
   await new Promise<void>((resolve, reject) => ctx.io.stdout.write(data, (err) => (err ? reject(err) : resolve())))

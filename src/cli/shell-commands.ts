@@ -1,0 +1,58 @@
+// `completion bash|zsh|fish`, and the hidden `__complete KIND PREFIX` that completion scripts
+// call for names. __complete talks to a running agent only: with none, it prints nothing and
+// never opens the node, so a TAB can neither prompt nor spend a key derivation.
+import { Writable } from 'node:stream'
+import { Context } from './context.js'
+import { EXIT, PolykeyError } from '../errors.js'
+
+export async function completion(ctx: Context, argv: any) {
+  const { cliSpec } = await import('./spec.js')
+  const { bashCompletion, fishCompletion, zshCompletion } = await import('./completion.js')
+  const spec = await cliSpec()
+  const shell = String(argv.shell)
+  const render = { bash: bashCompletion, zsh: zshCompletion, fish: fishCompletion }[shell]
+  if (!render) throw new PolykeyError('USAGE', `no completion for ${shell}: bash, zsh or fish`)
+  ctx.io.stdout.write(render(spec))
+  return EXIT.OK
+}
+
+/** Run one command in the node's agent with captured output; null when no agent answers. */
+async function askAgent(ctx: Context, args: string[]): Promise<Buffer | null> {
+  const { forwardToAgent } = await import('../agent/client.js')
+  const out: Buffer[] = []
+  const sink = (to: Buffer[] | null) => new Writable({ write: (c: Buffer, _e, cb) => (to?.push(Buffer.from(c)), cb()) })
+  const quiet = new Context({ ...ctx.io, stdout: sink(out), stderr: sink(null) }, { node: ctx.args.node })
+  try {
+    const code = await forwardToAgent(quiet, args)
+    return code === EXIT.OK ? Buffer.concat(out) : null
+  } catch {
+    return null
+  }
+}
+
+export async function completeNames(ctx: Context, argv: any) {
+  const kind = String(argv.kind)
+  const prefix = argv.prefix === undefined ? '' : String(argv.prefix)
+  let names: string[] = []
+  if (kind === 'repo') {
+    const r = await askAgent(ctx, ['repo', 'list', '--json'])
+    if (r) names = (JSON.parse(r.toString()) as { name: string }[]).map((x) => x.name)
+  } else if (kind === 'tag') {
+    const r = await askAgent(ctx, ['tag', 'list', '--json'])
+    if (r) names = (JSON.parse(r.toString()) as { tag: string }[]).map((x) => x.tag)
+  } else if (kind === 'secret') {
+    // REPO/ first (one entry per repository), then that repository's secrets: a node of
+    // 10,000 secrets never sends them all for one TAB.
+    const slash = prefix.indexOf('/')
+    if (slash < 0) {
+      const r = await askAgent(ctx, ['repo', 'list', '--json'])
+      if (r) names = (JSON.parse(r.toString()) as { name: string }[]).map((x) => `${x.name}/`)
+    } else {
+      const r = await askAgent(ctx, ['secret', 'list', prefix.slice(0, slash), '--json'])
+      if (r) names = (JSON.parse(r.toString()) as { repo: string; name: string }[]).map((x) => `${x.repo}/${x.name}`)
+    }
+  }
+  const hits = names.filter((n) => n.startsWith(prefix))
+  if (hits.length) ctx.out(hits.join('\n'))
+  return EXIT.OK
+}
