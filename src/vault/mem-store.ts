@@ -138,6 +138,19 @@ export class MemStore implements Store {
       return null
     }
   }
+
+  /** readFile gives copies (memfs), so each is zeroed once fn has seen it (grep). */
+  readFiles(paths: string[], fn: (p: string, data: Buffer) => void): void {
+    for (const p of paths) {
+      const data = this.readFile(p)
+      if (!data) continue
+      try {
+        fn(p, data)
+      } finally {
+        data.fill(0)
+      }
+    }
+  }
   stat(p: string): StatInfo | null {
     try {
       const st = this.vol.statSync(abs(p))

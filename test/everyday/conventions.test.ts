@@ -45,3 +45,18 @@ test('man/polykey.1 is the page rendered from the command table (make man), and 
   assert.match(man.stdout, /polykey secret generate <ref>/)
   assert.match(man.stdout, /--clip-seconds/)
 })
+
+test('make install puts polykey, man polykey and the completions under PREFIX', async (t) => {
+  const dest = tmpdir(t)
+  // -o build: this checkout is already built (the suite runs from dist/)
+  const r = spawnSync('make', ['-s', '-o', 'build', 'install', `DESTDIR=${dest}`, 'PREFIX=/usr'], { cwd: ROOT, encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stderr)
+  const usr = path.join(dest, 'usr')
+  assert.equal(fs.realpathSync(path.join(usr, 'bin/polykey')), path.join(ROOT, 'bin/polykey'))
+  for (const f of ['share/man/man1/polykey.1', 'share/bash-completion/completions/polykey', 'share/zsh/site-functions/_polykey', 'share/fish/vendor_completions.d/polykey.fish'])
+    assert.ok(fs.statSync(path.join(usr, f)).size > 100, f)
+  const man = spawnSync('man', ['-P', 'cat', 'polykey'], { encoding: 'utf8', env: { ...process.env, MANPATH: path.join(usr, 'share/man'), MANWIDTH: '100' } })
+  if (man.error) return
+  assert.equal(man.status, 0, man.stderr)
+  assert.match(man.stdout, /polykey secret grep <pattern> \[repos\.\.\]/)
+})
