@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'NOT_EMPTY'
   | 'NOT_PERMITTED'
   | 'INTERNAL'
+  | 'INTERRUPTED' // Ctrl-C at a prompt
 
 export class PolykeyError extends Error {
   readonly code: ErrorCode
@@ -31,7 +32,7 @@ export class PolykeyError extends Error {
   }
 }
 
-export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, WRONG_KEY: 3, CORRUPT: 4 } as const
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, WRONG_KEY: 3, CORRUPT: 4, INTERRUPTED: 130 } as const
 
 const exitCodes: Record<ErrorCode, number> = {
   USAGE: EXIT.USAGE,
@@ -49,6 +50,7 @@ const exitCodes: Record<ErrorCode, number> = {
   WRONG_KEY: EXIT.WRONG_KEY,
   CORRUPT: EXIT.CORRUPT,
   UNSUPPORTED: EXIT.CORRUPT,
+  INTERRUPTED: EXIT.INTERRUPTED,
 }
 
 // errno names; the FUSE layer turns them into numbers with the binding's table.
@@ -68,6 +70,7 @@ const errnos: Record<ErrorCode, string> = {
   WRONG_KEY: 'EACCES',
   CORRUPT: 'EIO',
   UNSUPPORTED: 'EIO',
+  INTERRUPTED: 'EINTR',
 }
 
 export function exitCodeOf(err: unknown): number {

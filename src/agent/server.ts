@@ -1,34 +1,54 @@
-// The mounted process's control socket: runs CLI commands against the mounted node, so every
-// command behaves the same mounted or not and the passphrase is asked once.
+// The listening side of a node's control socket, in the process that holds the node unlocked
+// (a mount, or `polykey unlock`). It knows no command: each request is handed, with IO made of
+// the connection's frames and the caller's terminal state, to the runner its owner injected.
 import fs from 'node:fs'
 import net from 'node:net'
 import { Readable, Writable } from 'node:stream'
-import { FORWARDED_ENV, FRAME_EXIT, FRAME_PING, FRAME_STDERR, FRAME_STDOUT, MAX_REQUEST_LINE, frame, type Request } from './protocol.js'
-import { type AgentRecord, ensureRuntimeDir, recordPath, socketPath } from './paths.js'
-import type { HostedVault } from '../cli/context.js'
+import type { IO } from './io.js'
+import { FRAME_EXIT, FRAME_PING, FRAME_STDERR, FRAME_STDOUT, MAX_REQUEST_LINE, PROTOCOL_VERSION, frame, parseRequest, type Request } from './protocol.js'
+import { type AgentRecord, agentPaths, ensureAgentDir } from './paths.js'
+import { PolykeyError } from '../errors.js'
+import { peerCredentials } from '../crypto/harden.js'
+
+/** What a runner may ask of the connection it answers. */
+export interface Connection {
+  /** keep this connection open through stop(): it is the one that asked the agent to stop */
+  outliveStop(): void
+}
+
+export type Runner = (args: string[], io: IO, conn: Connection) => Promise<number>
 
 export interface AgentOptions {
   nodePath: string
-  mountpoint: string
-  hosted: HostedVault
-  /** the `unmount` command arrived */
-  onUnmount: () => Promise<void>
+  record: Omit<AgentRecord, 'socket' | 'pid' | 'node'>
+  run: Runner
   log: (msg: string) => void
 }
+
+/** The largest stdin a forwarded command may send (a secret value, a bundle to unseal). */
+const MAX_STDIN = 256 << 20
 
 export class AgentServer {
   private server: net.Server | null = null
   private sock = ''
-  private record = ''
+  private recordFile = ''
+  private rec: AgentRecord | null = null
+  /** connections stop() ends (a `serve` asked through the agent) */
   private clients = new Set<net.Socket>()
   /** every open connection, including the one being answered while we shut down */
   private live = new Set<net.Socket>()
+  /** the last time a command arrived (for an idle timeout) */
+  lastUsed = Date.now()
+  /** commands running now */
+  busy = 0
 
   async start(o: AgentOptions): Promise<void> {
-    ensureRuntimeDir()
-    this.sock = socketPath(o.nodePath)
-    this.record = recordPath(o.nodePath)
-    fs.rmSync(this.sock, { force: true }) // a stale socket from a killed mount
+    ensureAgentDir()
+    const p = agentPaths(o.nodePath)
+    if (!p) throw new PolykeyError('NOT_FOUND', `no node file at ${o.nodePath}`)
+    this.sock = p.socket
+    this.recordFile = p.record
+    fs.rmSync(this.sock, { force: true }) // a stale socket from a killed agent (the node lock is ours)
     const server = net.createServer({ allowHalfOpen: true }, (c) => this.serve(c, o))
     const old = process.umask(0o177) // the socket is created 0600
     try {
@@ -41,14 +61,37 @@ export class AgentServer {
     }
     fs.chmodSync(this.sock, 0o600)
     this.server = server
-    const rec: AgentRecord = { node: o.nodePath, mountpoint: o.mountpoint, pid: process.pid, socket: this.sock }
-    fs.writeFileSync(this.record, JSON.stringify(rec), { mode: 0o600 })
+    this.rec = { node: o.nodePath, pid: process.pid, socket: this.sock, ...o.record }
+    this.writeRecord()
+  }
+
+  /** Change what the record says (an unlock agent that gets mounted, a new idle deadline). */
+  update(fields: Partial<AgentRecord>): void {
+    if (!this.rec) return
+    this.rec = { ...this.rec, ...fields }
+    this.writeRecord()
+  }
+
+  private writeRecord(): void {
+    const tmp = `${this.recordFile}.${process.pid}.tmp`
+    fs.writeFileSync(tmp, JSON.stringify(this.rec), { mode: 0o600 })
+    fs.renameSync(tmp, this.recordFile)
   }
 
   private serve(c: net.Socket, o: AgentOptions): void {
+    // The folder and the socket are the user's alone; the kernel's word on who connected is the
+    // last check (a process of another user that got a descriptor some other way).
+    const cred = peerCredentials(c)
+    const me = process.getuid?.() ?? 0
+    if (cred && cred.uid !== me) {
+      o.log(`refused a control connection from uid ${cred.uid} (pid ${cred.pid})`)
+      c.destroy()
+      return
+    }
     let head = Buffer.alloc(0)
     let req: Request | null = null
     const stdin: Buffer[] = []
+    let stdinBytes = 0
     this.clients.add(c)
     this.live.add(c)
     c.on('close', () => {
@@ -57,26 +100,26 @@ export class AgentServer {
     })
     c.on('error', () => {})
     c.on('data', (d: Buffer) => {
-      if (req) return void stdin.push(d)
+      if (req) {
+        stdinBytes += d.length
+        if (stdinBytes > MAX_STDIN) return void c.destroy()
+        return void stdin.push(d)
+      }
       head = Buffer.concat([head, d])
       const nl = head.indexOf(0x0a)
       if (nl < 0) {
         if (head.length > MAX_REQUEST_LINE) c.destroy()
         return
       }
-      try {
-        const parsed = JSON.parse(head.subarray(0, nl).toString()) as Request
-        if (!Array.isArray(parsed.args) || !parsed.args.every((a) => typeof a === 'string') || typeof parsed.cwd !== 'string') throw new Error('bad request')
-        req = parsed
-      } catch {
-        c.destroy()
-        return
-      }
+      req = parseRequest(head.subarray(0, nl))
+      if (!req) return void c.destroy()
       if (nl + 1 < head.length) stdin.push(head.subarray(nl + 1))
     })
     c.on('end', () => {
       if (!req) return void c.destroy()
-      void this.run(c, req, Buffer.concat(stdin), o)
+      const all = Buffer.concat(stdin)
+      for (const b of stdin) b.fill(0)
+      void this.run(c, req, all, o)
     })
   }
 
@@ -87,38 +130,52 @@ export class AgentServer {
       b.writeInt32BE(code, 0)
       c.end(frame(FRAME_EXIT, b))
     }
-    if (req.args[0] === 'unmount') {
-      this.clients.delete(c) // stop() must not cut the answer to this very request
-      await o.onUnmount()
-      return exit(0)
+    if (req.v !== PROTOCOL_VERSION) {
+      c.write(frame(FRAME_STDERR, Buffer.from(`polykey: error: the node's agent speaks protocol ${PROTOCOL_VERSION}, this polykey ${req.v}; unmount or lock the node and retry\n`)))
+      return exit(2)
     }
-    const { main } = await import('../cli/main.js')
+    this.busy++
+    this.lastUsed = Date.now()
     // A long-running command (serve) stops when its caller hangs up.
     const hangup = new AbortController()
     c.once('close', () => hangup.abort())
     const ping = setInterval(() => c.write(frame(FRAME_PING, Buffer.alloc(0))), 1000)
-    const env: NodeJS.ProcessEnv = { POLYKEY_NODE: o.nodePath }
-    for (const k of FORWARDED_ENV) if (typeof req.env?.[k] === 'string') env[k] = req.env[k]
-    const code = await main(
-      req.args,
-      { stdin: Readable.from([stdin]), stdout: send(FRAME_STDOUT), stderr: send(FRAME_STDERR), stdinIsTTY: false, stdoutIsTTY: false, env, cwd: req.cwd, signal: hangup.signal },
-      o.hosted,
-    )
-    clearInterval(ping)
-    stdin.fill(0)
+    const io: IO = {
+      stdin: Readable.from([stdin]),
+      stdout: send(FRAME_STDOUT),
+      stderr: send(FRAME_STDERR),
+      stdinIsTTY: false, // what was on a terminal has been read by the caller already
+      stdoutIsTTY: req.tty.stdout,
+      stderrIsTTY: req.tty.stderr,
+      env: { POLYKEY_NODE: o.nodePath, ...req.env },
+      cwd: req.cwd,
+      signal: hangup.signal,
+    }
+    let code: number
+    try {
+      code = await o.run(req.args, io, { outliveStop: () => this.clients.delete(c) })
+    } catch (err) {
+      o.log(`a forwarded command failed: ${(err as Error).message}`)
+      code = 1
+    } finally {
+      clearInterval(ping)
+      stdin.fill(0)
+      this.busy--
+      this.lastUsed = Date.now()
+    }
     exit(code)
   }
 
-  /** Resolves once no client is connected (the one that asked to unmount has had its answer). */
+  /** Resolves once no client is connected (the one that asked to stop has had its answer). */
   async drained(timeoutMs = 2000): Promise<void> {
     const end = Date.now() + timeoutMs
-    while (this.live.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+    while (this.live.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10))
   }
 
   stop(): void {
     this.server?.close()
     for (const c of this.clients) c.destroy() // ends what they asked for (a serve), so the process can exit
-    fs.rmSync(this.sock, { force: true })
-    fs.rmSync(this.record, { force: true })
+    if (this.sock) fs.rmSync(this.sock, { force: true })
+    if (this.recordFile) fs.rmSync(this.recordFile, { force: true })
   }
 }

@@ -1,155 +1,312 @@
-// The command table (../shared/CLI.md is the stable interface; docs/CLI.md the full one).
-import yargs from 'yargs'
-import type { IO } from './context.js'
-import type { Handler } from './main.js'
-import { PolykeyError } from '../errors.js'
+// Every command of `polykey` (docs/CLI.md is the full reference). Each entry: the yargs command
+// string, its options, a typed lazy import of its handler, and its needs (table.ts).
+import type { Argv } from 'yargs'
+import { AGENT, LOCAL, command, type Command, type Group } from './table.js'
 
-type Wrap = (h: Handler) => (argv: any) => Promise<void>
-const lazy =
-  (mod: () => Promise<Record<string, Handler>>, name: string): Handler =>
-  async (ctx, argv) =>
-    (await mod())[name](ctx, argv)
+const node = () => import('./node-commands.js')
+const vault = () => import('./vault-commands.js')
+const mount = () => import('./mount-commands.js')
+const sync = () => import('./sync-commands.js')
+const agent = () => import('./agent-commands.js')
+const everyday = () => import('./everyday-commands.js')
+const shell = () => import('./shell-commands.js')
 
-const nodeCmds = () => import('./node-commands.js') as Promise<any>
-const vaultCmds = () => import('./vault-commands.js') as Promise<any>
-const mountCmds = () => import('./mount-commands.js') as Promise<any>
-const syncCmds = () => import('./sync-commands.js') as Promise<any>
-const everydayCmds = () => import('./everyday-commands.js') as Promise<any>
-const shellCmds = () => import('./shell-commands.js') as Promise<any>
+const json = <T>(y: Argv<T>) => y.option('json', { type: 'boolean', describe: 'print one JSON document' })
+const str = { type: 'string', demandOption: true } as const
+const optStr = { type: 'string' } as const
+const strs = { type: 'string', array: true, demandOption: true } as const
+const clip = <T>(y: Argv<T>) =>
+  y
+    .option('clip', { type: 'boolean', describe: 'copy to the clipboard instead of printing (wl-copy, xclip or xsel)' })
+    .option('clip-seconds', { type: 'number', describe: 'clear the clipboard after N seconds unless it changed (default 45; 0: never)' })
+const kdfChoices = ['interactive', 'moderate', 'sensitive', 'test'] as const
+const target = <T>(y: Argv<T>) =>
+  y.option('target-passphrase-file', { type: 'string', describe: 'read the passphrase of a node-file PEER/TARGET from FILE (else $POLYKEY_TARGET_PASSPHRASE, else a prompt)' })
+const dht = <T>(y: Argv<T>) => y.option('bootstrap', { type: 'string', describe: 'DHT bootstrap nodes HOST:PORT[,HOST:PORT…] (else $POLYKEY_DHT_BOOTSTRAP, else the public ones)' })
+const side = <T>(y: Argv<T>) =>
+  y
+    .option('ours', { type: 'boolean', describe: "on a conflict keep this node's version" })
+    .option('theirs', { type: 'boolean', describe: "on a conflict take the peer's version" })
+    .conflicts('ours', 'theirs')
 
-export async function buildParser(args: string[], io: IO, wrap: Wrap, version: string) {
-  const h = (mod: () => Promise<any>, name: string) => wrap(lazy(mod, name))
-  const json = { json: { type: 'boolean', describe: 'print one JSON document' } } as const
-  const clip = {
-    clip: { type: 'boolean', describe: 'copy to the clipboard instead of printing (wl-copy, xclip or xsel)' },
-    'clip-seconds': { type: 'number', describe: 'clear the clipboard after N seconds unless it changed (default 45; 0: never)' },
-  } as const
-  const y = yargs(args)
-    .scriptName('polykey')
-    .parserConfiguration({ 'populate--': true, 'camel-case-expansion': true })
-    .version(version)
-    .usage('$0 <command> [options]\n\nSelf-hosted, offline secret manager. A node is one encrypted file; mount it to browse with ls and cat.')
-    .option('node', { type: 'string', describe: 'node file (default $POLYKEY_NODE, else $XDG_DATA_HOME/polykey/node.pk, or ~/.polykey/node.pk when only that exists)', global: true })
-    .option('passphrase-file', { type: 'string', describe: 'read the passphrase from FILE (else $POLYKEY_PASSPHRASE, else a prompt)', global: true })
-    .option('verbose', { type: 'boolean', describe: 'show details (stack traces) on errors', global: true })
-    .option('lock-timeout', { type: 'number', describe: 'seconds to wait for another writer (default 30)', global: true })
-    .command('init', 'create a new node file', (c) => c.options(json).option('kdf', { choices: ['interactive', 'moderate', 'sensitive', 'test'], default: 'moderate', describe: "Argon2id profile ('test' is weak: for test suites only)" }), h(nodeCmds, 'init'))
-    .command('info', 'node id, format version, counts', (c) => c.options(json), h(nodeCmds, 'info'))
-    .command('verify', 'decrypt and check every live member (exit 4 on damage)', (c) => c, h(nodeCmds, 'verify'))
-    .command('node <action>', "this node: 'node id'", (c) => c.positional('action', { choices: ['id'] }).options(json), h(nodeCmds, 'nodeId'))
-    .command('passphrase <action>', "'passphrase change'", (c) =>
-      c.positional('action', { choices: ['change'] })
+export const topLevel: Command[] = [
+  command({
+    command: 'init',
+    describe: 'create a new node file',
+    builder: (y) => json(y).option('kdf', { choices: kdfChoices, default: 'moderate' as const, describe: "Argon2id profile ('test' is weak: for test suites only)" }),
+    needs: { runs: 'local', terminal: true },
+  }).run(() => node().then((m) => m.init)),
+  command({ command: 'info', describe: 'node id, format version, counts', builder: json, needs: AGENT }).run(() => node().then((m) => m.info)),
+  command({ command: 'verify', describe: 'decrypt and check every live member (exit 4 on damage)', needs: AGENT }).run(() => node().then((m) => m.verify)),
+  command({
+    command: 'node <action>',
+    describe: "this node: 'node id'",
+    builder: (y) => json(y).positional('action', { choices: ['id'] as const, demandOption: true }),
+    needs: AGENT,
+  }).run(() => node().then((m) => m.nodeId)),
+  command({
+    command: 'passphrase <action>',
+    describe: "'passphrase change'",
+    builder: (y) =>
+      y
+        .positional('action', { choices: ['change'] as const, demandOption: true })
         .option('new-passphrase-file', { type: 'string', describe: 'read the new passphrase from FILE (else $POLYKEY_NEW_PASSPHRASE, else a prompt)' })
-        .option('kdf', { choices: ['interactive', 'moderate', 'sensitive', 'test'], describe: 'Argon2id profile for the new slot (default: keep)' }),
-      h(nodeCmds, 'passphraseChange'))
-    .command('export <format>', "'export tar': the live tar, plaintext, to stdout (refused on a terminal)", (c) => c.positional('format', { choices: ['tar'] }), h(nodeCmds, 'exportTar'))
-    .command('repo', 'repositories', (c) =>
-      c
-        .command('create <name>', 'create a repository', (x) => x, h(vaultCmds, 'repoCreate'))
-        .command('list', 'list repositories', (x) => x.options(json), h(vaultCmds, 'repoList'))
-        .command('rename <old> <new>', 'rename a repository (tags follow)', (x) => x, h(vaultCmds, 'repoRename'))
-        .command('delete <name>', 'delete a repository and untag its secrets', (x) => x, h(vaultCmds, 'repoDelete'))
-        .command('log <name>', 'history, newest first', (x) => x.options(json).option('limit', { type: 'number' }), h(vaultCmds, 'repoLog'))
-        .command('revert <name> <commit>', 'a new commit restoring the repository to COMMIT', (x) => x, h(vaultCmds, 'repoRevert'))
-        .demandCommand(1, 'name a repo command'),
-    )
-    .command('secret', 'secrets', (c) =>
-      c
-        .command('put <ref>', 'value from stdin, byte for byte (REPO/NAME)', (x) => x.option('new', { type: 'boolean', hidden: true }), h(vaultCmds, 'secretPut'))
-        .command('get <ref>', 'value to stdout, byte for byte (or --clip)', (x) => x.option('rev', { type: 'string', describe: 'the value at this commit' }).options(clip), h(vaultCmds, 'secretGet'))
-        .command('generate <ref>', 'store a random password (or --words N words) as the secret and print it (or --clip)', (x) =>
-          x
+        .option('kdf', { choices: kdfChoices, describe: 'Argon2id profile for the new slot (default: keep)' }),
+    needs: { runs: 'local', terminal: true },
+  }).run(() => node().then((m) => m.passphraseChange)),
+  command({
+    command: 'export <format>',
+    describe: "'export tar': the live tar, plaintext, to stdout (refused on a terminal)",
+    builder: (y) => y.positional('format', { choices: ['tar'] as const, demandOption: true }),
+    needs: { runs: 'agent', noTerminalOut: { what: 'plaintext secrets', hint: "redirect it: 'polykey export tar > backup.tar' or pipe it to 'tar t'" } },
+  }).run(() => node().then((m) => m.exportTar)),
+  command({
+    command: 'env <repos..>',
+    describe: 'run CMD (after --) with each secret as an environment variable',
+    builder: (y) => y.positional('repos', strs).option('allow-var', { type: 'string', array: true, describe: 'let a secret set this variable although it changes how programs run (LD_PRELOAD, PATH, …)' }),
+    needs: { runs: 'local', terminal: true },
+  }).run(() => vault().then((m) => m.env)),
+  command({
+    command: 'mount <mountpoint> [second]',
+    describe: 'mount the node: `mount MOUNTPOINT` or `mount NODE MOUNTPOINT` (returns once ready unless --foreground)',
+    builder: (y) =>
+      y
+        .positional('mountpoint', str)
+        .positional('second', optStr)
+        .option('foreground', { type: 'boolean', describe: 'stay in the foreground (Ctrl-C unmounts)' })
+        .option('json', { type: 'boolean', describe: 'print one JSON document' })
+        .option('daemon-child', { type: 'boolean', hidden: true }),
+    needs: { runs: 'local', terminal: true },
+  }).run(() => mount().then((m) => m.mount)),
+  command({ command: 'unmount <mountpoint>', describe: 'persist everything and unmount', builder: (y) => y.positional('mountpoint', str), needs: LOCAL }).run(() => mount().then((m) => m.unmount)),
+  command({
+    command: 'unlock',
+    describe: 'keep the node unlocked in a background agent (no FUSE) so later commands ask nothing',
+    builder: (y) =>
+      json(y)
+        .option('timeout', { type: 'string', describe: "lock after this much idle time: '15m', '1h', '90s', '0' = until 'polykey lock' (default 15m)" })
+        .option('daemon-child', { type: 'boolean', hidden: true }),
+    needs: { runs: 'local', terminal: true },
+  }).run(() => agent().then((m) => m.unlock)),
+  command({ command: 'lock', describe: "end the node's unlock agent (saving first); refused while mounted", needs: LOCAL }).run(() => agent().then((m) => m.lock)),
+  command({ command: 'status', describe: 'locked, unlocked (until when) or mounted (where)', builder: json, needs: LOCAL }).run(() => agent().then((m) => m.status)),
+  command({
+    command: 'otp <ref>',
+    describe: 'the current TOTP code of a secret (an otpauth:// URI on its first line, or a base32 key)',
+    builder: (y) => json(clip(y)).positional('ref', str),
+    // the caller's clock and clipboard; the secret is read through the agent (ctx.call)
+    needs: LOCAL,
+  }).run(() => everyday().then((m) => m.otp)),
+  command({
+    command: 'completion <shell>',
+    describe: 'a completion script for bash, zsh or fish, on stdout',
+    builder: (y) => y.positional('shell', { choices: ['bash', 'zsh', 'fish'] as const, demandOption: true }),
+    needs: LOCAL,
+  }).run(() => shell().then((m) => m.completion)),
+  // Names for completion scripts: asks a running agent only, and prints nothing without one.
+  command({
+    command: '__complete <kind> [prefix]',
+    describe: false,
+    builder: (y) => y.positional('kind', { choices: ['repo', 'secret', 'tag'] as const, demandOption: true }).positional('prefix', optStr),
+    needs: LOCAL,
+  }).run(() => shell().then((m) => m.completeNames)),
+  command({
+    command: 'share <repo> <peer>',
+    describe: 'let PEER list, clone and pull REPO',
+    builder: (y) => y.positional('repo', str).positional('peer', str),
+    needs: AGENT,
+  }).run(() => sync().then((m) => m.shareRepo)),
+  command({
+    command: 'unshare <repo> <peer>',
+    describe: 'stop PEER pulling REPO',
+    builder: (y) => y.positional('repo', str).positional('peer', str),
+    needs: AGENT,
+  }).run(() => sync().then((m) => m.unshareRepo)),
+  command({
+    command: 'serve',
+    describe: 'answer peers until interrupted (prints the address it listens on)',
+    builder: (y) =>
+      json(dht(y))
+        .option('listen', { type: 'string', describe: 'HOST:PORT to listen on (default 127.0.0.1:0)' })
+        .option('dht', { type: 'boolean', describe: 'also announce this node on the DHT' }),
+    needs: AGENT,
+  }).run(() => sync().then((m) => m.serve)),
+  command({
+    command: 'clone <peer> <repo> [local-name]',
+    describe: 'copy a repository (whole history) from a peer or a node file',
+    builder: (y) => json(dht(target(y))).positional('peer', str).positional('repo', str).positional('local-name', optStr),
+    needs: AGENT,
+  }).run(() => sync().then((m) => m.clone)),
+  command({
+    command: 'pull <peer> <repo>',
+    describe: "bring in a peer's changes: fast-forward, or merge",
+    builder: (y) => json(side(dht(target(y)))).positional('peer', str).positional('repo', str),
+    needs: AGENT,
+  }).run(() => sync().then((m) => m.pullRepo)),
+  command({
+    command: 'push [repo] [target]',
+    describe: 'send a repository to a node that has this one as owner (or a node file); --all TARGET: every repository, the tags, peers and access lists',
+    builder: (y) =>
+      json(dht(target(y)))
+        .positional('repo', optStr)
+        .positional('target', optStr)
+        .option('all', { type: 'boolean', describe: 'every repository and the tags: push --all TARGET' }),
+    needs: AGENT,
+  }).run(() => sync().then((m) => m.pushRepo)),
+  command({
+    command: 'seal <repo> <peer>',
+    describe: "a repository as an encrypted bundle to PEER's key, on stdout (refused on a terminal)",
+    builder: (y) => y.positional('repo', str).positional('peer', str),
+    needs: { runs: 'agent', noTerminalOut: { what: 'a binary bundle', hint: "redirect it: 'polykey seal REPO PEER > REPO.pkseal'" } },
+  }).run(() => sync().then((m) => m.seal)),
+  command({
+    command: 'unseal <file>',
+    describe: 'import a sealed bundle (clone, or pull into the existing repository)',
+    builder: (y) =>
+      json(side(y))
+        .positional('file', str)
+        .option('as', { type: 'string', describe: 'local repository name' })
+        .option('allow-unknown', { type: 'boolean', describe: 'accept a bundle sealed by a node that is not a known peer' }),
+    needs: AGENT,
+  }).run(() => sync().then((m) => m.unseal)),
+]
+
+export const groups: Group[] = [
+  {
+    name: 'repo',
+    describe: 'repositories',
+    commands: [
+      command({ command: 'create <name>', describe: 'create a repository', builder: (y) => y.positional('name', str), needs: AGENT }).run(() => vault().then((m) => m.repoCreate)),
+      command({ command: 'list', describe: 'list repositories', builder: json, needs: AGENT }).run(() => vault().then((m) => m.repoList)),
+      command({
+        command: 'rename <old> <new>',
+        describe: 'rename a repository (tags follow)',
+        builder: (y) => y.positional('old', str).positional('new', str),
+        needs: AGENT,
+      }).run(() => vault().then((m) => m.repoRename)),
+      command({ command: 'delete <name>', describe: 'delete a repository and untag its secrets', builder: (y) => y.positional('name', str), needs: AGENT }).run(() => vault().then((m) => m.repoDelete)),
+      command({
+        command: 'log <name>',
+        describe: 'history, newest first',
+        builder: (y) => json(y).positional('name', str).option('limit', { type: 'number' }),
+        needs: AGENT,
+      }).run(() => vault().then((m) => m.repoLog)),
+      command({
+        command: 'revert <name> <commit>',
+        describe: 'a new commit restoring the repository to COMMIT',
+        builder: (y) => y.positional('name', str).positional('commit', str),
+        needs: AGENT,
+      }).run(() => vault().then((m) => m.repoRevert)),
+    ],
+  },
+  {
+    name: 'secret',
+    describe: 'secrets',
+    commands: [
+      command({
+        command: 'put <ref>',
+        describe: 'value from stdin, byte for byte (REPO/NAME); on a terminal it is asked for without echo, twice',
+        builder: (y) =>
+          y
+            .positional('ref', str)
+            .option('multiline', { type: 'boolean', describe: 'on a terminal: read lines until Ctrl-D (no echo, asked once)' })
+            .option('new', { type: 'boolean', hidden: true }), // secret generate without --force: refuse to replace
+        needs: { runs: 'agent', stdin: 'secret' },
+      }).run(() => vault().then((m) => m.secretPut)),
+      command({
+        command: 'get <ref>',
+        describe: 'value to stdout, byte for byte (or to the clipboard with --clip)',
+        builder: (y) => clip(y).positional('ref', str).option('rev', { type: 'string', describe: 'the value at this commit' }),
+        needs: { runs: 'agent', localWith: 'clip' },
+      }).run(() => vault().then((m) => m.secretGet)),
+      command({
+        command: 'generate <ref>',
+        describe: 'store a random password (or --words N words) as the secret and print it (or --clip)',
+        builder: (y) =>
+          clip(y)
+            .positional('ref', str)
             .option('length', { type: 'number', describe: 'characters (default 24)' })
             .option('symbols', { type: 'boolean', default: true, describe: 'use symbols as well as letters and digits (--no-symbols: letters and digits only)' })
             .option('words', { type: 'number', describe: 'N words from the EFF large word list instead of characters' })
             .option('separator', { type: 'string', describe: "between --words (default '-')" })
-            .option('force', { type: 'boolean', describe: 'replace an existing secret' })
-            .options(clip),
-          h(everydayCmds, 'secretGenerate'))
-        .command('find <pattern>', 'secrets whose REPO/NAME or tag contains PATTERN (case-insensitive)', (x) => x.options(json), h(everydayCmds, 'secretFind'))
-        .command('grep <pattern> [repos..]', 'secrets whose content matches PATTERN (a regular expression): names and line numbers', (x) =>
-          x
+            .option('force', { type: 'boolean', describe: 'replace an existing secret' }),
+        // randomness and the clipboard here; the value is stored through the agent (ctx.call)
+        needs: LOCAL,
+      }).run(() => everyday().then((m) => m.secretGenerate)),
+      command({
+        command: 'find <pattern>',
+        describe: 'secrets whose REPO/NAME or tag contains PATTERN (case-insensitive)',
+        builder: (y) => json(y).positional('pattern', str),
+        needs: AGENT,
+      }).run(() => everyday().then((m) => m.secretFind)),
+      command({
+        command: 'grep <pattern> [repos..]',
+        describe: 'secrets whose content matches PATTERN (a regular expression): names and line numbers',
+        builder: (y) =>
+          json(y)
+            .positional('pattern', str)
+            .positional('repos', { type: 'string', array: true })
             .option('show', { type: 'boolean', describe: 'print the matching lines too (plaintext)' })
             .option('ignore-case', { alias: 'i', type: 'boolean', describe: 'match regardless of case' })
-            .option('fixed', { alias: 'F', type: 'boolean', describe: 'PATTERN is a plain string' })
-            .options(json),
-          h(everydayCmds, 'secretGrep'))
-        .command('cp <from> <to>', 'copy a secret (a new commit in the target repository)', (x) => x.option('force', { type: 'boolean', describe: 'replace an existing target' }), h(everydayCmds, 'secretCp'))
-        .command('list [repo]', 'list secrets', (x) => x.options(json), h(vaultCmds, 'secretList'))
-        .command('rm <ref>', 'remove a secret (and its tags)', (x) => x, h(vaultCmds, 'secretRm'))
-        .command('mv <from> <to>', 'rename or move a secret (tags follow)', (x) => x, h(vaultCmds, 'secretMv'))
-        .command('dump <repos..>', false, (x) => x.options(json), h(vaultCmds, 'secretDump'))
-        .command('edit <ref>', '$EDITOR on a memory-backed temporary file, committed on exit', (x) => x, h(vaultCmds, 'secretEdit'))
-        .demandCommand(1, 'name a secret command'),
-    )
-    .command('tag', 'tags', (c) =>
-      c
-        .command('add <tag> <ref>', 'tag a secret', (x) => x, h(vaultCmds, 'tagAdd'))
-        .command('rm <tag> <ref>', 'untag a secret', (x) => x, h(vaultCmds, 'tagRm'))
-        .command('list [tag]', 'list tags and their secrets', (x) => x.options(json), h(vaultCmds, 'tagList'))
-        .demandCommand(1, 'name a tag command'),
-    )
-    .command('env <repos..>', 'run CMD (after --) with each secret as an environment variable', (x) => x, h(vaultCmds, 'env'))
-    .command('import', 'import secrets', (c) =>
-      c
-        .command('dir <dir>', 'each folder of DIR becomes a repository, its files secrets', (x) => x.options(json), h(vaultCmds, 'importDir'))
-        .demandCommand(1, 'name an import command'),
-    )
-    .command('mount <mountpoint> [second]', 'mount the node: `mount MOUNTPOINT` or `mount NODE MOUNTPOINT` (returns once ready unless --foreground)', (x) =>
-      x
-        .option('foreground', { type: 'boolean', describe: 'stay in the foreground (Ctrl-C unmounts)' })
-        .option('daemon-child', { type: 'boolean', hidden: true })
-        .option('passphrase-stdin', { type: 'boolean', hidden: true }),
-      h(mountCmds, 'mount'))
-    .command('unmount <mountpoint>', 'persist everything and unmount', (x) => x, h(mountCmds, 'unmount'))
-    .command('otp <ref>', 'the current TOTP code of a secret (an otpauth:// URI on its first line, or a base32 key)', (x) => x.options(clip).options(json), h(everydayCmds, 'otp'))
-    .command('completion <shell>', 'a completion script for bash, zsh or fish, on stdout', (x) => x.positional('shell', { choices: ['bash', 'zsh', 'fish'] }), h(shellCmds, 'completion'))
-    .command('__complete <kind> [prefix]', false, (x) => x, h(shellCmds, 'completeNames'))
-  syncCommands(y, h, json)
-  y.demandCommand(1, 'name a command')
-    .strict()
-    .help()
-    .alias('help', 'h')
-    .wrap(Math.min(110, (io.stdout as any).columns ?? 100))
-    .exitProcess(false)
-    .fail((msg: string, err: Error) => {
-      if (err) throw err
-      throw new PolykeyError('USAGE', msg ?? 'bad usage', {}, { hint: "see 'polykey --help'" })
-    })
-  // yargs renders the whole help text of a command before running its handler, in case the
-  // handler asks for it (~20 ms per command). Ours never do: errors are one line and a hint.
-  ;(y as any).getInternalMethods().getUsageInstance().cacheHelpMessage = () => {}
-  return y
-}
-
-// ------------------------------------------------------------------------------ sharing (issue 5)
-/** peer, share, unshare, serve, clone, pull, push, seal, unseal (handlers in sync-commands.ts). */
-function syncCommands(y: any, h: (mod: () => Promise<any>, name: string) => (argv: any) => Promise<void>, json: Record<string, object>): void {
-  const target = { 'target-passphrase-file': { type: 'string', describe: 'read the passphrase of a node-file PEER/TARGET from FILE (else $POLYKEY_TARGET_PASSPHRASE, else a prompt)' } } as const
-  const dht = { bootstrap: { type: 'string', describe: 'DHT bootstrap nodes HOST:PORT[,HOST:PORT…] (else $POLYKEY_DHT_BOOTSTRAP, else the public ones)' } } as const
-  const side = {
-    ours: { type: 'boolean', describe: "on a conflict keep this node's version" },
-    theirs: { type: 'boolean', describe: "on a conflict take the peer's version" },
-  } as const
-  y.command('peer', 'known peers: peer add | list | rm', (c: any) =>
-    c
-      .command('add <alias> <node-id> [address]', 'know a node by id (ADDRESS is HOST:PORT; without it the DHT finds it)', (x: any) => x.option('owner', { type: 'boolean', describe: 'let this peer push to this node' }), h(syncCmds, 'peerAdd'))
-      .command('list', 'known peers and what each may pull', (x: any) => x.options(json), h(syncCmds, 'peerList'))
-      .command('rm <alias>', 'forget a peer (and its access)', (x: any) => x, h(syncCmds, 'peerRm'))
-      .demandCommand(1, 'name a peer command'),
-  )
-    .command('share <repo> <peer>', 'let PEER list, clone and pull REPO', (x: any) => x, h(syncCmds, 'shareRepo'))
-    .command('unshare <repo> <peer>', 'stop PEER pulling REPO', (x: any) => x, h(syncCmds, 'unshareRepo'))
-    .command('serve', 'answer peers until interrupted (prints the address it listens on)', (x: any) =>
-      x.option('listen', { type: 'string', describe: 'HOST:PORT to listen on (default 127.0.0.1:0)' }).option('dht', { type: 'boolean', describe: 'also announce this node on the DHT' }).options(dht).options(json),
-      h(syncCmds, 'serve'))
-    .command('clone <peer> <repo> [local-name]', 'copy a repository (whole history) from a peer or a node file', (x: any) => x.options(target).options(dht).options(json), h(syncCmds, 'clone'))
-    .command('pull <peer> <repo>', "bring in a peer's changes: fast-forward, or merge", (x: any) => x.options(target).options(dht).options(side).options(json).conflicts('ours', 'theirs'), h(syncCmds, 'pullRepo'))
-    .command('push [repo] [target]', 'send a repository to a node that has this one as owner (or a node file); --all TARGET: every repository and the tags', (x: any) =>
-      x.option('all', { type: 'boolean', describe: 'every repository and the tags: push --all TARGET' }).options(target).options(dht).options(json),
-      h(syncCmds, 'pushRepo'))
-    .command('seal <repo> <peer>', "a repository as an encrypted bundle to PEER's key, on stdout", (x: any) => x, h(syncCmds, 'seal'))
-    .command('unseal <file>', 'import a sealed bundle (clone, or pull into the existing repository)', (x: any) =>
-      x.option('as', { type: 'string', describe: 'local repository name' }).option('allow-unknown', { type: 'boolean', describe: 'accept a bundle sealed by a node that is not a known peer' }).options(side).options(json).conflicts('ours', 'theirs'),
-      h(syncCmds, 'unseal'))
-}
+            .option('fixed', { alias: 'F', type: 'boolean', describe: 'PATTERN is a plain string' }),
+        needs: AGENT,
+      }).run(() => everyday().then((m) => m.secretGrep)),
+      command({
+        command: 'cp <from> <to>',
+        describe: 'copy a secret (a new commit in the target repository)',
+        builder: (y) => y.positional('from', str).positional('to', str).option('force', { type: 'boolean', describe: 'replace an existing target' }),
+        needs: AGENT,
+      }).run(() => everyday().then((m) => m.secretCp)),
+      command({ command: 'list [repo]', describe: 'list secrets', builder: (y) => json(y).positional('repo', optStr), needs: AGENT }).run(() => vault().then((m) => m.secretList)),
+      command({ command: 'rm <ref>', describe: 'remove a secret (and its tags)', builder: (y) => y.positional('ref', str), needs: AGENT }).run(() => vault().then((m) => m.secretRm)),
+      command({
+        command: 'mv <from> <to>',
+        describe: 'rename or move a secret (tags follow)',
+        builder: (y) => y.positional('from', str).positional('to', str),
+        needs: AGENT,
+      }).run(() => vault().then((m) => m.secretMv)),
+      command({ command: 'dump <repos..>', describe: false, builder: (y) => json(y).positional('repos', strs), needs: { runs: 'agent', noTerminalOut: { what: 'plaintext secrets', hint: 'pipe it to a program' } } }).run(() => vault().then((m) => m.secretDump)),
+      command({
+        command: 'edit <ref>',
+        describe: '$EDITOR on a memory-backed temporary file, committed on exit',
+        builder: (y) => y.positional('ref', str),
+        needs: { runs: 'local', terminal: true },
+      }).run(() => vault().then((m) => m.secretEdit)),
+    ],
+  },
+  {
+    name: 'tag',
+    describe: 'tags',
+    commands: [
+      command({ command: 'add <tag> <ref>', describe: 'tag a secret', builder: (y) => y.positional('tag', str).positional('ref', str), needs: AGENT }).run(() => vault().then((m) => m.tagAdd)),
+      command({ command: 'rm <tag> <ref>', describe: 'untag a secret', builder: (y) => y.positional('tag', str).positional('ref', str), needs: AGENT }).run(() => vault().then((m) => m.tagRm)),
+      command({ command: 'list [tag]', describe: 'list tags and their secrets', builder: (y) => json(y).positional('tag', optStr), needs: AGENT }).run(() => vault().then((m) => m.tagList)),
+    ],
+  },
+  {
+    name: 'import',
+    describe: 'import secrets',
+    commands: [
+      command({
+        command: 'dir <dir>',
+        describe: 'each folder of DIR becomes a repository, its files secrets',
+        builder: (y) => json(y).positional('dir', str),
+        needs: AGENT,
+      }).run(() => vault().then((m) => m.importDir)),
+    ],
+  },
+  {
+    name: 'peer',
+    describe: 'known peers: peer add | list | rm',
+    commands: [
+      command({
+        command: 'add <alias> <node-id> [address]',
+        describe: 'know a node by id (ADDRESS is HOST:PORT; without it the DHT finds it)',
+        builder: (y) => y.positional('alias', str).positional('node-id', str).positional('address', optStr).option('owner', { type: 'boolean', describe: 'let this peer push to this node' }),
+        needs: AGENT,
+      }).run(() => sync().then((m) => m.peerAdd)),
+      command({ command: 'list', describe: 'known peers and what each may pull', builder: json, needs: AGENT }).run(() => sync().then((m) => m.peerList)),
+      command({ command: 'rm <alias>', describe: 'forget a peer (and its access)', builder: (y) => y.positional('alias', str), needs: AGENT }).run(() => sync().then((m) => m.peerRm)),
+    ],
+  },
+]

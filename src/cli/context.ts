@@ -7,34 +7,16 @@ import { PolykeyError } from '../errors.js'
 import type { KeySource } from '../archive/nodefile.js'
 import type { OpenNode } from '../vault/node.js'
 import type { Vault } from '../vault/vault.js'
+import type { IO } from '../agent/io.js'
+import type { Connection } from '../agent/server.js'
 
-export interface IO {
-  stdin: NodeJS.ReadableStream
-  stdout: NodeJS.WritableStream
-  stderr: NodeJS.WritableStream
-  stdinIsTTY: boolean
-  stdoutIsTTY: boolean
-  env: NodeJS.ProcessEnv
-  cwd: string
-  /** aborted when whoever asked for this command has gone (the agent's client hung up) */
-  signal?: AbortSignal
-}
-
-export function processIO(): IO {
-  return {
-    stdin: process.stdin,
-    stdout: process.stdout,
-    stderr: process.stderr,
-    stdinIsTTY: !!process.stdin.isTTY,
-    stdoutIsTTY: !!process.stdout.isTTY,
-    env: process.env,
-    cwd: process.cwd(),
-  }
-}
+export type { IO } from '../agent/io.js'
+export { processIO } from '../agent/io.js'
 
 export interface GlobalArgs {
   node?: string
   passphraseFile?: string
+  keyFile?: string
   json?: boolean
   verbose?: boolean
   lockTimeout?: number
@@ -51,6 +33,17 @@ export interface HostedVault {
   mountpoint: string
   /** the node file, after everything in memory has been committed and saved */
   savedFile(): import('../archive/nodefile.js').NodeFile
+  /** 'mount' (FUSE, mountpoint set) or 'unlock' (agent only) */
+  kind: 'mount' | 'unlock'
+  /**
+   * Save everything and end the agent (unmounting first when mounted). Refused, with what is
+   * unsaved, while saving fails: a full disk must not turn an unmount into lost changes.
+   */
+  stop(): Promise<void>
+  /** Unmount (an agent started by `unlock` stays, holding the node unlocked). */
+  unmount(): Promise<void>
+  /** Mount an unlocked node here (no second key derivation). */
+  mountAt(mountpoint: string): Promise<void>
 }
 
 export interface CallResult {
@@ -61,9 +54,12 @@ export interface CallResult {
 
 export class Context {
   hosted: HostedVault | null = null
+  /** the agent connection this command answers (when it runs in an agent) */
+  conn: Connection | null = null
   private cachedPassphrase: Buffer | null = null
+  private cachedKey: KeySource | null = null
   constructor(
-    readonly io: IO,
+    public io: IO,
     readonly args: GlobalArgs,
   ) {}
 
@@ -89,12 +85,20 @@ export class Context {
     if (file) return readPassphraseFile(path.resolve(this.io.cwd, file))
     const env = this.io.env[envVar]
     if (env !== undefined && env !== '') return Buffer.from(env)
-    const first = await promptTTY(prompt)
-    if (opts.confirm) {
+    if (!opts.confirm) return promptTTY(prompt)
+    // A new passphrase: a mistyped repeat asks again (three tries), never ends the command.
+    for (let attempt = 1; ; attempt++) {
+      const first = await promptTTY(prompt)
       const again = await promptTTY('Repeat: ')
-      if (!first.equals(again)) throw new PolykeyError('USAGE', 'the passphrases do not match')
+      if (first.equals(again)) {
+        again.fill(0)
+        return first
+      }
+      first.fill(0)
+      again.fill(0)
+      if (attempt === 3) throw new PolykeyError('USAGE', 'the passphrases did not match three times')
+      this.io.stderr.write('polykey: the passphrases do not match; try again\n')
     }
-    return first
   }
 
   /**
@@ -112,20 +116,22 @@ export class Context {
     if (this.args.passphraseFile) global.push('--passphrase-file', this.args.passphraseFile)
     if (this.args.lockTimeout !== undefined) global.push('--lock-timeout', String(this.args.lockTimeout))
     if (!this.hosted && !this.args.passphraseFile && !env.POLYKEY_PASSPHRASE) {
-      const { agentAvailable } = await import('../agent/client.js')
-      if (!(await agentAvailable(this.nodePath))) {
+      const { findAgent } = await import('../agent/client.js')
+      if (!(await findAgent(this.nodePath))) {
         this.cachedPassphrase ??= await this.passphrase()
         env.POLYKEY_PASSPHRASE = this.cachedPassphrase.toString()
       }
     }
     const { main } = await import('./main.js')
-    const io: IO = { ...this.io, env, stdin: Readable.from([stdin]), stdout: sink(out), stderr: sink(err), stdinIsTTY: false, stdoutIsTTY: false }
+    const io: IO = { ...this.io, env, stdin: Readable.from([stdin]), stdout: sink(out), stderr: sink(err), stdinIsTTY: false, stdoutIsTTY: false, stderrIsTTY: false }
     const code = await main([...args, ...global], io, this.hosted)
     return { code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() }
   }
 
+  /** What unlocks the node, asked for once per command (a composite command reuses it). */
   async keySource(): Promise<KeySource> {
-    return { passphrase: await this.passphrase() }
+    this.cachedKey ??= { passphrase: await this.passphrase() }
+    return this.cachedKey
   }
 
   /**
@@ -179,8 +185,30 @@ export function readPassphraseFile(file: string): Buffer {
   return b.subarray(0, end)
 }
 
-/** Read a line from the controlling terminal without echo. */
-async function promptTTY(prompt: string): Promise<Buffer> {
+/**
+ * A secret value typed on the terminal: without echo, asked twice (a typo must not become the
+ * secret); with multiline, lines until Ctrl-D, asked once.
+ */
+export async function readSecretFromTerminal(multiline: boolean): Promise<Buffer> {
+  if (multiline) return promptTTY('Value (end with Ctrl-D on an empty line; not shown): ', true)
+  for (;;) {
+    const first = await promptTTY('Value (not shown): ')
+    const again = await promptTTY('Repeat the value: ')
+    if (first.equals(again)) {
+      again.fill(0)
+      return first
+    }
+    first.fill(0)
+    again.fill(0)
+    process.stderr.write('polykey: the two values differ; try again\n')
+  }
+}
+
+/**
+ * Read from the controlling terminal without echo: one line, or with multi until Ctrl-D.
+ * Ctrl-C ends the command with exit 130.
+ */
+async function promptTTY(prompt: string, multi = false): Promise<Buffer> {
   let fd: number
   try {
     fd = fs.openSync('/dev/tty', 'r+')
@@ -199,8 +227,13 @@ async function promptTTY(prompt: string): Promise<Buffer> {
     await new Promise<void>((resolve, reject) => {
       input.on('data', (d: Buffer) => {
         for (const c of d) {
+          if (multi && c === 0x04) return resolve()
+          if (multi && (c === 0x0d || c === 0x0a)) {
+            chunks.push(0x0a)
+            continue
+          }
           if (c === 0x0d || c === 0x0a) return resolve()
-          if (c === 0x03) return reject(new PolykeyError('USAGE', 'interrupted'))
+          if (c === 0x03) return reject(new PolykeyError('INTERRUPTED', 'interrupted'))
           if (c === 0x7f || c === 0x08) chunks.pop()
           else chunks.push(c)
         }

@@ -1,17 +1,30 @@
-// `polykey`: parse arguments, run one handler, map errors to one line and an exit code
-// (docs/CLI.md). Heavy modules load only inside the handlers that need them.
+// `polykey`: parse arguments, run one command of the table, map errors to one line and an exit
+// code (docs/CLI.md). What a command needs (table.ts) decides where it runs; heavy modules load
+// only inside the handlers that need them.
 import { readFileSync } from 'node:fs'
+import { Readable } from 'node:stream'
 import { EXIT, PolykeyError, exitCodeOf } from '../errors.js'
-import { Context, type IO, processIO } from './context.js'
-
-export type Handler = (ctx: Context, argv: any) => Promise<number | void>
+import { type IO, processIO } from '../agent/io.js'
+import { Context, type HostedVault, readSecretFromTerminal } from './context.js'
+import type { Command } from './table.js'
+import type { Connection } from '../agent/server.js'
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
   return pkg.version
 }
 
-export async function main(args: string[], io: IO = processIO(), hosted: Context['hosted'] = null): Promise<number> {
+interface GlobalArgv {
+  node?: string
+  passphraseFile?: string
+  keyFile?: string
+  json?: boolean
+  verbose?: boolean
+  lockTimeout?: number
+  multiline?: boolean
+}
+
+export async function main(args: string[], io: IO = processIO(), hosted: HostedVault | null = null, conn: Connection | null = null): Promise<number> {
   // Fast path: scripts call --version to probe; it must not pay for yargs or crypto.
   if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     io.stdout.write(version() + '\n')
@@ -19,35 +32,54 @@ export async function main(args: string[], io: IO = processIO(), hosted: Context
   }
   const verbose = args.includes('--verbose')
   let code: number = EXIT.OK
-  let ctx: Context | null = null
-  const wrap =
-    (h: Handler) =>
-    async (argv: any): Promise<void> => {
-      ctx = new Context(io, { node: argv.node, passphraseFile: argv.passphraseFile, json: argv.json, verbose: argv.verbose, lockTimeout: argv.lockTimeout })
-      ctx.hosted = hosted
-      // Commands that run a program of the user's (an editor, `env`'s command) stay here, next to
-      // the user's terminal; their inner get/put/dump calls reach the agent through ctx.call.
-      // So do those that use the caller's clipboard or clock (generate, --clip, otp), and
-      // completion, which must never reach the agent except through its own narrow question.
-      const local =
-        ['mount', 'init', 'env', 'otp', 'completion', '__complete'].includes(argv._[0]) ||
-        (argv._[0] === 'secret' && ['edit', 'generate'].includes(argv._[1])) ||
-        !!argv.clip
-      if (!hosted && !local) {
-        const { forwardToAgent } = await import('../agent/client.js')
-        const forwarded = await forwardToAgent(ctx, args)
-        if (forwarded !== null) {
-          code = forwarded
-          return
+  const dispatch = async (cmd: Command, raw: Record<string, unknown>): Promise<void> => {
+    const argv = raw as GlobalArgv
+    const ctx = new Context(io, { node: argv.node, passphraseFile: argv.passphraseFile, keyFile: argv.keyFile, json: argv.json, verbose: argv.verbose, lockTimeout: argv.lockTimeout })
+    ctx.hosted = hosted
+    ctx.conn = conn
+    const needs = cmd.needs
+    if (needs.noTerminalOut && io.stdoutIsTTY) throw new PolykeyError('REFUSED', `refusing to write ${needs.noTerminalOut.what} to a terminal`, {}, { hint: needs.noTerminalOut.hint })
+    const secretOnTerminal = needs.stdin === 'secret' && io.stdinIsTTY
+    const local = needs.runs === 'local' || (!!needs.localWith && !!raw[needs.localWith])
+    if (!hosted && !local) {
+      const { findAgent, forward } = await import('../agent/client.js')
+      const sock = await findAgent(ctx.nodePath)
+      if (sock) {
+        let value: Buffer | null = null
+        let fio = io
+        if (secretOnTerminal) {
+          value = await readSecretFromTerminal(!!argv.multiline)
+          fio = { ...io, stdin: Readable.from([value]), stdinIsTTY: false }
+        }
+        try {
+          const forwarded = await forward(sock, args, fio, { stdin: !!needs.stdin })
+          if (forwarded !== null) {
+            code = forwarded
+            return
+          }
+        } finally {
+          value?.fill(0)
         }
       }
-      const r = await h(ctx, argv)
-      code = typeof r === 'number' ? r : EXIT.OK
     }
+    let value: Buffer | null = null
+    if (!hosted && secretOnTerminal) {
+      // The passphrase first, then the value: what the user types first must never become the secret.
+      await ctx.keySource()
+      value = await readSecretFromTerminal(!!argv.multiline)
+      ctx.io = { ...io, stdin: Readable.from([value]), stdinIsTTY: false }
+    }
+    try {
+      const handler = await cmd.run()
+      const r = await handler(ctx, raw as never)
+      code = typeof r === 'number' ? r : EXIT.OK
+    } finally {
+      value?.fill(0)
+    }
+  }
   try {
-    const { buildParser } = await import('./commands.js')
-    const parser = await buildParser(args, io, wrap, version())
-    await parser.parseAsync()
+    const { buildParser } = await import('./parser.js')
+    await buildParser(args, io, dispatch, version()).parseAsync()
   } catch (err) {
     return reportError(io, err, verbose)
   }

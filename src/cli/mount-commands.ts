@@ -1,161 +1,145 @@
-// mount / unmount. `mount` without --foreground starts a detached mount process, hands it the
-// passphrase through a pipe, and returns once that process reports the mount is ready.
+// mount / unmount. `mount` without --foreground unlocks here, starts a detached mount process
+// with the master key (daemon.ts), and returns once that process has mounted and answers.
 import fs from 'node:fs'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
-import type { Context, HostedVault } from './context.js'
+import type { Context } from './context.js'
 import { EXIT, PolykeyError } from '../errors.js'
 
-function readStdinPassphrase(): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    process.stdin.on('data', (c: Buffer) => chunks.push(c))
-    process.stdin.on('end', () => resolve(Buffer.concat(chunks)))
-    process.stdin.on('error', reject)
-  })
+interface MountArgs {
+  mountpoint: string
+  second?: string
+  foreground?: boolean
+  daemonChild?: boolean
 }
 
-export async function mount(ctx: Context, argv: any): Promise<number> {
-  // `polykey mount MOUNTPOINT` (node from --node / $POLYKEY_NODE) or `polykey mount NODE MOUNTPOINT`.
-  if (argv.second !== undefined) {
-    ctx.args.node = String(argv.mountpoint)
-    argv.mountpoint = argv.second
+/** One clear line for a mountpoint that cannot be one (a file, the node file itself). */
+function checkMountpoint(mountpoint: string, nodePath: string): void {
+  let st: fs.Stats | null = null
+  try {
+    st = fs.statSync(mountpoint)
+  } catch {
+    return // created at mount time
   }
-  const mountpoint = path.resolve(ctx.io.cwd, String(argv.mountpoint))
+  if (!st.isDirectory()) {
+    const isNode = path.resolve(mountpoint) === path.resolve(nodePath) || (fs.existsSync(nodePath) && fs.statSync(nodePath).ino === st.ino)
+    throw new PolykeyError('USAGE', isNode ? `${mountpoint} is the node file; name a folder to mount it on` : `${mountpoint} is a file, not a folder to mount on`, {}, { hint: 'polykey mount ~/secrets' })
+  }
+}
+
+export function checkNodeFile(nodePath: string): void {
+  let st: fs.Stats
+  try {
+    st = fs.statSync(nodePath)
+  } catch {
+    throw new PolykeyError('NOT_FOUND', `no node file at ${nodePath}`, {}, { hint: "create one with 'polykey init'" })
+  }
+  if (st.isDirectory()) throw new PolykeyError('USAGE', `${nodePath} is a folder, not a node file`, {}, { hint: 'give the node file itself: --node ~/secrets.pk' })
+}
+
+export async function mount(ctx: Context, argv: MountArgs): Promise<number> {
+  // `polykey mount MOUNTPOINT` (node from --node / $POLYKEY_NODE) or `polykey mount NODE MOUNTPOINT`.
+  let mp = argv.mountpoint
+  if (argv.second !== undefined) {
+    ctx.args.node = argv.mountpoint
+    mp = argv.second
+  }
+  const mountpoint = path.resolve(ctx.io.cwd, mp)
   const nodePath = ctx.nodePath
-  if (!fs.existsSync(nodePath)) throw new PolykeyError('NOT_FOUND', `no node file at ${nodePath}`, {}, { hint: "create one with 'polykey init'" })
+  if (ctx.hosted) {
+    // Forwarded to an unlocked node's agent: it mounts itself (no second key derivation).
+    if (ctx.hosted.kind === 'mount') throw new PolykeyError('EXISTS', `${nodePath} is already mounted at ${ctx.hosted.mountpoint}`)
+    await ctx.hosted.mountAt(mountpoint)
+    if (ctx.args.json) ctx.json({ node: nodePath, mountpoint, pid: process.pid })
+    else ctx.out(`mounted ${nodePath} at ${mountpoint}`)
+    return EXIT.OK
+  }
+  checkNodeFile(nodePath)
+  checkMountpoint(mountpoint, nodePath)
   const { fuseDeviceAvailable } = await import('../fuse/binding.js')
   if (!fuseDeviceAvailable()) throw new PolykeyError('REFUSED', 'FUSE is not available here (/dev/fuse cannot be opened)')
-  if (argv.foreground || argv.daemonChild) return runMount(ctx, nodePath, mountpoint, !!argv.daemonChild)
-
-  // Background: ask for the passphrase here (the terminal is ours), unlock in the child.
-  const pass = argv.passphraseStdin ? await readStdinPassphrase() : await ctx.passphrase()
-  const child = spawn(process.execPath, [process.argv[1], 'mount', mountpoint, '--node', nodePath, '--daemon-child', '--passphrase-stdin'], {
-    detached: true,
-    stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
-    env: { ...ctx.io.env, POLYKEY_PASSPHRASE: undefined },
-    cwd: '/',
-  })
-  child.stdin!.end(pass)
-  pass.fill(0)
-  const errs: Buffer[] = []
-  child.stderr!.on('data', (d: Buffer) => errs.push(d))
-  const ready = await new Promise<number | 'ready'>((resolve) => {
-    ;(child.stdio[3] as NodeJS.ReadableStream).on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) resolve('ready')
-    })
-    child.on('exit', (code) => resolve(code ?? EXIT.FAILED))
-  })
-  if (ready !== 'ready') {
-    ctx.io.stderr.write(Buffer.concat(errs))
-    return ready
+  const { agentPaths, readRecord } = await import('../agent/paths.js')
+  const { findAgent, forward } = await import('../agent/client.js')
+  const sock = await findAgent(nodePath)
+  if (sock) {
+    const rec = readRecord(agentPaths(nodePath)!.record)
+    if (rec?.kind !== 'unlock') throw new PolykeyError('EXISTS', `${nodePath} is already mounted${rec?.mountpoint ? ` at ${rec.mountpoint}` : ''}`)
+    const code = await forward(sock, ['mount', mountpoint, '--node', nodePath, ...(ctx.args.json ? ['--json'] : [])], ctx.io, { stdin: false })
+    if (code !== null) return code
   }
-  child.unref()
-  ;(child.stdio[3] as any).destroy?.()
-  child.stderr!.destroy()
-  if (ctx.args.json) ctx.json({ node: nodePath, mountpoint, pid: child.pid })
+  const { hardenProcess } = await import('../crypto/harden.js')
+  hardenProcess({ lockMemory: false })
+  const { unlockMasterKey, startDaemon, readMasterKey, daemonReady } = await import('./daemon.js')
+  const { NodeHost } = await import('./host.js')
+  if (argv.daemonChild) {
+    const master = await readMasterKey()
+    let log = (m: string): void => void process.stderr.write(`polykey: ${m}\n`)
+    const host = await NodeHost.start({ nodePath, mountpoint, idleMs: null, log: (m) => log(m) }, { masterKey: master }, (h) => runnerFor(h))
+    wipe(master)
+    log = daemonReady(NodeHost.logFile(nodePath))
+    return serveUntilDone(host, nodePath, true)
+  }
+  const master = await unlockMasterKey(ctx)
+  if (argv.foreground) {
+    const host = await NodeHost.start({ nodePath, mountpoint, idleMs: null, log: (m) => ctx.io.stderr.write(`polykey: ${m}\n`) }, { masterKey: master }, (h) => runnerFor(h))
+    wipe(master)
+    ctx.out(`mounted ${nodePath} at ${mountpoint} (Ctrl-C to unmount)`)
+    return serveUntilDone(host, nodePath, false)
+  }
+  const started = await startDaemon(ctx, ['mount', mountpoint], master)
+  if (started.code !== EXIT.OK) return started.code
+  if (ctx.args.json) ctx.json({ node: nodePath, mountpoint, pid: started.pid })
   else ctx.out(`mounted ${nodePath} at ${mountpoint}`)
   return EXIT.OK
 }
 
-async function runMount(ctx: Context, nodePath: string, mountpoint: string, daemon: boolean): Promise<number> {
-  const { MountedNode } = await import('../fuse/mount.js')
-  const { AgentServer } = await import('../agent/server.js')
-  const { logPath, ensureRuntimeDir } = await import('../agent/paths.js')
-  ensureRuntimeDir()
-  const { hardenProcess } = await import('../crypto/harden.js')
-  const hardening = hardenProcess({ lockMemory: false }) // mlockall breaks V8 (see docs/SECURITY.md)
-  let logFd: number | null = null
-  const log = (msg: string) => {
-    const line = `${new Date().toISOString()} ${msg}\n`
-    if (logFd !== null) fs.writeSync(logFd, line)
-    else ctx.io.stderr.write(`polykey: ${msg}\n`)
+import type { NodeHost } from './host.js'
+import type { Runner } from '../agent/server.js'
+import { wipe } from '../crypto/index.js'
+
+/** Forwarded commands run through the same main as a local one, on the host's open node. */
+export function runnerFor(host: NodeHost): Runner {
+  return async (args, io, conn) => {
+    const { main } = await import('./main.js')
+    return main(args, io, host, conn)
   }
-  for (const p of hardening) log(`warning: ${p}`)
-  const key = daemon ? { passphrase: await readStdinPassphrase() } : await ctx.keySource()
-  const node = await MountedNode.open(nodePath, key, mountpoint, { log, lockTimeoutMs: 2000 })
-  if ('passphrase' in key) key.passphrase.fill(0)
-  const agent = new AgentServer()
-  let done!: () => void
-  const finished = new Promise<void>((r) => (done = r))
-  const shutdown = async () => {
-    await node.close()
-    agent.stop()
-    done()
-  }
-  const hosted: HostedVault = {
-    vault: node.vault,
-    nodeId: node.nodeId,
-    async withVault(write, fn) {
-      let result: Awaited<ReturnType<typeof fn>>
-      try {
-        result = await fn(node.vault)
-      } finally {
-        // What the command changed shows in the mount before it answers.
-        await node.syncKernel()
-      }
-      if (write) {
-        node.save()
-        if (node.saveFailing) throw new PolykeyError('IO', `the change is kept in memory but could not be saved: ${node.saveFailing}`)
-      }
-      return result
-    },
-    mountpoint,
-    info: () => ({ version: 1, fileSize: node.file.fileSize, seq: node.file.seq }),
-    savedFile: () => {
-      node.flush()
-      if (node.saveFailing) throw new PolykeyError('IO', `the node file could not be saved: ${node.saveFailing}`)
-      return node.file
-    },
-  }
-  try {
-    await node.mount()
-    await agent.start({ nodePath, mountpoint, hosted, onUnmount: shutdown, log })
-  } catch (err) {
-    await node.close()
-    agent.stop()
-    throw err
-  }
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void shutdown())
-  // An external `umount` is noticed by MountedNode, which saves and closes; then we stop too.
-  void node.closed.then(shutdown)
-  if (daemon) {
-    logFd = fs.openSync(logPath(nodePath), 'a', 0o600)
-    const ready = fs.createWriteStream('', { fd: 3 })
-    ready.end('ready\n')
-    process.stderr.write('') // nothing more goes to the parent's pipe: logs go to the log file
-  } else ctx.out(`mounted ${nodePath} at ${mountpoint} (Ctrl-C to unmount)`)
-  await finished
-  if (logFd !== null) {
-    fs.closeSync(logFd)
-    if (fs.statSync(logPath(nodePath)).size === 0) fs.rmSync(logPath(nodePath), { force: true })
-  }
+}
+
+/** Keep the process until the host is done; signals stop it (retrying while saves fail). */
+export async function serveUntilDone(host: NodeHost, nodePath: string, daemon: boolean): Promise<number> {
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void host.stopWhenSaved(`received ${sig}`))
+  await host.done
+  const { NodeHost } = await import('./host.js')
+  NodeHost.removeEmptyLog(nodePath)
   // Everything is saved and the node released. After an unmount from outside the binding's
   // handle can keep the event loop alive; nothing is left to do, so leave explicitly.
-  await agent.drained()
+  await host.drained()
   const exit = () => process.exit(EXIT.OK)
   if (daemon) exit()
-  else (ctx.io.stdout as NodeJS.WriteStream).write('', exit)
+  else process.stdout.write('', exit)
   return EXIT.OK
 }
 
-export async function unmount(ctx: Context, argv: any): Promise<number> {
-  const mountpoint = path.resolve(ctx.io.cwd, String(argv.mountpoint))
-  const { readRecords } = await import('../agent/paths.js')
-  const { sendToSocket } = await import('../agent/client.js')
-  const rec = readRecords(ctx.io.env).find((r) => r.mountpoint === mountpoint)
+export async function unmount(ctx: Context, argv: { mountpoint: string }): Promise<number> {
+  const mountpoint = path.resolve(ctx.io.cwd, argv.mountpoint)
+  if (ctx.hosted) {
+    // In the agent: answer first (this connection outlives the stop), then save and unmount.
+    if (ctx.hosted.kind !== 'mount' || ctx.hosted.mountpoint !== mountpoint) throw new PolykeyError('NOT_FOUND', `${mountpoint} is not where this node is mounted`)
+    ctx.conn?.outliveStop()
+    await ctx.hosted.unmount()
+    return EXIT.OK
+  }
+  const { readRecords, alive } = await import('../agent/paths.js')
+  const { forward } = await import('../agent/client.js')
+  const rec = readRecords().find((r) => r.mountpoint === mountpoint)
   if (rec) {
-    const code = await sendToSocket(ctx, rec.socket, ['unmount', mountpoint])
+    const code = await forward(rec.socket, ['unmount', mountpoint], ctx.io, { stdin: false })
     if (code !== null) {
-      // Wait for the mount process to finish saving and exit.
-      for (let i = 0; i < 600; i++) {
-        try {
-          process.kill(rec.pid, 0)
-        } catch {
-          break
-        }
-        await new Promise((r) => setTimeout(r, 50))
-      }
+      if (code !== EXIT.OK) return code
+      // Wait for the mount to be gone (and, for a mount process, for it to have exited).
+      const { isMounted } = await import('../fuse/binding.js')
+      for (let i = 0; i < 1200 && isMounted(mountpoint); i++) await new Promise((r) => setTimeout(r, 10))
+      if (rec.kind !== 'unlock') for (let i = 0; i < 1200 && alive(rec.pid); i++) await new Promise((r) => setTimeout(r, 10))
       return code
     }
   }

@@ -5,14 +5,14 @@ import type { Context } from './context.js'
 import { EXIT, PolykeyError } from '../errors.js'
 import { KDF_PROFILES, type KdfProfile } from '../crypto/index.js'
 
-export async function init(ctx: Context, argv: any): Promise<number> {
+export async function init(ctx: Context, argv: { kdf: KdfProfile }): Promise<number> {
   const { createNode } = await import('../vault/node.js')
   const file = ctx.nodePath
   if (fs.existsSync(file)) throw new PolykeyError('EXISTS', `${file} already exists; refusing to overwrite it`)
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
   const pass = await ctx.passphrase('New passphrase: ', { confirm: true })
   if (pass.length === 0) throw new PolykeyError('USAGE', 'the passphrase is empty')
-  const { id } = createNode(file, pass, KDF_PROFILES[argv.kdf as KdfProfile])
+  const { id } = createNode(file, pass, KDF_PROFILES[argv.kdf])
   pass.fill(0)
   if (ctx.args.json) ctx.json({ node: file, id })
   else ctx.out(`created ${file}\nnode id ${id}`)
@@ -75,7 +75,7 @@ export async function nodeId(ctx: Context): Promise<number> {
   return EXIT.OK
 }
 
-export async function passphraseChange(ctx: Context, argv: any): Promise<number> {
+export async function passphraseChange(ctx: Context, argv: { newPassphraseFile?: string; kdf?: KdfProfile }): Promise<number> {
   if (ctx.hosted) throw new PolykeyError('REFUSED', 'unmount the node before changing its passphrase')
   const { NodeFile } = await import('../archive/nodefile.js')
   const { NodeLock } = await import('../archive/lock.js')
@@ -85,7 +85,7 @@ export async function passphraseChange(ctx: Context, argv: any): Promise<number>
     if (next.length === 0) throw new PolykeyError('USAGE', 'the new passphrase is empty')
     const lock = await NodeLock.acquire(ctx.nodePath, (ctx.args.lockTimeout ?? 30) * 1000)
     try {
-      const kdf = argv.kdf ? KDF_PROFILES[argv.kdf as KdfProfile] : file.currentKdf()
+      const kdf = argv.kdf ? KDF_PROFILES[argv.kdf] : file.currentKdf()
       file.changePassphrase(next, kdf)
     } finally {
       lock.release()

@@ -2,7 +2,7 @@
 // call for names. __complete talks to a running agent only: with none, it prints nothing and
 // never opens the node, so a TAB can neither prompt nor spend a key derivation.
 import { Writable } from 'node:stream'
-import { Context } from './context.js'
+import type { Context } from './context.js'
 import { EXIT, PolykeyError } from '../errors.js'
 
 export async function completion(ctx: Context, argv: any) {
@@ -16,17 +16,19 @@ export async function completion(ctx: Context, argv: any) {
   return EXIT.OK
 }
 
-/** Run one command in the node's agent with captured output; null when no agent answers. */
+/** Run one command in the node's agent with captured output; null when no agent answers (or it is not to be trusted). */
 async function askAgent(ctx: Context, args: string[]): Promise<Buffer | null> {
-  const { forwardToAgent } = await import('../agent/client.js')
+  const { findAgent, forward } = await import('../agent/client.js')
   const out: Buffer[] = []
   const sink = (to: Buffer[] | null) => new Writable({ write: (c: Buffer, _e, cb) => (to?.push(Buffer.from(c)), cb()) })
-  const quiet = new Context({ ...ctx.io, stdout: sink(out), stderr: sink(null) }, { node: ctx.args.node })
   try {
-    const code = await forwardToAgent(quiet, args)
+    const sock = await findAgent(ctx.nodePath)
+    if (!sock) return null
+    const io = { ...ctx.io, stdout: sink(out), stderr: sink(null), stdinIsTTY: false, stdoutIsTTY: false, stderrIsTTY: false }
+    const code = await forward(sock, args, io, { stdin: false })
     return code === EXIT.OK ? Buffer.concat(out) : null
   } catch {
-    return null
+    return null // a planted or dying socket: a TAB says nothing
   }
 }
 

@@ -1,8 +1,9 @@
-// The command table as data, read back from the yargs parser that commands.ts builds, for what
-// is generated from it: shell completion and the man page. Hidden commands and options (those
-// yargs is told to keep out of --help) stay out here too.
+// The command table (commands.ts) as data for what is generated from it: shell completion and
+// the man page. Options are read back from each command's yargs builder, so they are exactly
+// what the parser accepts; hidden commands and options stay out, as they do of --help.
 import yargs from 'yargs'
-import type { IO } from './context.js'
+import type { IO } from '../agent/io.js'
+import type { Command } from './table.js'
 
 export interface OptSpec {
   name: string
@@ -63,26 +64,25 @@ function positionalsOf(usage: string, y: any): PosSpec[] {
   })
 }
 
-function walk(handlers: Record<string, any>, parent: string[], out: CmdSpec[]): void {
-  for (const [name, h] of Object.entries(handlers)) {
-    if (h.description === false) continue
-    const sub: any = yargs([])
-    if (typeof h.builder === 'function') h.builder(sub)
-    else if (h.builder && typeof h.builder === 'object') sub.options(h.builder)
-    const children = sub.getInternalMethods().getCommandInstance().getCommandHandlers() as Record<string, any>
-    const path = [...parent, name]
-    const group = Object.keys(children).length > 0
-    const positionals = positionalsOf(h.original, sub)
-    out.push({ path, usage: h.original, describe: String(h.description ?? ''), options: optionsOf(sub, new Set(positionals.map((p) => p.name))), positionals, group })
-    if (group) walk(children, path, out)
-  }
+function describeCommand(c: Command, parent: string[]): CmdSpec {
+  const sub: any = yargs([])
+  c.builder(sub)
+  const positionals = positionalsOf(c.command, sub)
+  const name = c.command.split(' ')[0]
+  return { path: [...parent, name], usage: c.command, describe: String(c.describe), options: optionsOf(sub, new Set(positionals.map((p) => p.name))), positionals, group: false }
 }
 
+/** The table (commands.ts) as data; hidden commands (describe: false) left out. */
 export async function cliSpec(): Promise<CliSpec> {
-  const { buildParser } = await import('./commands.js')
+  const { groups, topLevel } = await import('./commands.js')
+  const { buildParser } = await import('./parser.js')
   const io = { stdout: { columns: 100 } } as unknown as IO
-  const y: any = await buildParser([], io, (fn) => fn as any, '0')
+  const root: any = buildParser([], io, async () => {}, '0')
   const commands: CmdSpec[] = []
-  walk(y.getInternalMethods().getCommandInstance().getCommandHandlers(), [], commands)
-  return { global: optionsOf(y), commands }
+  for (const c of topLevel) if (c.describe !== false) commands.push(describeCommand(c, []))
+  for (const g of groups) {
+    commands.push({ path: [g.name], usage: g.name, describe: g.describe, options: [], positionals: [], group: true })
+    for (const c of g.commands) if (c.describe !== false) commands.push(describeCommand(c, [g.name]))
+  }
+  return { global: optionsOf(root), commands }
 }

@@ -11,6 +11,17 @@ import type { Side } from '../sync/merge.js'
 /** Commits and trees `serve` keeps in memory between requests. */
 const SERVE_CACHE_BYTES = 64 << 20
 
+interface DhtArgs {
+  bootstrap?: string
+}
+interface RemoteArgs extends DhtArgs {
+  targetPassphraseFile?: string
+}
+interface SideArgs {
+  ours?: boolean
+  theirs?: boolean
+}
+
 const short = (oid: string | null) => (oid ? oid.slice(0, 12) : 'nothing')
 
 function syncTimeoutMs(ctx: Context): number {
@@ -18,18 +29,18 @@ function syncTimeoutMs(ctx: Context): number {
   return (Number.isFinite(s) && s > 0 ? s : 30) * 1000
 }
 
-async function dhtOptions(ctx: Context, argv: any) {
+async function dhtOptions(ctx: Context, argv: DhtArgs) {
   const { parseBootstrap } = await import('../sync/dht.js')
   return parseBootstrap(argv.bootstrap ?? ctx.io.env.POLYKEY_DHT_BOOTSTRAP)
 }
 
-function prefer(argv: any): Side | undefined {
+function prefer(argv: SideArgs): Side | undefined {
   if (argv.ours && argv.theirs) throw new PolykeyError('USAGE', 'give --ours or --theirs, not both')
   return argv.ours ? 'ours' : argv.theirs ? 'theirs' : undefined
 }
 
 /** PEER/TARGET: a node file (path) or a known peer reached by address or through the DHT. */
-async function openRemote(ctx: Context, v: Vault, arg: string, write: boolean, argv: any): Promise<Remote> {
+async function openRemote(ctx: Context, v: Vault, arg: string, write: boolean, argv: RemoteArgs): Promise<Remote> {
   const { looksLikePath, openPeerFile } = await import('../sync/peer-file.js')
   if (looksLikePath(arg, ctx.io.cwd)) {
     const file = path.resolve(ctx.io.cwd, arg)
@@ -71,7 +82,7 @@ async function openRemote(ctx: Context, v: Vault, arg: string, write: boolean, a
 }
 
 /** Run fn with the remote open; always close it. */
-async function withRemote<T>(ctx: Context, v: Vault, arg: string, write: boolean, argv: any, fn: (r: Remote) => Promise<T>): Promise<T> {
+async function withRemote<T>(ctx: Context, v: Vault, arg: string, write: boolean, argv: RemoteArgs, fn: (r: Remote) => Promise<T>): Promise<T> {
   const remote = await openRemote(ctx, v, arg, write, argv)
   try {
     return await fn(remote)
@@ -81,7 +92,7 @@ async function withRemote<T>(ctx: Context, v: Vault, arg: string, write: boolean
 }
 
 // ------------------------------------------------------------------------------ peers
-export async function peerAdd(ctx: Context, argv: any) {
+export async function peerAdd(ctx: Context, argv: { alias: string; nodeId: string; address?: string; owner?: boolean }) {
   const { loadPeers, savePeers, addPeer, checkAlias, checkNodeId, parseAddress, formatAddress } = await import('../sync/peers.js')
   const { identityKeys } = await import('../sync/identity.js')
   const alias = checkAlias(String(argv.alias))
@@ -108,7 +119,7 @@ export async function peerList(ctx: Context) {
   return EXIT.OK
 }
 
-export async function peerRm(ctx: Context, argv: any) {
+export async function peerRm(ctx: Context, argv: { alias: string }) {
   const { loadPeers, savePeers, removePeer } = await import('../sync/peers.js')
   const alias = String(argv.alias)
   await ctx.withVault(true, (v) => {
@@ -119,7 +130,7 @@ export async function peerRm(ctx: Context, argv: any) {
   return EXIT.OK
 }
 
-export async function shareRepo(ctx: Context, argv: any) {
+export async function shareRepo(ctx: Context, argv: { repo: string; peer: string }) {
   const { loadPeers, savePeers, findPeer, share } = await import('../sync/peers.js')
   const repo = checkName('repository', String(argv.repo))
   await ctx.withVault(true, (v) => {
@@ -130,7 +141,7 @@ export async function shareRepo(ctx: Context, argv: any) {
   return EXIT.OK
 }
 
-export async function unshareRepo(ctx: Context, argv: any) {
+export async function unshareRepo(ctx: Context, argv: { repo: string; peer: string }) {
   const { loadPeers, savePeers, findPeer, unshare } = await import('../sync/peers.js')
   const repo = checkName('repository', String(argv.repo))
   await ctx.withVault(true, (v) => {
@@ -148,7 +159,7 @@ export async function unshareRepo(ctx: Context, argv: any) {
  * while they write. Mounted: this runs inside the mount process (the agent), on the mounted
  * vault, and stops when the `polykey serve` that asked for it goes away or the node is unmounted.
  */
-export async function serve(ctx: Context, argv: any) {
+export async function serve(ctx: Context, argv: DhtArgs & { listen?: string; dht?: boolean }) {
   const { parseAddress, formatAddress } = await import('../sync/peers.js')
   const { startServing } = await import('../sync/server.js')
   const { identityKeys } = await import('../sync/identity.js')
@@ -224,7 +235,7 @@ function reportPull(ctx: Context, r: import('../sync/sync.js').PullResult, from:
   else ctx.out(`${r.repo}: merged changes from ${from} (merge commit ${short(r.head)})`)
 }
 
-export async function clone(ctx: Context, argv: any) {
+export async function clone(ctx: Context, argv: RemoteArgs & { peer: string; repo: string; localName?: string }) {
   const { pull } = await import('../sync/sync.js')
   const repo = checkName('repository', String(argv.repo))
   const into = checkName('repository', String(argv.localName ?? repo))
@@ -234,7 +245,7 @@ export async function clone(ctx: Context, argv: any) {
   return EXIT.OK
 }
 
-export async function pullRepo(ctx: Context, argv: any) {
+export async function pullRepo(ctx: Context, argv: RemoteArgs & SideArgs & { peer: string; repo: string }) {
   const { pull } = await import('../sync/sync.js')
   const repo = checkName('repository', String(argv.repo))
   const peer = String(argv.peer)
@@ -244,7 +255,7 @@ export async function pullRepo(ctx: Context, argv: any) {
   return EXIT.OK
 }
 
-export async function pushRepo(ctx: Context, argv: any) {
+export async function pushRepo(ctx: Context, argv: RemoteArgs & { repo?: string; target?: string; all?: boolean }) {
   const sync = await import('../sync/sync.js')
   if (argv.all) {
     // `push --all TARGET`: yargs puts TARGET in the first positional.
@@ -271,7 +282,7 @@ export async function pushRepo(ctx: Context, argv: any) {
 }
 
 // ------------------------------------------------------------------------------ seal / unseal
-export async function seal(ctx: Context, argv: any) {
+export async function seal(ctx: Context, argv: { repo: string; peer: string }) {
   if (ctx.io.stdoutIsTTY)
     throw new PolykeyError('REFUSED', 'refusing to write a binary bundle to a terminal', {}, { hint: `redirect it: 'polykey seal ${argv.repo} ${argv.peer} > ${argv.repo}.pkseal'` })
   const { loadPeers, findPeer } = await import('../sync/peers.js')
@@ -295,7 +306,7 @@ export async function seal(ctx: Context, argv: any) {
   return EXIT.OK
 }
 
-export async function unseal(ctx: Context, argv: any) {
+export async function unseal(ctx: Context, argv: SideArgs & { file: string; as?: string; allowUnknown?: boolean }) {
   const { openBundle } = await import('../sync/seal.js')
   const { identityKeys } = await import('../sync/identity.js')
   const { loadPeers, peerById } = await import('../sync/peers.js')

@@ -5,6 +5,9 @@ import { spawn } from 'node:child_process'
 import type { Context } from './context.js'
 import { EXIT, PolykeyError } from '../errors.js'
 import { checkName, parseSecretRef } from '../vault/names.js'
+import { childEnv } from './child-env.js'
+import { isDangerousVar } from './env-policy.js'
+import { editorFlags } from './editor.js'
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
@@ -15,7 +18,7 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
 }
 
 // ------------------------------------------------------------------------------ repositories
-export async function repoCreate(ctx: Context, argv: any) {
+export async function repoCreate(ctx: Context, argv: { name: string }) {
   const name = checkName('repository', String(argv.name))
   await ctx.withVault(true, (v) => v.repoCreate(name))
   return EXIT.OK
@@ -26,25 +29,25 @@ export async function repoList(ctx: Context) {
   else if (repos.length) ctx.out(repos.map((r) => r.name).join('\n'))
   return EXIT.OK
 }
-export async function repoRename(ctx: Context, argv: any) {
+export async function repoRename(ctx: Context, argv: { old: string; new: string }) {
   const from = checkName('repository', String(argv.old))
   const to = checkName('repository', String(argv.new))
   await ctx.withVault(true, (v) => v.repoRename(from, to))
   return EXIT.OK
 }
-export async function repoDelete(ctx: Context, argv: any) {
+export async function repoDelete(ctx: Context, argv: { name: string }) {
   const name = checkName('repository', String(argv.name))
   await ctx.withVault(true, (v) => v.repoDelete(name))
   return EXIT.OK
 }
-export async function repoLog(ctx: Context, argv: any) {
+export async function repoLog(ctx: Context, argv: { name: string; limit?: number }) {
   const name = checkName('repository', String(argv.name))
   const log = await ctx.withVault(false, (v) => v.repoLog(name, argv.limit))
   if (ctx.args.json) ctx.json(log.map((e) => ({ commit: e.commit, time: iso(e.time * 1000), message: e.message })))
   else for (const e of log) ctx.out(`${e.commit.slice(0, 12)}  ${iso(e.time * 1000)}  ${e.message}`)
   return EXIT.OK
 }
-export async function repoRevert(ctx: Context, argv: any) {
+export async function repoRevert(ctx: Context, argv: { name: string; commit: string }) {
   const name = checkName('repository', String(argv.name))
   const commit = await ctx.withVault(true, (v) => v.repoRevert(name, String(argv.commit)))
   if (commit) ctx.out(commit)
@@ -52,9 +55,8 @@ export async function repoRevert(ctx: Context, argv: any) {
 }
 
 // ------------------------------------------------------------------------------ secrets
-export async function secretPut(ctx: Context, argv: any) {
+export async function secretPut(ctx: Context, argv: { ref: string; new?: boolean }) {
   const { repo, name } = parseSecretRef(String(argv.ref))
-  if (ctx.io.stdinIsTTY) ctx.io.stderr.write('polykey: reading the value from the terminal; end it with Ctrl-D\n')
   const data = await readAll(ctx.io.stdin)
   try {
     await ctx.withVault(true, (v) => {
@@ -68,7 +70,7 @@ export async function secretPut(ctx: Context, argv: any) {
   }
   return EXIT.OK
 }
-export async function secretGet(ctx: Context, argv: any) {
+export async function secretGet(ctx: Context, argv: { ref: string; rev?: string; clip?: boolean; clipSeconds?: number }) {
   if (argv.clip) return (await import('./everyday-commands.js')).secretGetClip(ctx, argv)
   const { repo, name } = parseSecretRef(String(argv.ref))
   const data = await ctx.withVault(false, (v) => v.secretGet(repo, name, argv.rev === undefined ? undefined : String(argv.rev)))
@@ -76,19 +78,19 @@ export async function secretGet(ctx: Context, argv: any) {
   data.fill(0)
   return EXIT.OK
 }
-export async function secretList(ctx: Context, argv: any) {
+export async function secretList(ctx: Context, argv: { repo?: string }) {
   const repo = argv.repo === undefined ? undefined : checkName('repository', String(argv.repo))
   const list = await ctx.withVault(false, (v) => v.secretList(repo))
   if (ctx.args.json) ctx.json(list.map((s) => ({ repo: s.repo, name: s.name, size: s.size, mtime: iso(s.mtime) })))
   else if (list.length) ctx.out(list.map((s) => `${s.repo}/${s.name}`).join('\n'))
   return EXIT.OK
 }
-export async function secretRm(ctx: Context, argv: any) {
+export async function secretRm(ctx: Context, argv: { ref: string }) {
   const { repo, name } = parseSecretRef(String(argv.ref))
   await ctx.withVault(true, (v) => v.secretRm(repo, name))
   return EXIT.OK
 }
-export async function secretMv(ctx: Context, argv: any) {
+export async function secretMv(ctx: Context, argv: { from: string; to: string }) {
   const from = parseSecretRef(String(argv.from))
   const to = parseSecretRef(String(argv.to))
   await ctx.withVault(true, (v) => v.secretMv(from, to))
@@ -96,7 +98,7 @@ export async function secretMv(ctx: Context, argv: any) {
 }
 
 /** Values of whole repositories (for env); hidden, used through the agent as well. */
-export async function secretDump(ctx: Context, argv: any) {
+export async function secretDump(ctx: Context, argv: { repos: string[] }) {
   const repos = (argv.repos as unknown[]).map((r) => checkName('repository', String(r)))
   const out = await ctx.withVault(false, (v) =>
     repos.map((repo) => {
@@ -111,7 +113,7 @@ export async function secretDump(ctx: Context, argv: any) {
 /** A memory-backed private folder for plaintext that an editor must see as a file. */
 export function privateShmDir(): string {
   const base = '/dev/shm'
-  let st: fs.StatFsOptions | any
+  let st: fs.StatsFs | null
   try {
     st = fs.statfsSync(base)
   } catch {
@@ -125,7 +127,7 @@ export function privateShmDir(): string {
   return fs.mkdtempSync(path.join(base, 'polykey-edit-'))
 }
 
-export async function secretEdit(ctx: Context, argv: any) {
+export async function secretEdit(ctx: Context, argv: { ref: string }) {
   const { repo, name } = parseSecretRef(String(argv.ref))
   const dir = privateShmDir()
   fs.chmodSync(dir, 0o700)
@@ -150,9 +152,11 @@ export async function secretEdit(ctx: Context, argv: any) {
     }
     fs.writeFileSync(file, before ?? Buffer.alloc(0), { mode: 0o600 })
     const editor = ctx.io.env.VISUAL || ctx.io.env.EDITOR || 'vi'
+    const { flags, known } = editorFlags(editor)
+    if (!known) ctx.warn(`'${editor}' is not an editor Polykey knows how to keep from writing history, swap, undo or backup files; check its settings (docs/SECURITY.md)`)
     const code = await new Promise<number>((resolve, reject) => {
       // As git runs it: $EDITOR may carry arguments ("code --wait"); the file is one argument.
-      const child = spawn('/bin/sh', ['-c', `${editor} "$1"`, 'sh', file], { stdio: 'inherit', env: ctx.io.env })
+      const child = spawn('/bin/sh', ['-c', `${editor} ${flags} "$1"`, 'sh', file], { stdio: 'inherit', env: childEnv(ctx.io.env) })
       child.on('error', reject)
       child.on('exit', (c, sig) => resolve(sig ? 128 : (c ?? 1)))
     })
@@ -181,19 +185,19 @@ export async function secretEdit(ctx: Context, argv: any) {
 }
 
 // ------------------------------------------------------------------------------ tags
-export async function tagAdd(ctx: Context, argv: any) {
+export async function tagAdd(ctx: Context, argv: { tag: string; ref: string }) {
   const tag = checkName('tag', String(argv.tag))
   const { repo, name } = parseSecretRef(String(argv.ref))
   await ctx.withVault(true, (v) => v.tagAdd(tag, repo, name))
   return EXIT.OK
 }
-export async function tagRm(ctx: Context, argv: any) {
+export async function tagRm(ctx: Context, argv: { tag: string; ref: string }) {
   const tag = checkName('tag', String(argv.tag))
   const { repo, name } = parseSecretRef(String(argv.ref))
   await ctx.withVault(true, (v) => v.tagRm(tag, repo, name))
   return EXIT.OK
 }
-export async function tagList(ctx: Context, argv: any) {
+export async function tagList(ctx: Context, argv: { tag?: string }) {
   const tag = argv.tag === undefined ? undefined : checkName('tag', String(argv.tag))
   const list = await ctx.withVault(false, (v) => {
     if (tag !== undefined && !v.hasTag(tag)) throw new PolykeyError('NOT_FOUND', `no tag '${tag}'`)
@@ -212,7 +216,7 @@ export function envName(secret: string): string {
   return secret.toUpperCase().replace(/[^A-Z0-9_]/g, '_')
 }
 
-export async function env(ctx: Context, argv: any) {
+export async function env(ctx: Context, argv: { repos: string[]; allowVar?: string[]; '--'?: (string | number)[] }) {
   const cmd: string[] = (argv['--'] ?? []).map(String)
   if (cmd.length === 0) throw new PolykeyError('USAGE', "name a command after '--': polykey env REPO -- CMD [ARGS…]")
   const repos = (argv.repos as unknown[]).map((r) => checkName('repository', String(r)))
@@ -225,12 +229,18 @@ export async function env(ctx: Context, argv: any) {
   dump.stdout.fill(0)
   const vars: Record<string, string> = {}
   const from: Record<string, string> = {}
+  const allowed = new Set((argv.allowVar ?? []).map((n) => String(n)))
   for (const r of parsed) {
     for (const s of r.secrets) {
       const key = envName(s.name)
       const value = Buffer.from(s.value, 'base64')
       if (value.includes(0)) {
         ctx.warn(`${r.repo}/${s.name} contains a NUL byte and cannot be an environment variable; skipped`)
+        continue
+      }
+      if (isDangerousVar(key) && !allowed.has(key)) {
+        ctx.warn(`skipping ${r.repo}/${s.name}: ${key} changes how programs load or run; allow it with --allow-var ${key}`)
+        value.fill(0)
         continue
       }
       if (from[key] !== undefined) ctx.warn(`${key}: ${r.repo}/${s.name} overrides ${from[key]}`)
@@ -240,7 +250,7 @@ export async function env(ctx: Context, argv: any) {
     }
   }
   return new Promise<number>((resolve) => {
-    const child = spawn(cmd[0], cmd.slice(1), { stdio: 'inherit', env: { ...ctx.io.env, ...vars }, cwd: ctx.io.cwd })
+    const child = spawn(cmd[0], cmd.slice(1), { stdio: 'inherit', env: childEnv(ctx.io.env, vars), cwd: ctx.io.cwd })
     child.on('error', (err: NodeJS.ErrnoException) => {
       ctx.io.stderr.write(`polykey: error: cannot run ${cmd[0]}: ${err.code === 'ENOENT' ? 'command not found' : err.code}\n`)
       resolve(127)
@@ -253,7 +263,7 @@ function osSignal(name: string): number | undefined {
 }
 
 // ------------------------------------------------------------------------------ import
-export async function importDir(ctx: Context, argv: any) {
+export async function importDir(ctx: Context, argv: { dir: string }) {
   const root = path.resolve(ctx.io.cwd, String(argv.dir))
   // The mount process serves the mount: reading it from here would wait on itself forever.
   const mp = ctx.hosted?.mountpoint
@@ -312,7 +322,7 @@ export async function importDir(ctx: Context, argv: any) {
 }
 
 function progressBar(ctx: Context, total: number) {
-  const tty = (ctx.io.stderr as any).isTTY && total >= 200
+  const tty = ctx.io.stderrIsTTY && total >= 200
   let n = 0
   let last = 0
   const draw = (label: string) => {

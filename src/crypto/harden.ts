@@ -9,6 +9,7 @@ interface HardenAddon {
   noCoreDumps(): number
   lockMemory(): number
   isDumpable(): number
+  peerCred(fd: number): [number, number, number] | number
 }
 
 let addon: HardenAddon | null | undefined
@@ -43,4 +44,29 @@ export function hardenProcess(opts: { lockMemory: boolean }): string[] {
 export function isDumpable(): boolean | null {
   const a = load()
   return a ? a.isDumpable() !== 0 : null
+}
+
+export interface PeerCredentials {
+  pid: number
+  uid: number
+  gid: number
+}
+
+/**
+ * Who is at the other end of a connected unix socket, from the kernel (SO_PEERCRED): null when
+ * the addon is not built or the handle has no descriptor (then only the folder and socket
+ * ownership checks protect the connection; docs/SECURITY.md).
+ */
+export function peerCredentials(socket: { _handle?: { fd?: number } } | object): PeerCredentials | null {
+  const a = load()
+  const fd = (socket as { _handle?: { fd?: number } })._handle?.fd
+  if (!a || typeof fd !== 'number' || fd < 0) return null
+  const r = a.peerCred(fd)
+  if (typeof r === 'number') return null
+  return { pid: r[0], uid: r[1], gid: r[2] }
+}
+
+/** Whether peer credentials can be checked here (the addon is built). */
+export function canCheckPeers(): boolean {
+  return load() !== null
 }

@@ -31,6 +31,7 @@ export async function cli(args: string[], opts: { node?: string; pass?: string; 
     stdout: sink(out),
     stderr: sink(err),
     stdinIsTTY: false,
+    stderrIsTTY: false,
     stdoutIsTTY: !!opts.stdoutIsTTY,
     env,
     cwd: process.cwd(),

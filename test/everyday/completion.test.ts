@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
 import { spawnSync } from 'node:child_process'
-import { BIN, run, tmpdir } from '../helpers.js'
+import { BIN, newNode, run, tmpdir } from '../helpers.js'
 import { NO_FUSE, mountedNode, sh, q } from '../fuse/mount-helpers.js'
 
 /** A folder with a `polykey` on it, as `npm install -g` would leave. */
@@ -28,8 +28,8 @@ _polykey; printf '%s\\n' "\${COMPREPLY[@]}"`
 
 test('bash: commands, subcommands, options and choices come from the script', async (t) => {
   const bin = binDir(t)
-  assert.deepEqual(await bashComplete(bin, 'polykey secret ge'), ['get', 'generate'])
-  assert.deepEqual(await bashComplete(bin, 'polykey se'), ['secret', 'serve', 'seal'])
+  assert.deepEqual((await bashComplete(bin, 'polykey secret ge')).sort(), ['generate', 'get'])
+  assert.deepEqual((await bashComplete(bin, 'polykey se')).sort(), ['seal', 'secret', 'serve'])
   assert.deepEqual(await bashComplete(bin, 'polykey secret generate web/x --cl'), ['--clip', '--clip-seconds'])
   assert.ok((await bashComplete(bin, 'polykey secret generate web/x --')).includes('--no-symbols'))
   assert.deepEqual(await bashComplete(bin, 'polykey completion '), ['bash', 'zsh', 'fish'])
@@ -89,4 +89,35 @@ test('zsh and fish: the scripts load in the real shells, and fish completes from
     assert.ok(offered.includes('get') && offered.includes('generate'), r.out)
     assert.ok(offered.includes('--show'), r.out)
   } else t.diagnostic('fish missing: skipped')
+})
+
+test('unlocked (polykey unlock): names complete, and every verb runs with no passphrase', async (t) => {
+  const bin = binDir(t)
+  const { node } = await newNode(t)
+  const pk = (args: string[], env: Record<string, string | undefined> = {}) => run(args, { node, env: { POLYKEY_PASSPHRASE: undefined, ...env } })
+  const withPass = (args: string[], input?: string) => run(args, { node, input })
+  for (const r of ['web', 'mail']) assert.equal((await withPass(['repo', 'create', r])).code, 0)
+  assert.equal((await withPass(['secret', 'put', 'web/github'], 'user: alice\npw: s3cret\n')).code, 0)
+  assert.equal((await withPass(['secret', 'put', 'mail/totp'], 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ')).code, 0)
+  const u = await withPass(['unlock', '--timeout', '0'])
+  assert.equal(u.code, 0, u.stderr)
+  t.after(() => run(['lock'], { node, env: { POLYKEY_PASSPHRASE: undefined } }))
+
+  const env = { POLYKEY_NODE: node, POLYKEY_PASSPHRASE: undefined }
+  assert.deepEqual(await bashComplete(bin, 'polykey secret get ', env), ['mail/', 'web/'])
+  assert.deepEqual(await bashComplete(bin, 'polykey secret get web/', env), ['web/github'])
+  assert.deepEqual(await bashComplete(bin, 'polykey repo log m', env), ['mail'])
+
+  const ok = async (args: string[], e: Record<string, string | undefined> = {}) => {
+    const r = await pk(args, e)
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`)
+    return r.out
+  }
+  const gen = await ok(['secret', 'generate', 'web/new', '--words', '4'])
+  assert.equal(await ok(['secret', 'get', 'web/new']), gen.trimEnd())
+  assert.equal(await ok(['otp', 'mail/totp'], { POLYKEY_TEST_TIME: '59' }), '287082\n')
+  assert.equal(await ok(['secret', 'find', 'GIT']), 'web/github\n')
+  assert.equal(await ok(['secret', 'grep', 's3cret', '--show']), 'web/github:2:pw: s3cret\n')
+  await ok(['secret', 'cp', 'web/github', 'mail/github'])
+  assert.equal(await ok(['secret', 'get', 'mail/github']), 'user: alice\npw: s3cret\n')
 })

@@ -11,7 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { spawn, spawnSync } from 'node:child_process'
 import { collect, newNode, run, PASS, type RunResult } from '../helpers.js'
-import { readRecords, runtimeDir } from '../../src/agent/paths.js'
+import { readRecords, agentDir } from '../../src/agent/paths.js'
 
 /** false, or why every mount test is skipped (loudly). */
 export const NO_FUSE: string | false = (() => {
@@ -198,7 +198,7 @@ export async function mountedNode(t: { after(fn: () => unknown): void }, opts: M
     },
     pid() {
       const rec = readRecords().find((x) => x.mountpoint === mnt)
-      if (!rec) throw new Error(`no runtime record for ${mnt} in ${runtimeDir()}`)
+      if (!rec) throw new Error(`no runtime record for ${mnt} in ${agentDir()}`)
       return rec.pid
     },
     async log(repo) {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import { NO_FUSE, drive, grepTree, mountLine, mountedNode, ok, q, sh, sleep, stat, waitExit, waitFor, type Session } from './mount-helpers.js'
-import { readRecords, runtimeDir } from '../../src/agent/paths.js'
+import { readRecords, agentDir } from '../../src/agent/paths.js'
 
 const skip = NO_FUSE || undefined
 const UTC = { env: { TZ: 'UTC' } }
@@ -162,7 +162,7 @@ describe('persistence on a real mount', { concurrency: true }, () => {
       const hits = [
         ...(await grepTree('/tmp', marker)),
         ...(await grepTree('/dev/shm', marker)),
-        ...(await grepTree(runtimeDir(), marker)),
+        ...(await grepTree(agentDir(), marker)),
         ...(fs.readFileSync(s.node).includes(marker) ? [s.node] : []),
       ]
       return [...new Set(hits)]
