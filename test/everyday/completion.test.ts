@@ -81,6 +81,10 @@ test('zsh and fish: the scripts load in the real shells, and fish completes from
   if (has('zsh')) {
     const r = await sh(`zsh -f -c 'source <(polykey completion zsh) && (( $+functions[_polykey_bash] )) && echo loaded'`, { env })
     assert.equal(r.out.trim(), 'loaded', r.err)
+    // as bashcompinit's compgen calls it (sh emulation: arrays from 0); zsh itself then filters by prefix
+    const words = `f() { emulate -L sh; setopt kshglob noshglob braceexpand; COMP_WORDS=(polykey completion ''); COMP_CWORD=2; _polykey_bash; printf '%s\\n' "\${COMPREPLY[@]}"; }`
+    const z = await sh(`zsh -f -c ${q(`source <(polykey completion zsh); ${words}; f`)}`, { env })
+    assert.deepEqual(z.out.trim().split('\n'), ['bash', 'zsh', 'fish'], z.err)
   } else t.diagnostic('zsh missing: skipped')
   if (has('fish')) {
     const r = await sh(`fish --no-config -c 'polykey completion fish | source; complete -C "polykey secret ge"; complete -C "polykey secret grep --sh"'`, { env })
