@@ -81,3 +81,15 @@ test('no clipboard tool or no display: one clear line, exit 1, and generate stor
   fails(await pk(['otp', 'web/a', '--clip'], { env: none }), 1, /no clipboard/)
   fails(await pk(['secret', 'get', 'web/a', '--clip', '--clip-seconds', '-1'], { env: none }), 2, /--clip-seconds/)
 })
+
+test('unlocked: get --clip reads through the agent and copies here, with no passphrase', { skip }, async (t) => {
+  const display = await startXvfb(t)
+  const { pk } = await node(t)
+  ok(await pk(['repo', 'create', 'web']))
+  ok(await pk(['secret', 'put', 'web/a'], { input: 'via the agent' }))
+  ok(await pk(['unlock', '--timeout', '0']))
+  t.after(() => pk(['lock'], { env: { POLYKEY_PASSPHRASE: undefined } }))
+  const r = ok(await pk(['secret', 'get', 'web/a', '--clip', '--clip-seconds', '0'], { env: { DISPLAY: display, POLYKEY_PASSPHRASE: undefined } }))
+  assert.equal(r.out, '')
+  assert.equal(clipboard(display), 'via the agent')
+})
