@@ -166,6 +166,14 @@ export class MemStore implements Store {
       return []
     }
   }
+  listFiles(dir: string): string[] {
+    try {
+      const entries = this.vol.readdirSync(abs(dir), { withFileTypes: true }) as unknown as { name: string | Buffer; isFile(): boolean }[]
+      return entries.filter((e) => e.isFile()).map((e) => String(e.name)).sort()
+    } catch {
+      return []
+    }
+  }
   countFiles(dir: string): number {
     let n = 0
     const walk = (d: string) => {

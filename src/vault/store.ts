@@ -18,6 +18,8 @@ export interface Store {
   stat(p: string): StatInfo | null
   /** Names directly inside a folder (sorted); [] when it does not exist. */
   list(dir: string): string[]
+  /** Optional: the names of list(dir) that are files (hardlinks included), in one pass instead of a stat each. */
+  listFiles?(dir: string): string[]
   /** How many files lie under a folder, at any depth; cheap, unlike listing (no full index decode). */
   countFiles(dir: string): number
   writeFile(p: string, data: Buffer, opts?: { mode?: number; mtime?: number }): void

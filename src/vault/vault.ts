@@ -118,6 +118,7 @@ export class Vault {
   // ------------------------------------------------------------------------ secrets
   secretNames(repo: string): string[] {
     const dir = this.repoPath(repo)
+    if (this.store.listFiles) return this.store.listFiles(dir).filter((n) => n !== '.git' && !isScratchName(n))
     return this.store.list(dir).filter((n) => n !== '.git' && !isScratchName(n) && this.store.stat(join(dir, n))?.type === 'file')
   }
 
