@@ -16,6 +16,9 @@ export function kindOf(cmd: CmdSpec, p: PosSpec): string {
   return 'none'
 }
 
+/** Options whose value is a file: --node, --passphrase-file, --target-passphrase-file, … */
+const isFileOption = (name: string) => name === 'node' || name.endsWith('-file')
+
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
 const flags = (c: { options: { name: string; aliases: string[] }[] }) =>
   c.options.flatMap((o) => [`--${o.name}`, ...o.aliases.map((a) => (a.length === 1 ? `-${a}` : `--${a}`))])
@@ -29,7 +32,7 @@ function bashBody(spec: CliSpec, fn: string): string {
   }
   const leaf = spec.commands.filter((c) => !c.group)
   const valued = [...spec.global, ...spec.commands.flatMap((c) => c.options)].filter((o) => o.takesValue).flatMap((o) => [`--${o.name}`, ...o.aliases.map((a) => (a.length === 1 ? `-${a}` : `--${a}`))])
-  const fileValued = [...spec.global, ...spec.commands.flatMap((c) => c.options)].filter((o) => o.takesValue && /-file$|^node$/.test(o.name)).map((o) => `--${o.name}`)
+  const fileValued = [...spec.global, ...spec.commands.flatMap((c) => c.options)].filter((o) => o.takesValue && isFileOption(o.name)).map((o) => `--${o.name}`)
   const kinds = (c: CmdSpec) => c.positionals.map((p) => kindOf(c, p) + (p.variadic ? '...' : '')).join(' ')
   return `${fn}_sub() {
   case "$1" in
@@ -151,7 +154,8 @@ export function fishCompletion(spec: CliSpec): string {
     '    command polykey __complete $argv[1] (commandline -ct) 2>/dev/null',
     'end',
   ]
-  for (const o of spec.global) lines.push(`complete -c polykey -l ${o.name}${o.takesValue ? ' -r' : ''} -d ${q(o.describe)}`)
+  const valueOf = (o: { name: string; takesValue: boolean }) => (o.takesValue ? (isFileOption(o.name) ? ' -r -F' : ' -r') : '')
+  for (const o of spec.global) lines.push(`complete -c polykey -l ${o.name}${valueOf(o)} -d ${q(o.describe)}`)
   const top = spec.commands.filter((c) => c.path.length === 1)
   for (const c of top) lines.push(`complete -c polykey -n 'test -z (__polykey_path)' -a ${q(c.path[0])} -d ${q(c.describe)}`)
   for (const c of spec.commands) {
@@ -163,7 +167,7 @@ export function fishCompletion(spec: CliSpec): string {
     }
     for (const o of c.options) {
       const short = o.aliases.filter((a) => a.length === 1).map((a) => ` -s ${a}`).join('')
-      lines.push(`complete -c polykey -n ${q(here)} -l ${o.name}${short}${o.takesValue ? ' -r' : ''} -d ${q(o.describe)}`)
+      lines.push(`complete -c polykey -n ${q(here)} -l ${o.name}${short}${valueOf(o)} -d ${q(o.describe)}`)
     }
     const kinds = new Set(c.positionals.map((p) => kindOf(c, p)))
     for (const k of kinds) {
