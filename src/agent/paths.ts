@@ -115,7 +115,7 @@ export function readRecords(): AgentRecord[] {
   const out: AgentRecord[] = []
   for (const n of fs.readdirSync(dir).filter((n) => n.endsWith('.json'))) {
     const r = readRecord(path.join(dir, n))
-    if (r) out.push(r)
+    if (r && alive(r.pid)) out.push(r) // a killed agent's record is left behind: not an agent
   }
   return out
 }

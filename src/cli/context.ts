@@ -7,6 +7,7 @@ import { PolykeyError } from '../errors.js'
 import type { KeySource } from '../archive/nodefile.js'
 import type { OpenNode } from '../vault/node.js'
 import type { Vault } from '../vault/vault.js'
+import type { Session } from '../vault/session.js'
 import type { IO } from '../agent/io.js'
 import type { Connection } from '../agent/server.js'
 
@@ -23,11 +24,9 @@ export interface GlobalArgs {
 }
 
 /** A vault the agent already holds open (the mounted node); commands then skip unlocking. */
-export interface HostedVault {
+export interface HostedVault extends Session {
   vault: Vault
   nodeId: string
-  /** run fn with exclusive access; persist (commit + append) after a writing fn */
-  withVault<T>(write: boolean, fn: (v: Vault) => T | Promise<T>): Promise<T>
   info(): { version: number; fileSize: number; seq: number }
   /** where the node is mounted: this process must never touch it synchronously (it serves it) */
   mountpoint: string
@@ -139,23 +138,17 @@ export class Context {
    * mounted (no second passphrase prompt, and the mount sees the change at once).
    */
   async withVault<T>(write: boolean, fn: (v: Vault, node: OpenNode | null) => T | Promise<T>): Promise<T> {
-    if (this.hosted) return this.hosted.withVault(write, (v) => fn(v, null))
-    const { OpenNode } = await import('../vault/node.js')
+    if (this.hosted) return this.hosted.withVault(write, fn)
+    const { FileSession } = await import('../vault/session.js')
     const { hardenProcess } = await import('../crypto/harden.js')
     hardenProcess({ lockMemory: false }) // no core dump of a process about to hold plaintext
-    const node = await OpenNode.open(this.nodePath, await this.keySource(), {
-      write,
+    this.session ??= new FileSession(this.nodePath, () => this.keySource(), {
       lockTimeoutMs: (this.args.lockTimeout ?? Number(this.io.env.POLYKEY_LOCK_TIMEOUT ?? 30)) * 1000,
       warn: (m) => this.warn(m),
     })
-    try {
-      const result = await fn(node.vault, node)
-      if (write) node.save()
-      return result
-    } finally {
-      node.close()
-    }
+    return this.session.withVault(write, fn)
   }
+  private session: import('../vault/session.js').FileSession | null = null
 }
 
 /**

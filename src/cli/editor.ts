@@ -4,8 +4,12 @@
 // tmpfs folder (vault-commands.ts privateShmDir) and is zeroed and removed afterwards.
 import path from 'node:path'
 
-const VIM = "-n -i NONE --cmd 'set noswapfile noundofile nobackup nowritebackup viminfo= '"
-const NVIM = "-n -i NONE --cmd 'set noswapfile noundofile nobackup nowritebackup shada= '"
+// --cmd runs before the user's vimrc, -c after it (a vimrc's `set undofile` must not win);
+// -i NONE keeps viminfo/shada off whatever the vimrc says; -n: no swap file.
+const VIM_SET = 'set noswapfile noundofile nobackup nowritebackup viminfo='
+const VIM = `-n -i NONE --cmd '${VIM_SET}' -c '${VIM_SET}'`
+const NVIM_SET = 'set noswapfile noundofile nobackup nowritebackup shada='
+const NVIM = `-n -i NONE --cmd '${NVIM_SET}' -c '${NVIM_SET}'`
 const NANO = '--restricted --ignorercfiles'
 const EMACS = "-Q --eval '(setq make-backup-files nil auto-save-default nil create-lockfiles nil)'"
 

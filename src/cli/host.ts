@@ -124,12 +124,12 @@ export class NodeHost implements HostedVault {
     return v
   }
 
-  async withVault<T>(write: boolean, fn: (v: Vault) => T | Promise<T>): Promise<T> {
+  async withVault<T>(write: boolean, fn: (v: Vault, node: null) => T | Promise<T>): Promise<T> {
     const m = this.mounted
     if (m) {
       let result: T
       try {
-        result = await fn(m.vault)
+        result = await fn(m.vault, null)
       } finally {
         // What the command changed shows in the mount before it answers.
         await m.syncKernel()
@@ -142,7 +142,7 @@ export class NodeHost implements HostedVault {
     }
     const n = this.openNode
     if (!n) throw new PolykeyError('REFUSED', 'the node is being locked')
-    const result = await fn(n.vault)
+    const result = await fn(n.vault, null)
     if (write) n.save()
     return result
   }

@@ -175,27 +175,17 @@ export async function serve(ctx: Context, argv: DhtArgs & { listen?: string; dht
     keys = await ctx.hosted.withVault(false, (v) => identityKeys(v).keys)
   } else {
     const { OpenNode } = await import('../vault/node.js')
+    const { FileSession } = await import('../vault/session.js')
     const { secureBuffer, wipe } = await import('../crypto/index.js')
     const nodePath = ctx.nodePath
-    // A push waits this long for a local writer; a peer should not wait on a mounted node's lock.
-    const lockTimeoutMs = (ctx.args.lockTimeout ?? 5) * 1000
     const first = await OpenNode.open(nodePath, await ctx.keySource(), { warn: (m) => ctx.warn(m) })
     const master = secureBuffer(first.file.masterKey.length)
     first.file.masterKey.copy(master)
     keys = first.identity().keys
     first.close()
-    access = {
-      async withVault(write, fn) {
-        const n = await OpenNode.open(nodePath, { masterKey: master }, { write, lockTimeoutMs })
-        try {
-          const r = await fn(n.vault)
-          if (write) n.save()
-          return r
-        } finally {
-          n.close()
-        }
-      },
-    }
+    // Re-opened per request with the master key (no key derivation); a push waits this long for
+    // a local writer: a peer should not wait on a mounted node's lock.
+    access = new FileSession(nodePath, async () => ({ masterKey: master }), { lockTimeoutMs: (ctx.args.lockTimeout ?? 5) * 1000 })
     release = () => {
       wipe(master)
       wipe(keys.secretKey)

@@ -156,7 +156,9 @@ export async function secretEdit(ctx: Context, argv: { ref: string }) {
     if (!known) ctx.warn(`'${editor}' is not an editor Polykey knows how to keep from writing history, swap, undo or backup files; check its settings (docs/SECURITY.md)`)
     const code = await new Promise<number>((resolve, reject) => {
       // As git runs it: $EDITOR may carry arguments ("code --wait"); the file is one argument.
-      const child = spawn('/bin/sh', ['-c', `${editor} ${flags} "$1"`, 'sh', file], { stdio: 'inherit', env: childEnv(ctx.io.env) })
+      // Our flags right after the program, before the user's own (vim runs -c commands in order).
+      const [prog, ...rest] = editor.trim().split(/(\s+)/)
+      const child = spawn('/bin/sh', ['-c', `${prog} ${flags}${rest.join('')} "$1"`, 'sh', file], { stdio: 'inherit', env: childEnv(ctx.io.env) })
       child.on('error', reject)
       child.on('exit', (c, sig) => resolve(sig ? 128 : (c ?? 1)))
     })

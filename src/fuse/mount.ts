@@ -19,6 +19,8 @@ import type { FuseOperations } from './binding.js'
 /** Edits within this window become one commit (editors write in bursts). */
 export const COMMIT_DELAY_MS = 1000
 export const COMMIT_MAX_DELAY_MS = 3000
+/** How often a closing mount retries a save that failed (a full disk). */
+const CLOSE_RETRY_MS = 2000
 /** An operation's answer waits at most this long for the kernel to drop stale names. */
 const INVALIDATION_WAIT_MS = 200
 
@@ -282,6 +284,13 @@ export class MountedNode implements MountHost {
       this.store.openWriters.clear()
       for (const repo of [...this.pending]) this.commitRepo(repo)
       this.save()
+      // Unmounted from outside with the disk full: the changes exist only here. Keep the process
+      // (and the node lock) until a save works, saying so once; never release and lose them.
+      if (this.saveError) this.log(`the node was unmounted but changes could not be saved (${this.saveError}); keeping them in memory and retrying every ${CLOSE_RETRY_MS / 1000} s`)
+      while (this.saveError) {
+        await new Promise((r) => setTimeout(r, CLOSE_RETRY_MS))
+        this.save()
+      }
       if (this.fuse && !opts.alreadyUnmounted) {
         try {
           await unmountFuse(this.fuse)

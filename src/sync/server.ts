@@ -2,6 +2,7 @@
 // that moment (so `unshare` takes effect at once): unknown nodes are refused outright, a peer
 // sees and pulls only what is shared with it, and only owners push. A peer that breaks the
 // protocol or sends a bad pack is cut off and nothing it sent is kept.
+import type { Session } from '../vault/session.js'
 import type { Vault } from '../vault/vault.js'
 import { PolykeyError } from '../errors.js'
 import type { SigningKeyPair } from '../crypto/index.js'
@@ -13,9 +14,8 @@ import { listenTcp } from './transport.js'
 import { type DhtOptions, announce } from './dht.js'
 
 /** How the server reaches the node it serves: the node file per request, or the mount's vault. */
-export interface ServeAccess {
-  withVault<T>(write: boolean, fn: (v: Vault) => T | Promise<T>): Promise<T>
-}
+/** How serve reaches the node: the mount's or unlock agent's open node, or the file per request. */
+export type ServeAccess = Session
 
 export interface ServeOptions {
   access: ServeAccess

@@ -1,4 +1,7 @@
-// Name rules (DESIGN.md "The filesystem view"): no '/' or NUL, not '.' or '..', at most 255 bytes.
+// Name rules (docs/CLI.md "Names"): no '/' or NUL, not '.' or '..', at most 255 bytes, and no
+// control characters (C0, DEL, C1) or bidirectional overrides: a name is printed by `ls`, `secret
+// list` and `peer list`, and a name chosen by a peer must not move the cursor, rewrite the
+// terminal's title, or make one name read as another.
 import { PolykeyError } from '../errors.js'
 
 export type NameKind = 'repository' | 'secret' | 'tag'
@@ -8,6 +11,9 @@ export function nameProblem(name: string): string | null {
   if (name.includes('/')) return "contains '/'"
   if (name.includes('\0')) return 'contains a NUL byte'
   if (name === '.' || name === '..') return `is '${name}'`
+  // eslint-disable-next-line no-control-regex
+  const ctl = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.exec(name)
+  if (ctl) return `contains the control character U+${ctl[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`
   if (Buffer.byteLength(name) > 255) return 'is longer than 255 bytes'
   return null
 }

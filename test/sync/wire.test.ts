@@ -193,7 +193,7 @@ function connect(server: ReturnType<typeof memVault>, client: ReturnType<typeof 
   b.rawStream.on('data', (d: Buffer) => (wire += d.length))
   void b.opened.then(() =>
     serveSession(b, b.remotePublicKey!.toString('hex'), {
-      access: { withVault: async (_w, fn) => fn(server.v) },
+      access: { withVault: async (_w, fn) => fn(server.v, null) },
       keys: server.keys,
       log: (m) => log.push(m),
     }),

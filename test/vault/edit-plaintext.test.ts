@@ -86,7 +86,8 @@ test('secret edit: commits a change on a clean exit; nothing when unchanged or w
     assert.ok(['s', 'fresh', 'never'].includes(base))
     assert.ok(!fs.existsSync(d), `${d} was removed`)
   }
-  assert.deepEqual(editDirs(), [], 'no polykey-edit-* left in /dev/shm')
+  // (Each of this test's folders is checked above; a global look at /dev/shm would also see the
+  // folders of edits that other tests, running at the same time, have not finished.)
 })
 
 test('no plaintext left in /tmp, /dev/shm or the node file after put, get, edit, env, import, revert and export', async (t) => {

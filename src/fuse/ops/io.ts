@@ -1,0 +1,132 @@
+// Open, read, write: everything done through a file handle, from open/create to release.
+// Data lives in memory; a changed file is committed when its last writer closes it (or fsyncs).
+import type { FuseOperations } from '../binding.js'
+import { errnoOf } from '../../errors.js'
+import { O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC, classify, type OpsContext } from './context.js'
+
+type IoOps = Pick<FuseOperations, 'open' | 'create' | 'read' | 'write' | 'ftruncate' | 'fallocate' | 'fsync' | 'release'>
+
+export function ioOps(c: OpsContext): IoOps {
+  const { s, vol, handles } = c
+  return {
+    open(path, flags, cb, ctx) {
+      c.guard('open', cb, () => {
+        const r = c.rel(path)
+        const k = c.visible(r)
+        if (k.k !== 'secret' && k.k !== 'tagentry') throw c.fail('EISDIR')
+        // Modes are honoured: the owner (the only user who can reach the mount) needs the bit.
+        if (ctx?.uid !== 0) {
+          const mode = s.stat(r)!.mode
+          const acc = flags & O_ACCMODE
+          if ((acc !== 1 && !(mode & 0o400)) || (acc !== 0 && !(mode & 0o200))) throw c.fail('EACCES')
+        }
+        const fd = vol.openSync(path, flags & (O_ACCMODE | O_TRUNC)) as number
+        const writable = (flags & O_ACCMODE) !== 0
+        const ino = s.ino(r)!
+        handles.set(fd, { ino, writable, changed: writable && (flags & O_TRUNC) !== 0 })
+        if (writable) s.openWriters.set(ino, (s.openWriters.get(ino) ?? 0) + 1)
+        if (writable && flags & O_TRUNC) s.touch(r)
+        return [fd]
+      })
+    },
+    create(path, mode, cb) {
+      c.guard('create', cb, () => {
+        const r = c.rel(path)
+        const k = classify(r)
+        if (k.k === 'secret') {
+          c.checkNewName(k.name)
+          if (!s.stat(c.repoDir(k.repo))) throw c.fail('ENOENT')
+        } else if (k.k === 'tagentry') {
+          c.checkNewName(k.name)
+          if (!s.stat(c.tagDir(k.tag))) throw c.fail('ENOENT')
+        } else throw c.fail(k.k === 'hidden' && r.includes('/') ? 'ENOENT' : 'EPERM') // .git stays invisible; MOUNT/x is refused
+        // New files are 0600 whatever the creating process's umask: secrets stay private unless chmod says otherwise.
+        void mode
+        const fd = vol.openSync(path, O_CREAT | 2 /* O_RDWR */ | O_EXCL, 0o600) as number
+        vol.fchmodSync(fd, 0o600)
+        const ino = s.ino(r)!
+        handles.set(fd, { ino, writable: true, changed: true })
+        s.openWriters.set(ino, (s.openWriters.get(ino) ?? 0) + 1)
+        s.touchEntry(r)
+        return [fd]
+      })
+    },
+    read(_path, fd, buf, len, pos, cb) {
+      try {
+        cb(vol.readSync(fd, buf, 0, len, pos) as number)
+      } catch (err) {
+        c.host.log(`fuse read: ${(err as Error).message}`)
+        cb(-c.errnoNumber(errnoOf(err)))
+      }
+    },
+    write(path, fd, buf, len, pos, cb) {
+      try {
+        const n = vol.writeSync(fd, buf, 0, len, pos) as number
+        const h = handles.get(fd)
+        if (h) h.changed = true
+        s.touch(c.rel(path))
+        cb(n)
+      } catch (err) {
+        cb(-c.errnoNumber(errnoOf(err)))
+      }
+    },
+    ftruncate(path, fd, size, cb) {
+      c.guard('ftruncate', cb, () => {
+        vol.ftruncateSync(fd, size)
+        const h = handles.get(fd)
+        if (h) h.changed = true
+        s.touch(c.rel(path))
+      })
+    },
+    fallocate(path, mode, offset, length, fd, cb) {
+      c.guard('fallocate', cb, () => {
+        if (mode !== 0) throw c.fail('EOPNOTSUPP')
+        const size = Number(vol.fstatSync(fd).size)
+        if (offset + length > size) {
+          vol.ftruncateSync(fd, offset + length)
+          const h = handles.get(fd)
+          if (h) h.changed = true
+          s.touch(c.rel(path))
+        }
+      })
+    },
+    // No flush/fgetattr handlers: each would cost one more kernel round trip per close/open,
+    // and there is nothing to do in them (data is in memory; commits happen on release).
+    fsync(path, _datasync, fd, cb) {
+      c.guard('fsync', cb, () => {
+        const h = handles.get(fd)
+        const repo = h ? c.repoOfIno(h.ino) : c.repoOfPath(c.rel(path))
+        if (h?.changed && repo) {
+          // The data is durable once committed; the release that follows finds nothing new.
+          const n = s.openWriters.get(h.ino) ?? 0
+          s.openWriters.delete(h.ino)
+          try {
+            c.host.changed(repo)
+            c.host.syncNow(repo)
+          } finally {
+            if (n) s.openWriters.set(h.ino, n)
+          }
+          h.changed = false
+        } else c.host.syncNow(null)
+      })
+    },
+    release(path, fd, cb) {
+      c.guard('release', cb, () => {
+        const h = handles.get(fd)
+        handles.delete(fd)
+        vol.closeSync(fd)
+        if (!h) return
+        if (h.writable) {
+          const n = (s.openWriters.get(h.ino) ?? 1) - 1
+          if (n > 0) s.openWriters.set(h.ino, n)
+          else s.openWriters.delete(h.ino)
+        }
+        if (h.changed) {
+          const repo = c.repoOfIno(h.ino) ?? c.repoOfPath(c.rel(path))
+          if (repo) c.host.changed(repo)
+          else c.host.touched()
+        }
+      })
+    },
+  }
+}
