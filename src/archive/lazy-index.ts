@@ -8,6 +8,7 @@
 // (listing, export, a full index write, compaction) decodes it whole first.
 import { type Entry, type IndexOp, decodeIndex, filesInIndex, findInIndex } from './codec.js'
 import { corrupt } from '../errors.js'
+import { PolykeyError } from '../errors.js'
 
 /** Lookups by walking the bytes before the block is decoded whole (each costs about 1/50 of that). */
 const MAX_SCANS = 32
@@ -34,7 +35,7 @@ export class LazyIndex extends Map<string, Entry> {
 
   /** The operations of a delta block that follows the full one (in order). */
   applyDelta(ops: IndexOp[]): void {
-    if (!this.full) throw new Error('LazyIndex.applyDelta after decoding')
+    if (!this.full) throw new PolykeyError('INTERNAL', 'LazyIndex.applyDelta after decoding')
     for (const op of ops) {
       if (op.op === 'put') {
         this.check(op.entry)

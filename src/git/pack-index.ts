@@ -7,6 +7,7 @@
 //
 // Lookups binary-search the ids in the buffer itself: nothing is decoded up front.
 import crypto from 'node:crypto'
+import { corrupt } from '../errors.js'
 
 const MAGIC = Buffer.from([0xff, 0x74, 0x4f, 0x63])
 const HEADER = 8
@@ -33,7 +34,7 @@ export function encodePackIndex(entries: PackIndexEntry[], packChecksum: Buffer)
   let li = 0
   for (let i = 0; i < n; i++) {
     const e = sorted[i]
-    if (i > 0 && e.oid === sorted[i - 1].oid) throw new Error(`object ${e.oid} is twice in one pack`)
+    if (i > 0 && e.oid === sorted[i - 1].oid) throw corrupt(`object ${e.oid} is twice in one pack`, { oid: e.oid })
     out.write(e.oid, ids + i * 20, 20, 'hex')
     out.writeUInt32BE(e.crc >>> 0, crcs + i * 4)
     if (e.offset < 0x80000000) out.writeUInt32BE(e.offset, offs + i * 4)

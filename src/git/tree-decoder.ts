@@ -11,6 +11,7 @@
 // was not already checked in the previous tree.
 import type { TreeEntry } from './objects.js'
 import { commonPrefix, commonSuffix } from './delta.js'
+import { corrupt } from '../errors.js'
 
 interface Decoded {
   bytes: Buffer
@@ -88,7 +89,7 @@ export class TreeDecoder {
         while (j < prev.entries.length && prev.starts[j] < q) j++
         if (j < prev.entries.length && prev.starts[j] === q) {
           const e = prev.entries[j]
-          if (!inOrder(off + e.mode.length + 1, prev.starts[j + 1] - shift - 21)) throw new Error(`entry '${e.name}' is out of order or repeated`)
+          if (!inOrder(off + e.mode.length + 1, prev.starts[j + 1] - shift - 21)) throw corrupt(`git tree entry '${e.name}' is out of order or repeated`, { name: e.name })
           for (let i = j; i < prev.entries.length; i++) {
             entries.push(prev.entries[i])
             starts.push(prev.starts[i] - shift)
@@ -99,12 +100,12 @@ export class TreeDecoder {
       }
       const sp = b.indexOf(0x20, off)
       const nul = sp < 0 ? -1 : b.indexOf(0, sp)
-      if (sp < 0 || nul < 0 || nul + 21 > b.length) throw new Error('git tree is corrupt')
+      if (sp < 0 || nul < 0 || nul + 21 > b.length) throw corrupt('git tree is corrupt')
       // "100644" / "100755", compared as bytes: no string made for the usual modes
       const m = sp - off === 6 && b[off] === 0x31 && b[off + 1] === 0x30 && b[off + 2] === 0x30 ? b.readUInt16BE(off + 3) * 256 + b[off + 5] : -1
       const mode = m === 0x363434 ? MODE_644 : m === 0x373535 ? MODE_755 : b.toString('latin1', off, sp)
       const e: TreeEntry = { mode, name: b.toString('utf8', sp + 1, nul), oid: b.toString('hex', nul + 1, nul + 21) }
-      if (!inOrder(sp + 1, nul)) throw new Error(`entry '${e.name}' is out of order or repeated`)
+      if (!inOrder(sp + 1, nul)) throw corrupt(`git tree entry '${e.name}' is out of order or repeated`, { name: e.name })
       this.check(e)
       fresh.push(e)
       entries.push(e)

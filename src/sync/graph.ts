@@ -7,6 +7,7 @@ import type { PackObject, ParsedObject } from './pack.js'
 import { badPack } from './pack.js'
 import { MAX_HAVES } from './wire.js'
 import { TreeDecoder } from '../git/tree-decoder.js'
+import { corrupt } from '../errors.js'
 
 export interface ObjectSource {
   has(oid: string): boolean
@@ -18,7 +19,7 @@ export function repoSource(git: GitRepo | null): ObjectSource {
   return {
     has: (oid) => !!git && git.hasObject(oid),
     get: (oid) => {
-      if (!git) throw new Error(`no object ${oid}`)
+      if (!git) throw corrupt(`no object ${oid} in this repository`, { oid })
       const o = git.readObject(oid)
       return { type: o.type as ObjectType, content: o.content }
     },
@@ -52,7 +53,7 @@ export class Graph {
     let c = this.commits.get(oid)
     if (!c) {
       const o = this.get(oid)
-      if (o.type !== 'commit') throw new Error(`${oid} is a ${o.type}, not a commit`)
+      if (o.type !== 'commit') throw corrupt(`${oid} is a ${o.type}, not a commit`, { oid })
       c = decodeCommit(o.content)
       this.commits.set(oid, c)
     }
@@ -152,7 +153,7 @@ export class Graph {
       const t = this.commit(c).tree
       if (take(t)) {
         const o = this.get(t)
-        if (o.type !== 'tree') throw new Error(`${t} is a ${o.type}, not a tree`)
+        if (o.type !== 'tree') throw corrupt(`${t} is a ${o.type}, not a tree`, { oid: t })
         for (const x of trees.decode(o.content)) take(x.oid)
       }
     }

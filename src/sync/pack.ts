@@ -159,7 +159,7 @@ export function checkObject(type: ObjectType, content: Buffer, oid: string, tree
   try {
     if (type === 'commit') {
       const commit = decodeCommit(content)
-      if (!commit.parents.every((p) => /^[0-9a-f]{40}$/.test(p))) throw new Error('bad parent')
+      if (!commit.parents.every((p) => /^[0-9a-f]{40}$/.test(p))) throw new PolykeyError('PEER', 'bad parent')
       return { commit }
     }
     if (type === 'tree') return { entries: trees.decode(content, shared) }
@@ -173,11 +173,11 @@ export function checkObject(type: ObjectType, content: Buffer, oid: string, tree
 export function treeChecker(): TreeDecoder {
   const goodNames = new Set<string>()
   return new TreeDecoder((e) => {
-    if (e.mode !== '100644' && e.mode !== '100755') throw new Error(`entry '${e.name}' has mode ${e.mode} (only flat secrets are allowed)`)
+    if (e.mode !== '100644' && e.mode !== '100755') throw new PolykeyError('PEER', `entry '${e.name}' has mode ${e.mode} (only flat secrets are allowed)`)
     if (goodNames.has(e.name)) return
     const why = nameProblem(e.name)
-    if (why) throw new Error(`entry name ${JSON.stringify(e.name)} ${why}`)
-    if (e.name === '.git' || isScratchName(e.name)) throw new Error(`entry name ${JSON.stringify(e.name)} is reserved`)
+    if (why) throw new PolykeyError('PEER', `entry name ${JSON.stringify(e.name)} ${why}`)
+    if (e.name === '.git' || isScratchName(e.name)) throw new PolykeyError('PEER', `entry name ${JSON.stringify(e.name)} is reserved`)
     goodNames.add(e.name)
   })
 }

@@ -7,6 +7,7 @@ import type { Change, NodeFile } from '../archive/nodefile.js'
 import type { StatInfo, Store } from './store.js'
 import { isScratchName } from './names.js'
 import { REPOS, TAGS } from './vault.js'
+import { PolykeyError } from '../errors.js'
 
 type Vol = InstanceType<typeof Volume>
 const abs = (p: string) => '/' + p
@@ -26,32 +27,38 @@ function newVolume(): Vol {
 
 /**
  * memfs replaces a file's buffer when it grows or is truncated, and drops a deleted file's
- * buffer, without zeroing the old one (STYLE.md). Wrap those paths so plaintext we let go of
- * is overwritten first. (JavaScript cannot promise more: V8 may have copied strings elsewhere;
- * values are kept as Buffers throughout for this reason.)
+ * buffer, without zeroing the old one. Wrap those paths so plaintext we let go of is overwritten
+ * first. This patches memfs's internals (its Node and Superblock classes); when a memfs release
+ * changes them, this throws at the first mount instead of silently leaving plaintext behind
+ * (test/vault/memfs-zeroing.test.ts proves grown, truncated and deleted buffers are zeroed).
+ * (JavaScript cannot promise more: V8 may have copied strings elsewhere; values are kept as
+ * Buffers throughout for this reason.)
  */
-function zeroDroppedBuffers(vol: Vol): void {
-  const core = (vol as any)._core
-  const root = core?.inodes && Object.values(core.inodes)[0]
-  const nodeProto = root && Object.getPrototypeOf(root)
-  const coreProto = core && Object.getPrototypeOf(core)
-  if (!nodeProto || !coreProto || nodeProto.__polykeyZeroing) return
+export function zeroDroppedBuffers(vol: Vol): void {
+  const core = (vol as unknown as { _core?: { inodes?: Record<string, unknown> } })._core
+  const root = core?.inodes ? Object.values(core.inodes)[0] : undefined
+  const nodeProto = root ? (Object.getPrototypeOf(root) as Record<string, unknown>) : null
+  const coreProto = core ? (Object.getPrototypeOf(core) as Record<string, unknown>) : null
+  const missing = (what: string) =>
+    new PolykeyError('INTERNAL', `memfs internals changed (${what}): refusing to hold plaintext without zeroing dropped buffers`, { what }, { hint: 'install the memfs version in package-lock.json' })
+  if (!nodeProto || !coreProto) throw missing('volume core or inode table')
+  if (nodeProto.__polykeyZeroing) return
   for (const m of ['write', 'truncate', 'setBuffer']) {
     const orig = nodeProto[m]
-    if (typeof orig !== 'function') continue
+    if (typeof orig !== 'function') throw missing(`Node.${m}`)
     nodeProto[m] = function (this: { buf?: Buffer }, ...args: unknown[]) {
       const before = this.buf
-      const r = orig.apply(this, args)
+      const r = (orig as (...a: unknown[]) => unknown).apply(this, args)
       if (before && before !== this.buf && before.length && before !== args[0]) before.fill(0)
       return r
     }
   }
   const del = coreProto.deleteNode
-  if (typeof del === 'function')
-    coreProto.deleteNode = function (this: unknown, node: { buf?: Buffer }) {
-      if (node?.buf?.length) node.buf.fill(0)
-      return del.call(this, node)
-    }
+  if (typeof del !== 'function') throw missing('Superblock.deleteNode')
+  coreProto.deleteNode = function (this: unknown, node: { buf?: Buffer }) {
+    if (node?.buf?.length) node.buf.fill(0)
+    return (del as (n: unknown) => unknown).call(this, node)
+  }
   nodeProto.__polykeyZeroing = true
 }
 
