@@ -7,7 +7,7 @@
 #   make install        polykey on PATH, its man page and shell completions (PREFIX=/usr/local, DESTDIR)
 SHELL := /bin/bash
 NODE ?= node
-DEB_PACKAGES := libfuse2 fuse3 libfuse-dev pkg-config git gpg tar vim nano sed gocryptfs xvfb xclip xsel zsh fish
+DEB_PACKAGES := libfuse2 fuse3 libfuse-dev pkg-config git gpg tar vim nano sed gocryptfs openssh-client xvfb xclip xsel zsh fish
 STAMP := node_modules/.polykey-stamp
 
 .PHONY: all build deps system-deps test demo bench clean man install

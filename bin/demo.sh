@@ -26,6 +26,8 @@ say "polykey info";                  "$PK" info
 say "polykey mount $MNT";            "$PK" mount "$MNT"
 say "ls -l $MNT/repos/aws $MNT/tags/prod"; ls -l "$MNT/repos/aws" "$MNT/tags/prod"
 say "cat $MNT/repos/aws/access-key"; cat "$MNT/repos/aws/access-key"; echo
+# Each run shows the same edit: the key goes back to its example value first (another commit).
+printf 'AKIAIOSFODNN7EXAMPLE' > "$MNT/repos/aws/access-key"
 say "sed -i 's/EXAMPLE/ROTATED/' $MNT/tags/prod/access-key   # edit through a tag"
 sed -i 's/EXAMPLE/ROTATED/' "$MNT/tags/prod/access-key"
 say "cat $MNT/repos/aws/access-key"; cat "$MNT/repos/aws/access-key"; echo

@@ -10,6 +10,7 @@ const sync = () => import('./sync-commands.js')
 const agent = () => import('./agent-commands.js')
 const everyday = () => import('./everyday-commands.js')
 const shell = () => import('./shell-commands.js')
+const identity = () => import('./identity-commands.js')
 
 const json = <T>(y: Argv<T>) => y.option('json', { type: 'boolean', describe: 'print one JSON document' })
 const str = { type: 'string', demandOption: true } as const
@@ -28,6 +29,13 @@ const side = <T>(y: Argv<T>) =>
     .option('ours', { type: 'boolean', describe: "on a conflict keep this node's version" })
     .option('theirs', { type: 'boolean', describe: "on a conflict take the peer's version" })
     .conflicts('ours', 'theirs')
+
+/** Where the identity services are (docs/IDENTITY.md §Networking). */
+const identityUrls = <T>(y: Argv<T>) =>
+  y
+    .option('keybase-url', { type: 'string', describe: 'Keybase (default $POLYKEY_KEYBASE_URL, else https://keybase.io)' })
+    .option('github-url', { type: 'string', describe: 'GitHub, for USER.keys (default $POLYKEY_GITHUB_URL, else https://github.com)' })
+    .option('github-api-url', { type: 'string', describe: "GitHub's API, for gists (default $POLYKEY_GITHUB_API_URL, else https://api.github.com)" })
 
 export const topLevel: Command[] = [
   command({
@@ -301,12 +309,46 @@ export const groups: Group[] = [
     commands: [
       command({
         command: 'add <alias> <node-id> [address]',
-        describe: 'know a node by id (ADDRESS is HOST:PORT; without it the DHT finds it)',
-        builder: (y) => y.positional('alias', str).positional('node-id', str).positional('address', optStr).option('owner', { type: 'boolean', describe: 'let this peer push to this node' }),
+        describe: 'know a node by id, or find it by identity: NODE_ID is 64 hex digits, keybase:USER or github:USER (ADDRESS is HOST:PORT; without it the DHT finds it)',
+        builder: (y) =>
+          json(identityUrls(y))
+            .positional('alias', str)
+            .positional('node-id', str)
+            .positional('address', optStr)
+            .option('owner', { type: 'boolean', describe: 'let this peer push to this node' })
+            .option('proof', { type: 'string', describe: 'with keybase:USER or github:USER: the URL of the published statement (else it is looked for)' }),
         needs: AGENT,
       }).run(() => sync().then((m) => m.peerAdd)),
       command({ command: 'list', describe: 'known peers and what each may pull', builder: json, needs: AGENT }).run(() => sync().then((m) => m.peerList)),
       command({ command: 'rm <alias>', describe: 'forget a peer (and its access)', builder: (y) => y.positional('alias', str), needs: AGENT }).run(() => sync().then((m) => m.peerRm)),
+    ],
+  },
+  {
+    name: 'identity',
+    describe: 'identity statements: identity claim | verify',
+    commands: [
+      command({
+        command: 'claim <service> <user>',
+        describe: 'print a statement binding this node to USER on SERVICE (keybase or github), signed by the node and by your key, to publish',
+        builder: (y) =>
+          identityUrls(y)
+            .positional('service', { choices: ['keybase', 'github'] as const, demandOption: true })
+            .positional('user', str)
+            .option('gpg-key', { type: 'string', describe: 'keybase: the PGP key (fingerprint) to sign with (default: the primary key Keybase lists)' })
+            .option('ssh-key', { type: 'string', describe: 'github: the SSH private key FILE to sign with (default: the first ~/.ssh/id_* GitHub lists)' })
+            .option('address', { type: 'string', describe: 'HOST:PORT where this node serves, stated for peers' })
+            .option('days', { type: 'number', default: 365, describe: 'days until the statement expires' }),
+        // Signs with the user's gpg or ssh key: next to their agents and terminal (pinentry,
+        // ssh-keygen's passphrase prompt); the node's signature comes from `node-sign`.
+        needs: { runs: 'local', terminal: true },
+      }).run(() => identity().then((m) => m.identityClaim)),
+      command({
+        command: 'verify <alias>',
+        describe: "check a peer's identity statements again (still published, keys still listed)",
+        builder: (y) => json(identityUrls(y)).positional('alias', str),
+        needs: AGENT,
+      }).run(() => identity().then((m) => m.identityVerify)),
+      command({ command: 'node-sign <fields>', describe: false, builder: (y) => y.positional('fields', str), needs: AGENT }).run(() => identity().then((m) => m.identityNodeSign)),
     ],
   },
 ]

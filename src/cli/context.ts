@@ -146,7 +146,12 @@ export class Context {
       lockTimeoutMs: (this.args.lockTimeout ?? Number(this.io.env.POLYKEY_LOCK_TIMEOUT ?? 30)) * 1000,
       warn: (m) => this.warn(m),
     })
-    return this.session.withVault(write, fn)
+    checkNodeFile(this.nodePath)
+    try {
+      return await this.session.withVault(write, fn)
+    } catch (err) {
+      throw nameTheNode(err, this.nodePath)
+    }
   }
   private session: import('../vault/session.js').FileSession | null = null
 }
@@ -162,6 +167,23 @@ export function defaultNodePath(env: NodeJS.ProcessEnv): string {
   const legacy = path.join(home, '.polykey', 'node.pk')
   if (!fs.existsSync(xdg) && fs.existsSync(legacy)) return legacy
   return xdg
+}
+
+/** One clear line for a node path that is no node file (missing, a folder) before anything opens it. */
+export function checkNodeFile(nodePath: string): void {
+  let st: fs.Stats
+  try {
+    st = fs.statSync(nodePath)
+  } catch {
+    throw new PolykeyError('NOT_FOUND', `no node file at ${nodePath}`, {}, { hint: "create one with 'polykey init', or name it with --node FILE" })
+  }
+  if (st.isDirectory()) throw new PolykeyError('USAGE', `${nodePath} is a folder, not a node file`, {}, { hint: 'give the node file itself: --node ~/secrets.pk' })
+}
+
+/** A wrong key names the node it did not open (a user with several nodes needs to know which). */
+export function nameTheNode(err: unknown, nodePath: string): unknown {
+  if (err instanceof PolykeyError && err.code === 'WRONG_KEY' && !err.message.includes(nodePath)) err.message = `${err.message.replace(/ for this node$/, '')} for ${nodePath}`
+  return err
 }
 
 export function readPassphraseFile(file: string): Buffer {

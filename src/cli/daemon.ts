@@ -12,7 +12,14 @@ import { childEnv } from './child-env.js'
 /** Derive the master key with whatever the user gave (prompting if needed). */
 export async function unlockMasterKey(ctx: Context): Promise<Buffer> {
   const { NodeFile } = await import('../archive/nodefile.js')
-  const f = NodeFile.open(ctx.nodePath, await ctx.keySource(), { writable: false, warn: (m) => ctx.warn(m) })
+  const { checkNodeFile, nameTheNode } = await import('./context.js')
+  checkNodeFile(ctx.nodePath)
+  let f: import('../archive/nodefile.js').NodeFile
+  try {
+    f = NodeFile.open(ctx.nodePath, await ctx.keySource(), { writable: false, warn: (m) => ctx.warn(m) })
+  } catch (err) {
+    throw nameTheNode(err, ctx.nodePath)
+  }
   const master = secureBuffer(f.masterKey.length)
   f.masterKey.copy(master)
   f.close()

@@ -3,7 +3,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
-import type { Context } from './context.js'
+import { type Context, checkNodeFile } from './context.js'
+export { checkNodeFile }
 import { EXIT, PolykeyError } from '../errors.js'
 
 interface MountArgs {
@@ -25,16 +26,6 @@ function checkMountpoint(mountpoint: string, nodePath: string): void {
     const isNode = path.resolve(mountpoint) === path.resolve(nodePath) || (fs.existsSync(nodePath) && fs.statSync(nodePath).ino === st.ino)
     throw new PolykeyError('USAGE', isNode ? `${mountpoint} is the node file; name a folder to mount it on` : `${mountpoint} is a file, not a folder to mount on`, {}, { hint: 'polykey mount ~/secrets' })
   }
-}
-
-export function checkNodeFile(nodePath: string): void {
-  let st: fs.Stats
-  try {
-    st = fs.statSync(nodePath)
-  } catch {
-    throw new PolykeyError('NOT_FOUND', `no node file at ${nodePath}`, {}, { hint: "create one with 'polykey init'" })
-  }
-  if (st.isDirectory()) throw new PolykeyError('USAGE', `${nodePath} is a folder, not a node file`, {}, { hint: 'give the node file itself: --node ~/secrets.pk' })
 }
 
 export async function mount(ctx: Context, argv: MountArgs): Promise<number> {

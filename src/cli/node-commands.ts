@@ -12,6 +12,8 @@ export async function init(ctx: Context, argv: { kdf: KdfProfile }): Promise<num
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
   const pass = await ctx.passphrase('New passphrase: ', { confirm: true })
   if (pass.length === 0) throw new PolykeyError('USAGE', 'the passphrase is empty')
+  const { warnIfWeak } = await import('./strength.js')
+  await warnIfWeak(ctx, pass)
   const { id } = createNode(file, pass, KDF_PROFILES[argv.kdf])
   pass.fill(0)
   if (ctx.args.json) ctx.json({ node: file, id })
@@ -83,6 +85,8 @@ export async function passphraseChange(ctx: Context, argv: { newPassphraseFile?:
   try {
     const next = await ctx.passphrase('New passphrase: ', { file: argv.newPassphraseFile, envVar: 'POLYKEY_NEW_PASSPHRASE', confirm: true })
     if (next.length === 0) throw new PolykeyError('USAGE', 'the new passphrase is empty')
+    const { warnIfWeak } = await import('./strength.js')
+    await warnIfWeak(ctx, next)
     const lock = await NodeLock.acquire(ctx.nodePath, (ctx.args.lockTimeout ?? 30) * 1000)
     try {
       const kdf = argv.kdf ? KDF_PROFILES[argv.kdf] : file.currentKdf()

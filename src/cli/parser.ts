@@ -34,7 +34,8 @@ export function buildParser(args: string[], io: IO, dispatch: Dispatch, version:
     .exitProcess(false)
     .fail((msg: string, err: Error) => {
       if (err) throw err
-      throw new PolykeyError('USAGE', msg ?? 'bad usage', {}, { hint: `see 'polykey ${subcommandOf(args)}--help'` })
+      const guess = /^Unknown (argument|command)/.test(msg ?? '') ? suggest(args) : null
+      throw new PolykeyError('USAGE', msg ?? 'bad usage', {}, { hint: guess ? `did you mean 'polykey ${guess}'?` : `see 'polykey ${subcommandOf(args)}--help'` })
     })
   // yargs renders the whole help text of a command before running its handler, in case the
   // handler asks for it (~20 ms per command). Ours never do: errors are one line and a hint.
@@ -51,4 +52,55 @@ function subcommandOf(args: string[]): string {
   if (!g) return ''
   const c = g.commands.find((x) => x.command.split(' ')[0] === words[1])
   return c ? `${g.name} ${words[1]} ` : `${g.name} `
+}
+
+/** What people coming from pass, gopass or a shell type, and what it is called here. */
+const SYNONYMS: Record<string, string> = {
+  show: 'secret get', cat: 'secret get', get: 'secret get', insert: 'secret put', put: 'secret put', add: 'secret put',
+  ls: 'secret list', list: 'secret list', rm: 'secret rm', remove: 'secret rm', delete: 'secret rm', mv: 'secret mv',
+  rename: 'secret mv', cp: 'secret cp', copy: 'secret cp', edit: 'secret edit', generate: 'secret generate', gen: 'secret generate',
+  pwgen: 'secret generate', find: 'secret find', search: 'secret find', grep: 'secret grep', log: 'repo log', history: 'repo log',
+  umount: 'unmount', open: 'unlock', close: 'lock', id: 'node id', whoami: 'node id', backup: 'push --all TARGET',
+}
+
+/** Levenshtein distance, small strings only. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)])
+  for (let j = 1; j <= b.length; j++) d[0][j] = j
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+  return d[a.length][b.length]
+}
+
+const nearest = (word: string, names: string[]) => {
+  let best: string | null = null
+  let bestD = Math.max(2, Math.floor(word.length / 3)) + 1
+  for (const n of names) {
+    const dd = distance(word, n)
+    if (dd < bestD) [best, bestD] = [n, dd]
+  }
+  return best
+}
+
+/** The command the user probably meant, from the words they typed (null when nothing is close). */
+export function suggest(args: string[]): string | null {
+  const words = args.filter((a) => !a.startsWith('-'))
+  if (!words.length) return null
+  const first = words[0]
+  const tops = [...topLevel.map((c) => c.command.split(' ')[0]), ...groups.map((g) => g.name)]
+  const viaSynonym = (w: string) => SYNONYMS[w] ?? (nearest(w, Object.keys(SYNONYMS)) ? SYNONYMS[nearest(w, Object.keys(SYNONYMS))!] : null)
+  if (!tops.includes(first)) {
+    const top = SYNONYMS[first] ? null : nearest(first, tops)
+    const grp = top ? groups.find((x) => x.name === top) : undefined
+    if (grp && words[1] && grp.commands.some((c) => c.command.split(' ')[0] === words[1])) return `${top} ${words[1]}`
+    return top ?? viaSynonym(first)
+  }
+  const g = groups.find((x) => x.name === first)
+  if (!g || words.length < 2) return null
+  const subs = g.commands.map((c) => c.command.split(' ')[0])
+  if (subs.includes(words[1])) return null
+  const sub = nearest(words[1], subs)
+  if (sub) return `${g.name} ${sub}`
+  const syn = viaSynonym(words[1])
+  return syn?.startsWith(`${g.name} `) ? syn : null
 }

@@ -1,5 +1,6 @@
 // peer, share, serve, clone, pull, push, seal, unseal: argument checks here, the work in src/sync.
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import type { Context } from './context.js'
 import { EXIT, PolykeyError } from '../errors.js'
@@ -92,9 +93,13 @@ async function withRemote<T>(ctx: Context, v: Vault, arg: string, write: boolean
 }
 
 // ------------------------------------------------------------------------------ peers
-export async function peerAdd(ctx: Context, argv: { alias: string; nodeId: string; address?: string; owner?: boolean }) {
+export async function peerAdd(ctx: Context, argv: { alias: string; nodeId: string; address?: string; owner?: boolean; proof?: string; keybaseUrl?: string; githubUrl?: string; githubApiUrl?: string; json?: boolean }) {
   const { loadPeers, savePeers, addPeer, checkAlias, checkNodeId, parseAddress, formatAddress } = await import('../sync/peers.js')
   const { identityKeys } = await import('../sync/identity.js')
+  const { parseIdentity } = await import('../identity/statement.js')
+  const who = parseIdentity(String(argv.nodeId))
+  if (who) return (await import('./identity-commands.js')).peerAddIdentity(ctx, argv, who.service, who.user)
+  if (argv.proof !== undefined) throw new PolykeyError('USAGE', '--proof goes with keybase:USER or github:USER, not a node id')
   const alias = checkAlias(String(argv.alias))
   const id = checkNodeId(String(argv.nodeId))
   const address = argv.address === undefined ? undefined : formatAddress(parseAddress(String(argv.address)))
@@ -108,14 +113,17 @@ export async function peerAdd(ctx: Context, argv: { alias: string; nodeId: strin
 
 export async function peerList(ctx: Context) {
   const { loadPeers, sharedWith } = await import('../sync/peers.js')
+  const { identitySummary } = await import('./identity-commands.js')
   const peers = await ctx.withVault(false, (v) => {
     const book = loadPeers(v)
-    return book.peers.map((p) => ({ alias: p.alias, id: p.id, address: p.address ?? null, owner: p.owner, repos: sharedWith(book, p.id) }))
+    return book.peers.map((p) => ({ alias: p.alias, id: p.id, address: p.address ?? null, owner: p.owner, repos: sharedWith(book, p.id), ...(p.identities?.length ? { identities: p.identities } : {}) }))
   })
   if (ctx.args.json) ctx.json(peers)
   else
-    for (const p of peers)
-      ctx.out(`${p.alias}\t${p.id}\t${p.address ?? '(dht)'}${p.owner ? '\towner' : ''}${p.repos.length ? `\tmay pull: ${p.repos.join(', ')}` : ''}`)
+    for (const p of peers) {
+      const ids = identitySummary(p.identities)
+      ctx.out(`${p.alias}\t${p.id}\t${p.address ?? '(dht)'}${p.owner ? '\towner' : ''}${p.repos.length ? `\tmay pull: ${p.repos.join(', ')}` : ''}${ids ? `\tidentity: ${ids}` : ''}`)
+    }
   return EXIT.OK
 }
 
@@ -153,6 +161,21 @@ export async function unshareRepo(ctx: Context, argv: { repo: string; peer: stri
 }
 
 // ------------------------------------------------------------------------------ serve
+/** For a wildcard listen address, this machine's addresses on that port (loopback last); else the address itself. */
+function reachableAddresses(a: { host: string; port: number }): string[] {
+  const wildcard = a.host === '0.0.0.0' || a.host === '::'
+  if (!wildcard) return []
+  const out: string[] = []
+  const loop: string[] = []
+  for (const list of Object.values(os.networkInterfaces()))
+    for (const i of list ?? []) {
+      if (a.host === '0.0.0.0' && i.family !== 'IPv4') continue
+      const s = i.family === 'IPv6' ? `[${i.address}]:${a.port}` : `${i.address}:${a.port}`
+      ;(i.internal ? loop : out).push(s)
+    }
+  return [...out, ...loop]
+}
+
 /**
  * Not mounted: the node file is unlocked once and re-opened (with its master key, no key
  * derivation) for every request, so other commands keep working and pushes take the lock only
@@ -195,8 +218,10 @@ export async function serve(ctx: Context, argv: DhtArgs & { listen?: string; dht
   shareObjectCache(SERVE_CACHE_BYTES)
   const serving = await startServing(listen, dht, { access, keys, log, timeoutMs: syncTimeoutMs(ctx) })
   const address = formatAddress(serving.address)
-  if (ctx.args.json) ctx.json({ address, id: keys.publicKey.toString('hex'), dht: serving.dht })
-  else ctx.out(address)
+  // Listening on every interface (0.0.0.0, ::): say where peers can actually dial.
+  const reach = reachableAddresses(serving.address)
+  if (ctx.args.json) ctx.json({ address, reachable: reach, id: keys.publicKey.toString('hex'), dht: serving.dht })
+  else ctx.out(reach.length && reach[0] !== address ? `${address} (peers can dial ${reach.join(', ')})` : address)
   await new Promise<void>((resolve) => {
     const signal = ctx.io.signal
     if (signal) {
@@ -336,6 +361,7 @@ export async function unseal(ctx: Context, argv: SideArgs & { file: string; as?:
         throw new PolykeyError('INTERNAL', 'a bundle is read-only')
       },
       setTags: async () => {},
+      setPeers: async () => {},
       abort: () => {},
       close: async () => {},
     }

@@ -13,6 +13,26 @@ export interface Peer {
   id: string
   address?: string
   owner: boolean
+  /** identities proven by a published statement (docs/IDENTITY.md); absent in older peer lists */
+  identities?: PeerIdentity[]
+}
+
+/** A Keybase or GitHub identity a peer was found by, and how its last check went. */
+export interface PeerIdentity {
+  service: 'keybase' | 'github'
+  user: string
+  /** the user key the statement names: pgp:FINGERPRINT or an OpenSSH public key */
+  key: string
+  /** the --proof URL given when it was added (re-checked there); else found again by looking */
+  proof?: string
+  /** where the statement was found last */
+  found: string
+  expires: string
+  /** when it last checked out (ISO time) */
+  verified: string
+  /** why the last check failed; absent while it holds */
+  problem?: string
+  checked?: string
 }
 
 export interface PeerBook {
@@ -96,6 +116,12 @@ export function addPeer(b: PeerBook, p: Peer, self: string): void {
   b.peers.push(p)
 }
 
+/** Record (or replace) one identity of a peer. */
+export function setIdentity(p: Peer, idn: PeerIdentity): void {
+  const others = (p.identities ?? []).filter((x) => !(x.service === idn.service && x.user.toLowerCase() === idn.user.toLowerCase()))
+  p.identities = [...others, idn]
+}
+
 export function removePeer(b: PeerBook, alias: string): Peer {
   const p = b.peers.find((x) => x.alias === alias)
   if (!p) throw new PolykeyError('NOT_FOUND', `no peer '${alias}'`, { alias }, { hint: "'polykey peer list' shows the known peers" })
@@ -127,4 +153,22 @@ export function mayPull(b: PeerBook, repo: string, id: string): boolean {
 
 export function sharedWith(b: PeerBook, id: string): string[] {
   return Object.keys(b.shares).filter((r) => b.shares[r].includes(id)).sort()
+}
+
+/**
+ * What a backup's peer book becomes after `push --all` from `source`: the source's peers and
+ * access lists, and the target's own peers that do not clash with them. The target keeps its own
+ * identity, so it never lists itself; `sourceId` becomes an owner of the backup (it pushed there).
+ */
+export function mergeBackup(target: PeerBook, source: Pick<PeerBook, 'peers' | 'shares'>, targetId: string): PeerBook {
+  const peers = source.peers.filter((p) => p.id !== targetId).map((p) => ({ alias: p.alias, id: p.id, ...(p.address ? { address: p.address } : {}), owner: p.owner }))
+  for (const p of target.peers) if (!peers.some((x) => x.id === p.id || x.alias === p.alias)) peers.push(p)
+  const shares: Record<string, string[]> = {}
+  const known = new Set(peers.map((p) => p.id))
+  for (const book of [target.shares, source.shares])
+    for (const [repo, ids] of Object.entries(book)) {
+      const list = ids.filter((id) => known.has(id))
+      if (list.length) shares[repo] = [...new Set([...(shares[repo] ?? []), ...list])]
+    }
+  return { version: 1, peers, shares }
 }

@@ -6,6 +6,9 @@ import { PolykeyError } from '../errors.js'
 import { Channel } from './channel.js'
 import { MAX_PACK, PROTOCOL_VERSION, protocolError } from './wire.js'
 import { headOf, packFor, receivePush, setTags } from './repo-ops.js'
+import { type PeerBook, loadPeers, mergeBackup, savePeers } from './peers.js'
+import { identityKeys } from './identity.js'
+import { wipe } from '../crypto/index.js'
 
 export interface Remote {
   /** how errors and merge messages name it: "alice", "/media/usb/me.pk" */
@@ -17,6 +20,8 @@ export interface Remote {
   head(repo: string): Promise<string | null>
   push(repo: string, old: string | null, next: string | null, pack: Buffer): Promise<void>
   setTags(repo: string, members: { tag: string; name: string }[]): Promise<void>
+  /** push --all: carry peers and access lists to a node that has this one as owner */
+  setPeers(book: Pick<PeerBook, 'peers' | 'shares'>): Promise<void>
   /** the remote broke a rule: cut it off */
   abort(err: PolykeyError): void
   close(): Promise<void>
@@ -61,6 +66,11 @@ export class NetRemote implements Remote {
 
   async setTags(repo: string, members: { tag: string; name: string }[]) {
     this.ch.send({ t: 'tags', repo, members })
+    await this.ch.expect('ok')
+  }
+
+  async setPeers(book: Pick<PeerBook, 'peers' | 'shares'>) {
+    this.ch.send({ t: 'peers', peers: book.peers, shares: book.shares })
     await this.ch.expect('ok')
   }
 
@@ -109,6 +119,12 @@ export class VaultRemote implements Remote {
   }
   async setTags(repo: string, members: { tag: string; name: string }[]) {
     setTags(this.vault, repo, members)
+    this.save()
+  }
+  async setPeers(book: Pick<PeerBook, 'peers' | 'shares'>) {
+    const self = identityKeys(this.vault)
+    wipe(self.keys.secretKey)
+    savePeers(this.vault, mergeBackup(loadPeers(this.vault), book, self.id))
     this.save()
   }
   abort(): void {}

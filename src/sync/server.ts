@@ -5,9 +5,10 @@
 import type { Session } from '../vault/session.js'
 import type { Vault } from '../vault/vault.js'
 import { PolykeyError } from '../errors.js'
-import type { SigningKeyPair } from '../crypto/index.js'
+import { type SigningKeyPair, wipe } from '../crypto/index.js'
 import { Channel, type DuplexLike, printable } from './channel.js'
-import { type Address, type PeerBook, formatAddress, loadPeers, mayPull, peerById, sharedWith } from './peers.js'
+import { type Address, type PeerBook, formatAddress, loadPeers, mayPull, mergeBackup, peerById, savePeers, sharedWith } from './peers.js'
+import { identityKeys } from './identity.js'
 import { MAX_PACK, PROTOCOL_VERSION, type Message, protocolError } from './wire.js'
 import { headOf, packFor, receivePush, setTags } from './repo-ops.js'
 import { listenTcp } from './transport.js'
@@ -128,6 +129,20 @@ async function answer(ch: Channel, m: Message, id: string, who: string, o: Serve
       if (!owner) throw new PolykeyError('REFUSED', 'only owners of this node may push to it', { reason: 'not-owner' })
       const done = await refusable(ch, () => o.access.withVault(true, (v) => setTags(v, m.repo, m.members)).then(() => true))
       if (done) ch.send({ t: 'ok' })
+      return
+    }
+    case 'peers': {
+      const { owner } = await current(o, id)
+      if (!owner) throw new PolykeyError('REFUSED', 'only owners of this node may push to it', { reason: 'not-owner' })
+      const done = await refusable(ch, () =>
+        o.access.withVault(true, (v) => {
+          const self = identityKeys(v)
+          wipe(self.keys.secretKey)
+          savePeers(v, mergeBackup(loadPeers(v), m, self.id))
+        }).then(() => true),
+      )
+      if (done) ch.send({ t: 'ok' })
+      o.log(`${who} pushed its peers and access lists`)
       return
     }
     default:

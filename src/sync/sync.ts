@@ -1,6 +1,7 @@
 // clone, pull, push and push --all against any Remote. A pull checks the whole pack (ids,
 // parsing, connectivity) and plans the merge before it writes anything; a push sends only what
 // the target lacks and never asks it to drop history.
+import { loadPeers } from './peers.js'
 import type { Vault } from '../vault/vault.js'
 import { PolykeyError } from '../errors.js'
 import { Graph, checkConnected, overlay, repoSource } from './graph.js'
@@ -99,5 +100,7 @@ export async function pushAll(v: Vault, remote: Remote): Promise<{ pushed: PushR
       failed.push({ repo, error: err })
     }
   }
+  // A backup is a whole node: who the peers are and what each may pull go too.
+  await remote.setPeers(loadPeers(v))
   return { pushed, failed }
 }

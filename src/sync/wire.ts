@@ -21,6 +21,8 @@ export const MAX_PACK = 256 * 1024 * 1024
 /** haves a client may offer in one fetch (it picks them exponentially spaced). */
 export const MAX_HAVES = 256
 export const MAX_TAG_MEMBERS = 10_000
+export const MAX_PEERS = 10_000
+const isNodeId = (x: unknown): x is string => typeof x === 'string' && /^[0-9a-f]{64}$/.test(x)
 
 export type Message =
   | { t: 'hello'; version: number }
@@ -32,6 +34,8 @@ export type Message =
   | { t: 'head'; repo: string; head: string | null }
   | { t: 'push'; repo: string; old: string | null; new: string | null; bytes: number }
   | { t: 'tags'; repo: string; members: { tag: string; name: string }[] }
+  /** push --all: the sender's peers and access lists, for a node that has it as owner (a backup) */
+  | { t: 'peers'; peers: { alias: string; id: string; address?: string; owner: boolean }[]; shares: Record<string, string[]> }
   | { t: 'ok' }
   | { t: 'error'; code: string; message: string }
 
@@ -158,6 +162,15 @@ function validMessage(m: Record<string, unknown>): boolean {
         Array.isArray(m.members) &&
         m.members.length <= MAX_TAG_MEMBERS &&
         m.members.every((x) => obj(x) && isName(x.tag) && isName(x.name))
+      )
+    case 'peers':
+      return (
+        Array.isArray(m.peers) &&
+        m.peers.length <= MAX_PEERS &&
+        m.peers.every((p) => obj(p) && isName(p.alias) && isNodeId(p.id) && typeof p.owner === 'boolean' && (p.address === undefined || isText(p.address, 300))) &&
+        obj(m.shares) &&
+        Object.keys(m.shares).length <= 100_000 &&
+        Object.entries(m.shares).every(([repo, ids]) => isName(repo) && Array.isArray(ids) && ids.length <= MAX_PEERS && ids.every(isNodeId))
       )
     case 'error':
       return isText(m.code, 40) && isText(m.message, 2000)
