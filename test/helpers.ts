@@ -10,6 +10,12 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const BIN = path.join(ROOT, 'bin', 'polykey')
 export const PASS = 'correct horse battery staple'
 
+// Polykey keeps per-user state (the rollback record, docs/SECURITY.md) under $XDG_STATE_HOME:
+// every test process and every polykey it starts gets a scratch one, never the real home's.
+const STATE = fs.mkdtempSync(path.join(os.tmpdir(), 'pk-test-state-'))
+process.env.XDG_STATE_HOME = STATE
+process.on('exit', () => fs.rmSync(STATE, { recursive: true, force: true }))
+
 /** A temporary folder removed when the test ends (t.after). */
 export function tmpdir(t: { after(fn: () => void): void }, prefix = 'pk-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))

@@ -3,9 +3,13 @@
 //                  processes of the same user, /proc/PID/mem unreadable to them).
 //   lockMemory():  mlockall(MCL_CURRENT | MCL_FUTURE) so plaintext is never written to swap.
 //   peerCred(fd):  who is at the other end of a unix socket (SO_PEERCRED).
+//   flock(fd, op): flock(2) on an open file, non-blocking (op 1 exclusive, 0 unlock). Node has no
+//                  flock; the node lock (src/archive/os-lock.ts) needs a lock on the file itself,
+//                  so that every name of one node (symlinks, hard links) is one lock.
 // Each returns 0 or the errno of the call that failed; the caller decides how loud to be.
 #define _GNU_SOURCE // struct ucred
 #include <errno.h>
+#include <sys/file.h>
 #include <node_api.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -62,14 +66,26 @@ static napi_value peer_cred(napi_env env, napi_callback_info info) {
   return out;
 }
 
+static napi_value flock_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd = -1, op = -1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return ret_int(env, EINVAL);
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &op) != napi_ok) return ret_int(env, EINVAL);
+  if (op != 0 && op != 1) return ret_int(env, EINVAL);
+  if (flock(fd, op == 1 ? LOCK_EX | LOCK_NB : LOCK_UN) != 0) return ret_int(env, errno);
+  return ret_int(env, 0);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"noCoreDumps", 0, no_core_dumps, 0, 0, 0, napi_default, 0},
     {"lockMemory", 0, lock_memory, 0, 0, 0, napi_default, 0},
     {"isDumpable", 0, is_dumpable, 0, 0, 0, napi_default, 0},
     {"peerCred", 0, peer_cred, 0, 0, 0, napi_default, 0},
+    {"flock", 0, flock_fd, 0, 0, 0, napi_default, 0},
   };
-  napi_define_properties(env, exports, 4, props);
+  napi_define_properties(env, exports, 5, props);
   return exports;
 }
 

@@ -3,7 +3,9 @@
 import { corrupt, PolykeyError } from '../errors.js'
 import { KDF_BOUNDS, type KdfParams, hash, equal, seal, open, NONCE_BYTES, TAG_BYTES } from '../crypto/index.js'
 
-export const FORMAT_VERSION = 1
+/** The version new node files are written in; readers accept every version in READ_VERSIONS. */
+export const FORMAT_VERSION = 2
+export const READ_VERSIONS: readonly number[] = [1, 2]
 export const MAGIC = Buffer.from('POLYKEY\0', 'latin1')
 export const HEADER_SIZE = 64
 export const SLOT_AREA_SIZE = 512
@@ -52,8 +54,8 @@ export function decodeHeader(b: Buffer): Header {
   if (b.length < HEADER_SIZE || !b.subarray(0, 8).equals(MAGIC)) throw new PolykeyError('CORRUPT', 'not a Polykey node file', { region: 'header' })
   if (!equal(hash(b.subarray(0, 48), 16), b.subarray(48, 64))) throw corrupt('node file header is corrupt', { region: 'header' })
   const version = b.readUInt16LE(8)
-  if (version !== FORMAT_VERSION)
-    throw new PolykeyError('UNSUPPORTED', `node file format version ${version} is not supported (this polykey reads version ${FORMAT_VERSION})`, { version })
+  if (!READ_VERSIONS.includes(version))
+    throw new PolykeyError('UNSUPPORTED', `node file format version ${version} is not supported (this polykey reads versions ${READ_VERSIONS.join(' and ')})`, { version })
   return { version, fileId: Buffer.from(b.subarray(16, 32)) }
 }
 
@@ -134,7 +136,10 @@ export function decodeSlotArea(b: Buffer): SlotArea | null {
       const opslimit = b.readUInt32LE(off + 1)
       const memlimit = u64(b, off + 5)
       if (opslimit < KDF_BOUNDS.opsMin || opslimit > KDF_BOUNDS.opsMax || memlimit < KDF_BOUNDS.memMin || memlimit > KDF_BOUNDS.memMax)
-        throw corrupt('key slot has out-of-range Argon2id parameters', { region: 'slots', opslimit, memlimit })
+        throw corrupt(
+          `node key slot asks for Argon2id with ${opslimit} passes over ${showBytes(memlimit)}, ${opslimit < KDF_BOUNDS.opsMin || memlimit < KDF_BOUNDS.memMin ? 'below' : 'above'} what polykey accepts (at most ${KDF_BOUNDS.opsMax} passes, ${showBytes(KDF_BOUNDS.memMax)}): a damaged or crafted file`,
+          { region: 'slots', kdf: true, opslimit, memlimit },
+        )
       slots.push({
         type: 'passphrase',
         params: { opslimit, memlimit },
@@ -146,6 +151,12 @@ export function decodeSlotArea(b: Buffer): SlotArea | null {
     off += len
   }
   return { generation, slots }
+}
+
+function showBytes(n: number): string {
+  if (n >= 2 ** 30) return `${Math.round(n / 2 ** 30)} GiB`
+  if (n >= 2 ** 20) return `${Math.round(n / 2 ** 20)} MiB`
+  return `${Math.round(n / 2 ** 10)} KiB`
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,6 +179,12 @@ export function decodeSegmentHeader(b: Buffer): SegmentHeader | null {
 
 // ---------------------------------------------------------------------------------------------
 // Trailer (128 bytes), authenticated by a keyed BLAKE2b-256 MAC over fileId || bytes[0..96].
+// Since format version 2 a trailer also holds a link to the save before it (flags bit 0, link at
+// 80..96): an offset alone names a place, and a copy of the node that diverged has an authentic
+// trailer at the same place; the link names its content.
+export const LINK_BYTES = 16
+export const LINKED_TAIL_BYTES = TAG_BYTES + 128 // what a link covers: the index block's tag, then the trailer
+const TRAILER_FLAG_LINKED = 1
 export interface Trailer {
   seq: number
   segStart: number
@@ -179,6 +196,18 @@ export interface Trailer {
   chainCount: number
   memberCount: number
   liveBytes: number // stored bytes of the live members' chunks
+  /** BLAKE2b-16 of the previous save's tail (chainLink); absent in the first segment and in version-1 writers' trailers */
+  link?: Buffer | null
+}
+/**
+ * The link to a save: BLAKE2b-16 of its last 144 bytes — the 16-byte tag that ends its index
+ * block (which directly precedes its trailer), then its 128-byte trailer. The trailer pins the
+ * index block's place, length, seq and counters; the tag pins the block's content (its nonce and
+ * every entry, through the AEAD).
+ */
+export function chainLink(tail: Buffer): Buffer {
+  if (tail.length !== LINKED_TAIL_BYTES) throw new PolykeyError('INTERNAL', 'chainLink: wrong length')
+  return hash(tail, LINK_BYTES)
 }
 export function encodeTrailer(t: Trailer, fileId: Buffer, macKey: Buffer): Buffer {
   const b = Buffer.alloc(TRAILER_SIZE)
@@ -188,6 +217,11 @@ export function encodeTrailer(t: Trailer, fileId: Buffer, macKey: Buffer): Buffe
   putU64(b, 24, t.indexOffset)
   b.writeUInt32LE(t.indexLength, 32)
   b.writeUInt8(t.indexKind === 'full' ? 0 : 1, 36)
+  if (t.link) {
+    if (t.link.length !== LINK_BYTES) throw new PolykeyError('INTERNAL', 'trailer link must be 16 bytes')
+    b.writeUInt8(TRAILER_FLAG_LINKED, 37)
+    t.link.copy(b, 80)
+  }
   putU64(b, 40, t.prevTrailer)
   putU64(b, 48, t.chainBytes)
   b.writeUInt32LE(t.chainCount, 56)
@@ -201,7 +235,8 @@ export function decodeTrailer(b: Buffer, fileId: Buffer, macKey: Buffer): Traile
   if (b.length !== TRAILER_SIZE || !b.subarray(0, 8).equals(TRAILER_MAGIC)) return null
   if (!equal(hash(Buffer.concat([fileId, b.subarray(0, 96)]), 32, macKey), b.subarray(96, 128))) return null
   const kind = b.readUInt8(36)
-  if (kind > 1) return null
+  const flags = b.readUInt8(37)
+  if (kind > 1 || flags > TRAILER_FLAG_LINKED) return null
   return {
     seq: u64(b, 8),
     segStart: u64(b, 16),
@@ -213,6 +248,7 @@ export function decodeTrailer(b: Buffer, fileId: Buffer, macKey: Buffer): Traile
     chainCount: b.readUInt32LE(56),
     memberCount: u64(b, 64),
     liveBytes: u64(b, 72),
+    link: flags & TRAILER_FLAG_LINKED ? Buffer.from(b.subarray(80, 96)) : null,
   }
 }
 

@@ -1,9 +1,16 @@
-// A lock file beside the node file (NODE.lock) stops two processes from writing one node. It is
-// created with O_EXCL (works on ext4, tmpfs, FAT32/exFAT) and names its holder. A lock whose
-// holder is a dead process on this host is stale and is taken over.
+// The node lock stops two processes from writing one node. It has two parts (docs/FORMAT.md
+// §The lock):
+//  - an OS lock (flock) on the node file itself, so that every name of one node — a symlink, a
+//    hard link, another mount of the folder — is one lock, and a dead holder's lock is gone;
+//  - a lock file beside the node's real path (REALPATH.lock), created with O_EXCL (works on
+//    ext4, tmpfs, FAT32/exFAT and network filesystems whose flock is local only), naming its
+//    holder. A lock file whose holder is a dead process on this host is stale and is taken over.
+// The OS lock is taken first; the lock file is named by the real path, so a symlink meets it too.
 import fs from 'node:fs'
 import os from 'node:os'
+import path from 'node:path'
 import { PolykeyError } from '../errors.js'
+import { tryLockFile, unlockFile } from './os-lock.js'
 
 export interface LockHolder {
   pid: number
@@ -12,10 +19,17 @@ export interface LockHolder {
 }
 
 export class NodeLock {
-  private constructor(readonly path: string, private released = false) {}
+  private constructor(readonly path: string, private fileFd: number, private released = false) {}
 
+  /** The lock file: beside the node's real path, so that a symlink to the node names the same one. */
   static lockPath(nodePath: string): string {
-    return `${nodePath}.lock`
+    let real: string
+    try {
+      real = fs.realpathSync(nodePath)
+    } catch {
+      real = path.resolve(nodePath)
+    }
+    return `${real}.lock`
   }
 
   static holder(nodePath: string): LockHolder | null {
@@ -31,54 +45,78 @@ export class NodeLock {
     const lockPath = NodeLock.lockPath(nodePath)
     const deadline = Date.now() + timeoutMs
     let delay = 5
-    for (;;) {
-      const got = NodeLock.tryAcquire(lockPath)
-      if (got) return got
-      const holder = NodeLock.holder(nodePath)
-      if (holder && isStale(holder)) {
-        // Remove only if it is still the same stale content (another waiter may have taken it).
-        try {
-          const again = JSON.parse(fs.readFileSync(lockPath, 'utf8')) as LockHolder
-          if (again.pid === holder.pid && again.host === holder.host) fs.unlinkSync(lockPath)
-        } catch {
-          /* vanished meanwhile */
-        }
-        continue
-      }
-      // A holder that crashed between creating the lock and writing its name leaves it empty (or
-      // torn); a live one fills it within microseconds, so an old unreadable lock is stale.
-      if (!holder && removeIfUnreadableAndOld(nodePath)) continue
-      if (Date.now() >= deadline) {
-        const who = holder ? `process ${holder.pid} on ${holder.host} (since ${holder.since})` : 'another process'
-        throw new PolykeyError('LOCKED', `node is locked by ${who}`, { lock: lockPath, holder }, {
-          hint: !holder
-            ? `if no polykey is using this node, remove ${lockPath}`
-            : holder.host === os.hostname()
-              ? `if that process is gone, remove ${lockPath}`
-              : 'unmount or stop the other polykey first',
-        })
-      }
+    // the fd holding the OS lock; -1: this filesystem has none; null: not taken yet (busy)
+    let fileFd: number | null = null
+    const sleep = async () => {
       await new Promise((r) => setTimeout(r, delay + Math.random() * delay))
       delay = Math.min(delay * 2, 100)
     }
+    try {
+      for (;;) {
+        if (fileFd === null) {
+          const got = lockNodeFile(nodePath)
+          if (got === 'busy') {
+            if (Date.now() >= deadline) throw lockedError(NodeLock.holder(nodePath), lockPath, true)
+            await sleep()
+            continue
+          }
+          fileFd = got
+        }
+        const got = NodeLock.tryAcquire(lockPath, fileFd)
+        if (got) {
+          fileFd = null // now the lock's
+          return got
+        }
+        if (NodeLock.removeIfStale(nodePath, lockPath)) continue
+        if (Date.now() >= deadline) throw lockedError(NodeLock.holder(nodePath), lockPath, false)
+        await sleep()
+      }
+    } finally {
+      if (fileFd !== null && fileFd >= 0) closeLocked(fileFd)
+    }
   }
 
-  private static tryAcquire(lockPath: string): NodeLock | null {
+  /** The lock file is taken: remove it if its holder is gone (true: try again now). */
+  private static removeIfStale(nodePath: string, lockPath: string): boolean {
+    const holder = NodeLock.holder(nodePath)
+    if (holder && isStale(holder)) {
+      // Remove only if it is still the same stale content (another waiter may have taken it).
+      try {
+        const again = JSON.parse(fs.readFileSync(lockPath, 'utf8')) as LockHolder
+        if (again.pid === holder.pid && again.host === holder.host) fs.unlinkSync(lockPath)
+      } catch {
+        /* vanished meanwhile */
+      }
+      return true
+    }
+    // A holder that crashed between creating the lock and writing its name leaves it empty (or
+    // torn); a live one fills it within microseconds, so an old unreadable lock is stale.
+    return !holder && removeIfUnreadableAndOld(nodePath)
+  }
+
+  private static tryAcquire(lockPath: string, fileFd: number): NodeLock | null {
     let fd: number
     try {
       fd = fs.openSync(lockPath, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return null
-      throw new PolykeyError('IO', `cannot create lock ${lockPath}: ${(err as NodeJS.ErrnoException).code}`, {}, { cause: err })
+      throw new PolykeyError('IO', `cannot create lock ${lockPath}: ${errText(err)}`, { lock: lockPath }, { cause: err })
     }
     const me: LockHolder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() }
     try {
       fs.writeSync(fd, JSON.stringify(me))
       fs.fsyncSync(fd)
-    } finally {
+    } catch (err) {
+      // A full disk can refuse the holder's name after the file was created: an empty lock file
+      // left behind would block every writer. Remove it and say what happened.
       fs.closeSync(fd)
+      fd = -1
+      fs.rmSync(lockPath, { force: true })
+      throw new PolykeyError('IO', `cannot write lock ${lockPath}: ${errText(err)}`, { lock: lockPath }, { cause: err })
+    } finally {
+      if (fd >= 0) fs.closeSync(fd)
     }
-    return new NodeLock(lockPath)
+    return new NodeLock(lockPath, fileFd)
   }
 
   release(): void {
@@ -90,6 +128,68 @@ export class NodeLock {
     } catch {
       /* already gone */
     }
+    if (this.fileFd >= 0) closeLocked(this.fileFd)
+    this.fileFd = -1
+  }
+}
+
+function errText(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code
+  return code === 'ENOSPC' ? 'no space left on device' : code === 'EDQUOT' ? 'disk quota exceeded' : String(code ?? err)
+}
+
+/** LOCKED, naming the holder the lock file names; `viaFile`: it was the OS lock on the node file that was busy. */
+function lockedError(holder: LockHolder | null, lockPath: string, viaFile: boolean): PolykeyError {
+  if (!holder && viaFile)
+    return new PolykeyError('LOCKED', 'node is locked by another process (through another name of this node: a hard link or another path to it)', { lock: lockPath }, {
+      hint: 'unmount or stop the other polykey first: every name of a node file is the same node',
+    })
+  const who = holder ? `process ${holder.pid} on ${holder.host} (since ${holder.since})` : 'another process'
+  return new PolykeyError('LOCKED', `node is locked by ${who}`, { lock: lockPath, holder }, {
+    hint: !holder
+      ? `if no polykey is using this node, remove ${lockPath}`
+      : holder.host === os.hostname()
+        ? `if that process is gone, remove ${lockPath}`
+        : 'unmount or stop the other polykey first',
+  })
+}
+
+/**
+ * Open the node file and take its OS lock: the fd holding it, 'busy', or -1 where there is no
+ * such lock (no file yet, a filesystem without flock). The lock is checked to be on the file the
+ * path names now: a file renamed over the node between our open and our lock is not the node.
+ */
+function lockNodeFile(nodePath: string): number | 'busy' {
+  for (let tries = 0; tries < 5; tries++) {
+    let fd: number
+    try {
+      fd = fs.openSync(nodePath, 'r')
+    } catch {
+      return -1
+    }
+    const r = tryLockFile(fd)
+    if (r !== 'locked') {
+      fs.closeSync(fd)
+      return r === 'busy' ? 'busy' : -1
+    }
+    try {
+      const a = fs.fstatSync(fd)
+      const b = fs.statSync(nodePath)
+      if (a.ino === b.ino && a.dev === b.dev) return fd
+    } catch {
+      /* gone meanwhile: try again */
+    }
+    closeLocked(fd)
+  }
+  return 'busy'
+}
+
+function closeLocked(fd: number): void {
+  try {
+    unlockFile(fd)
+    fs.closeSync(fd)
+  } catch {
+    /* closing drops the lock anyway */
   }
 }
 

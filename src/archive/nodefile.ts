@@ -6,8 +6,8 @@ import path from 'node:path'
 import {
   BODY_OFFSET, CHUNK_OVERHEAD, CHUNK_SIZE, HEADER_SIZE, SEGMENT_HEADER_SIZE, SLOT_AREA_SIZE, SLOT_AREAS_OFFSET, TRAILER_MAGIC,
   TRAILER_SIZE, FORMAT_VERSION, FILE_ID_BYTES, BLOB_ID_BYTES,
-  type Entry, type IndexOp, type SlotArea, type Trailer,
-  chunkCount, decodeHeader, decodeIndex, decodeSegmentHeader, decodeSlotArea, decodeTrailer, decryptChunks, encodeHeader,
+  LINKED_TAIL_BYTES, type Entry, type IndexOp, type SlotArea, type Trailer,
+  chainLink, chunkCount, decodeHeader, decodeIndex, decodeSegmentHeader, decodeSlotArea, decodeTrailer, decryptChunks, encodeHeader,
   encodeIndex, encodeSegmentHeader, encodeSlotArea, encodeTrailer, encryptMember, indexAd, isValidPath, storedSize,
   unwrapPassphraseSlot, wrapPassphraseSlot,
 } from './codec.js'
@@ -16,6 +16,8 @@ import {
 } from '../crypto/index.js'
 import { PolykeyError, corrupt, fromFsError, notFound } from '../errors.js'
 import { LazyIndex } from './lazy-index.js'
+import { tryLockFile } from './os-lock.js'
+import type { SeenRecord } from './seen.js'
 
 export type Change =
   | { op: 'put'; path: string; type: 'file'; data: Buffer; mode?: number; mtime?: number }
@@ -31,6 +33,8 @@ export interface OpenOptions {
   writable?: boolean
   /** Called with a one-line warning (e.g. an incomplete save was skipped). */
   warn?: (msg: string) => void
+  /** The user's rollback record (seen.ts): told what this open and every save reached. */
+  seen?: SeenRecord | null
 }
 
 /** Checkpoint policy: a full index is written when the delta chain outgrows it (amortised O(delta)). */
@@ -42,6 +46,8 @@ const COMPACT_MIN_SIZE = 1024 * 1024
 export class NodeFile {
   readonly path: string
   readonly fileId: Buffer
+  /** the file's format version (header): version-1 files stay version 1 (docs/FORMAT.md §Versioning) */
+  readonly version: number
   private fd: number
   private readonly headerBytes: Buffer
   private master: Buffer
@@ -55,11 +61,13 @@ export class NodeFile {
   private size = 0
   private writable: boolean
   private warn?: (msg: string) => void
+  private seen: SeenRecord | null = null
   /** bytes after the last complete state (an interrupted save); writers cut them before appending */
   private garbageFrom = -1
 
   private constructor(p: string, fd: number, headerBytes: Buffer, fileId: Buffer, master: Buffer, writable: boolean) {
     this.path = p
+    this.version = headerBytes.readUInt16LE(8)
     this.fd = fd
     this.headerBytes = headerBytes
     this.fileId = fileId
@@ -123,6 +131,8 @@ export class NodeFile {
       nf.size = size
       nf.warn = opts.warn
       nf.load(opts.warn)
+      nf.seen = opts.seen ?? null
+      nf.seen?.opened(nf.fileId, nf.seq, p, () => nf.unchangedOnDisk())
       return nf
     } catch (err) {
       fs.closeSync(fd)
@@ -156,6 +166,7 @@ export class NodeFile {
     }
     this.trailer = t
     this.trailerOffset = tOff
+    this.lastLink = null
     // Walk back to the last full index, then apply the deltas forward.
     const chain: Trailer[] = [t]
     let cur = t
@@ -163,11 +174,17 @@ export class NodeFile {
     while (cur.indexKind === 'delta') {
       if (cur.prevTrailer < BODY_OFFSET || cur.prevTrailer >= cur.segStart || ++guard > MAX_CHAIN_COUNT + 2)
         throw corrupt('node index chain is broken', { region: 'trailer' })
-      const prev = decodeTrailer(readAt(this.fd, cur.prevTrailer, TRAILER_SIZE), this.fileId, this.macKey)
+      // One read: the previous trailer and the index tag before it (what cur's link covers).
+      const tail = readAt(this.fd, cur.prevTrailer + TRAILER_SIZE - LINKED_TAIL_BYTES, LINKED_TAIL_BYTES)
+      const prev = decodeTrailer(tail.subarray(LINKED_TAIL_BYTES - TRAILER_SIZE), this.fileId, this.macKey)
       if (!prev || prev.seq !== cur.seq - 1 || !atOwnPlace(prev, cur.prevTrailer)) throw corrupt('node file trailer is corrupt', { region: 'trailer', offset: cur.prevTrailer })
+      this.checkLink(cur, tail)
       chain.push(prev)
       cur = prev
     }
+    // Each link walked is checked against the save it names (above), and the full index's own
+    // link too: a splice of two diverged copies puts an authentic trailer of the other copy there.
+    this.checkLink(cur)
     this.lastFullIndexLength = cur.indexLength
     // The full block is decoded on demand (lazy-index.ts): a command that reads a few members of
     // a large node does not pay for decoding every entry.
@@ -178,6 +195,42 @@ export class NodeFile {
     })
     for (let i = chain.length - 2; i >= 0; i--) index.applyDelta(this.readIndexBlock(chain[i]))
     this.index = index
+  }
+
+  /**
+   * The trailer's link must name the content of the save before it. Version 2 requires a link
+   * on every trailer that has a predecessor; in a version-1 file, saves made by a polykey that
+   * knows links carry one too (an older reader ignores it) and it is checked where present.
+   */
+  private checkLink(t: Trailer, tailRead?: Buffer): void {
+    if (t.prevTrailer === 0) return
+    if (!t.link) {
+      if (this.version >= 2) throw corrupt('node file trailer chain is broken (a save without its link)', { region: 'trailer', seq: t.seq })
+      return
+    }
+    if (t.prevTrailer < BODY_OFFSET + LINKED_TAIL_BYTES - TRAILER_SIZE || t.prevTrailer + TRAILER_SIZE > this.size)
+      throw corrupt('node index chain is broken', { region: 'trailer' })
+    const tail = tailRead ?? readAt(this.fd, t.prevTrailer + TRAILER_SIZE - LINKED_TAIL_BYTES, LINKED_TAIL_BYTES)
+    if (!chainLink(tail).equals(t.link))
+      throw corrupt('node file trailer chain is broken (a save does not follow the one before it: pieces of two copies of this node?)', { region: 'trailer', seq: t.seq, offset: t.prevTrailer })
+  }
+
+  /**
+   * Every save's link back to the first one (or the last compaction): what `polykey verify`
+   * checks beyond what an open reads. O(saves) reads of 144 bytes.
+   */
+  verifyHistory(): number {
+    let t = this.trailer
+    let n = 1
+    while (t.prevTrailer !== 0) {
+      this.checkLink(t)
+      if (t.prevTrailer < BODY_OFFSET || t.prevTrailer >= t.segStart) throw corrupt('node index chain is broken', { region: 'trailer' })
+      const prev = decodeTrailer(readAt(this.fd, t.prevTrailer, TRAILER_SIZE), this.fileId, this.macKey)
+      if (!prev || prev.seq !== t.seq - 1 || !atOwnPlace(prev, t.prevTrailer)) throw corrupt('node file trailer is corrupt', { region: 'trailer', offset: t.prevTrailer })
+      t = prev
+      n++
+    }
+    return n
   }
 
   private readIndexPlain(t: Trailer): Buffer {
@@ -312,6 +365,7 @@ export class NodeFile {
     if (!this.writable) throw new PolykeyError('INTERNAL', 'node file opened read-only')
     if (changes.length === 0) return
     this.appendSegment(changes, 'auto')
+    this.seen?.saved(this.fileId, this.trailer.seq)
     // The save is complete and synced here; compaction is housekeeping. If it fails, the file
     // is left as it was (see compact) and the save must not be reported as failed.
     if (this.shouldCompact()) {
@@ -323,7 +377,27 @@ export class NodeFile {
     }
   }
 
+  /**
+   * The file we have open must still be the one at our path. A sync or restore tool that renames
+   * another file over the node leaves us holding the old inode: every later save would go to a
+   * file nobody will ever open again. Refuse instead; the caller keeps the changes.
+   */
+  private assertStillAtPath(): void {
+    let st: fs.Stats | null = null
+    try {
+      st = fs.statSync(this.path)
+    } catch {
+      /* removed or renamed away */
+    }
+    const mine = fs.fstatSync(this.fd)
+    if (st && st.ino === mine.ino && st.dev === mine.dev) return
+    throw new PolykeyError('CONFLICT', `${this.path} was ${st ? 'replaced by another file' : 'removed or renamed'} since it was opened (a sync or restore tool?); not saving into the old file`, { path: this.path }, {
+      hint: 'the changes are not saved; close this polykey (unmount) and open the node again to see which file it is now',
+    })
+  }
+
   private appendSegment(changes: Change[], kindWanted: 'auto' | 'full'): void {
+    if (this.size > BODY_OFFSET) this.assertStillAtPath() // (a file being created is ours)
     if (this.garbageFrom >= 0) {
       fs.ftruncateSync(this.fd, this.garbageFrom)
       this.size = this.garbageFrom
@@ -395,6 +469,7 @@ export class NodeFile {
       indexLength: indexBlock.length,
       indexKind: kind,
       prevTrailer: this.trailer.seq === 0 ? 0 : this.trailerOffset,
+      link: this.trailer.seq === 0 ? null : this.linkToLast(),
       chainBytes: kind === 'full' ? 0 : this.trailer.chainBytes + indexBlock.length,
       chainCount: kind === 'full' ? 0 : this.trailer.chainCount + 1,
       memberCount,
@@ -418,6 +493,7 @@ export class NodeFile {
       throw fromFsError(err, `cannot save ${this.path}`)
     }
     this.size = w
+    this.lastLink = chainLink(segment.subarray(segment.length - LINKED_TAIL_BYTES))
     for (const [p, e] of touched) {
       if (e) this.index.set(p, e)
       else this.index.delete(p)
@@ -426,6 +502,12 @@ export class NodeFile {
     this.trailerOffset = trailerOffset
     if (kind === 'full') this.lastFullIndexLength = indexBlock.length
   }
+
+  /** The link a save appended now carries: kept from the last save this process wrote, else read. */
+  private linkToLast(): Buffer {
+    return this.lastLink ?? chainLink(readAt(this.fd, this.trailerOffset + TRAILER_SIZE - LINKED_TAIL_BYTES, LINKED_TAIL_BYTES))
+  }
+  private lastLink: Buffer | null = null
 
   /** Every live member after `touched` is applied (index order, then new members). */
   private fullIndexOps(touched: Map<string, Entry | null>): IndexOp[] {
@@ -440,8 +522,17 @@ export class NodeFile {
 
   private shouldCompact(): boolean {
     const live = BODY_OFFSET + this.trailer.liveBytes + this.lastFullIndexLength + this.trailer.chainBytes
-    return this.size >= COMPACT_MIN_SIZE && this.size - live > this.size / 2
+    if (!(this.size >= COMPACT_MIN_SIZE && this.size - live > this.size / 2)) return false
+    // Compaction renames a new file over this name: another hard link would keep the old file,
+    // and the node would silently become two diverging files.
+    if (fs.fstatSync(this.fd).nlink > 1) {
+      if (!this.warnedLinks) this.warn?.(`not compacting ${this.path}: it has other hard links, which would keep the old file`)
+      this.warnedLinks = true
+      return false
+    }
+    return true
   }
+  private warnedLinks = false
 
   /**
    * Rewrite the file with only live members: temporary file beside it, fsync, rename, fsync of
@@ -457,7 +548,11 @@ export class NodeFile {
     for (const f of fs.readdirSync(folder)) if (f.startsWith(prefix) && /^\d+\.tmp$/.test(f.slice(prefix.length))) fs.rmSync(path.join(folder, f), { force: true })
     let fd = -1
     try {
-      fd = fs.openSync(tmp, 'wx', 0o600)
+      this.assertStillAtPath()
+      fd = fs.openSync(tmp, 'wx+', 0o600)
+      // The new file becomes the node: it carries the OS lock (os-lock.ts) before anyone can open it
+      // by the node's name, so the lock stays one lock on the file the name means.
+      tryLockFile(fd)
       const head = readAt(this.fd, 0, BODY_OFFSET)
       writeFull(fd, head, 0)
       const seq = this.trailer.seq + 1
@@ -494,17 +589,17 @@ export class NodeFile {
       writeFull(fd, Buffer.concat([indexBlock, encodeTrailer(trailer, this.fileId, this.macKey)]), w)
       writeFull(fd, encodeSegmentHeader({ seq, length: trailerOffset + TRAILER_SIZE - segStart }), segStart)
       fs.fsyncSync(fd)
-      fs.closeSync(fd)
-      fd = -1
       fs.renameSync(tmp, this.path)
       fsyncDir(this.path)
       fs.closeSync(this.fd)
-      this.fd = fs.openSync(this.path, 'r+')
+      this.fd = fd
+      fd = -1
       this.size = trailerOffset + TRAILER_SIZE
       this.garbageFrom = -1 // an interrupted tail of the old file is gone with it
       this.index = next
       this.trailer = trailer
       this.trailerOffset = trailerOffset
+      this.lastLink = null
       this.lastFullIndexLength = indexBlock.length
     } catch (err) {
       if (fd >= 0) fs.closeSync(fd)
@@ -553,6 +648,17 @@ export class NodeFile {
     return best.slots[0].params
   }
 
+  /** Whether the file at our path is still the one we read, at the size we read. */
+  unchangedOnDisk(): boolean {
+    try {
+      const mine = fs.fstatSync(this.fd)
+      const st = fs.statSync(this.path)
+      return mine.ino === st.ino && mine.dev === st.dev && mine.size === this.size
+    } catch {
+      return false
+    }
+  }
+
   /** Re-read the file if another process appended since we opened it (callers hold the lock). */
   refresh(warn?: (m: string) => void): void {
     const size = fs.fstatSync(this.fd).size
@@ -592,15 +698,18 @@ function makePassphraseArea(headerBytes: Buffer, master: Buffer, passphrase: Buf
 function unlockSlots(head: Buffer, passphrase: Buffer): Buffer {
   const areas: SlotArea[] = []
   let damaged = 0
+  let hostile: unknown = null
   for (let i = 0; i < 2; i++) {
     const off = SLOT_AREAS_OFFSET + i * SLOT_AREA_SIZE
     try {
       const a = decodeSlotArea(head.subarray(off, off + SLOT_AREA_SIZE))
       if (a) areas.push(a)
-    } catch {
+    } catch (err) {
       damaged++
+      if (err instanceof PolykeyError && err.data.kdf) hostile = err // say which parameters were refused
     }
   }
+  if (areas.length === 0 && hostile) throw hostile
   if (areas.length === 0) throw corrupt(damaged ? 'node key slots are corrupt' : 'node has no key slots', { region: 'slots' })
   areas.sort((a, b) => b.generation - a.generation)
   const master = secureBuffer(KEY_BYTES)

@@ -22,6 +22,9 @@ export async function writeTar(node: NodeFile, out: NodeJS.WritableStream): Prom
     out.on('error', reject)
     pack.on('end', resolve)
   })
+  // `out` can fail while a member is still being added (a reader that closed the pipe: EPIPE);
+  // stop there instead of waiting forever for a drain that will not come.
+  done.catch(() => {})
   // Our stdout may be a socket (the agent) or a pipe: respect its back-pressure, never end it.
   // tar-stream hands out a member's buffer itself (no copy) and `out` may queue it: plaintext is
   // wiped once `out` has written it, not when the entry is accepted.
@@ -40,13 +43,19 @@ export async function writeTar(node: NodeFile, out: NodeJS.WritableStream): Prom
     // pax records carry the exact mtime (sub-second) and make every member a pax member.
     const pax = { mtime: (e.mtime / 1000).toFixed(3) }
     if (e.type === 'dir') {
-      await entry(pack, { name: e.path + '/', type: 'directory', mode: e.mode, mtime, pax })
+      await Promise.race([done, entry(pack, { name: e.path + '/', type: 'directory', mode: e.mode, mtime, pax })])
     } else if (e.type === 'link') {
-      await entry(pack, { name: e.path, type: 'link', linkname: e.target, mode: e.mode, mtime, pax })
+      await Promise.race([done, entry(pack, { name: e.path, type: 'link', linkname: e.target, mode: e.mode, mtime, pax })])
     } else {
       const data = node.readEntry(e)
       wipe.add(data)
-      await entry(pack, { name: e.path, type: 'file', size: data.length, mode: e.mode, mtime, pax }, data)
+      try {
+        await Promise.race([done, entry(pack, { name: e.path, type: 'file', size: data.length, mode: e.mode, mtime, pax }, data)])
+      } catch (err) {
+        for (const b of wipe) b.fill(0)
+        pack.destroy()
+        throw err
+      }
     }
   }
   pack.finalize()

@@ -140,11 +140,13 @@ export class Context {
   async withVault<T>(write: boolean, fn: (v: Vault, node: OpenNode | null) => T | Promise<T>): Promise<T> {
     if (this.hosted) return this.hosted.withVault(write, fn)
     const { FileSession } = await import('../vault/session.js')
+    const { SeenRecord } = await import('../archive/seen.js')
     const { hardenProcess } = await import('../crypto/harden.js')
     hardenProcess({ lockMemory: false }) // no core dump of a process about to hold plaintext
     this.session ??= new FileSession(this.nodePath, () => this.keySource(), {
       lockTimeoutMs: (this.args.lockTimeout ?? Number(this.io.env.POLYKEY_LOCK_TIMEOUT ?? 30)) * 1000,
       warn: (m) => this.warn(m),
+      seen: SeenRecord.forUser(this.io.env, (m) => this.warn(m)),
     })
     checkNodeFile(this.nodePath)
     try {

@@ -13,10 +13,13 @@ import { childEnv } from './child-env.js'
 export async function unlockMasterKey(ctx: Context): Promise<Buffer> {
   const { NodeFile } = await import('../archive/nodefile.js')
   const { checkNodeFile, nameTheNode } = await import('./context.js')
+  const { SeenRecord } = await import('../archive/seen.js')
   checkNodeFile(ctx.nodePath)
+  // The rollback record is checked here, where the user's terminal is (the child only logs).
+  const seen = SeenRecord.forUser(ctx.io.env, (m) => ctx.warn(m))
   let f: import('../archive/nodefile.js').NodeFile
   try {
-    f = NodeFile.open(ctx.nodePath, await ctx.keySource(), { writable: false, warn: (m) => ctx.warn(m) })
+    f = NodeFile.open(ctx.nodePath, await ctx.keySource(), { writable: false, warn: (m) => ctx.warn(m), seen })
   } catch (err) {
     throw nameTheNode(err, ctx.nodePath)
   }

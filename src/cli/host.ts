@@ -149,7 +149,7 @@ export class NodeHost implements HostedVault {
 
   info() {
     const file = this.mounted?.file ?? this.openNode!.file
-    return { version: 1, fileSize: file.fileSize, seq: file.seq }
+    return { version: file.version, fileSize: file.fileSize, seq: file.seq }
   }
 
   savedFile() {

@@ -31,6 +31,7 @@ export async function main(args: string[], io: IO = processIO(), hosted: HostedV
     return EXIT.OK
   }
   const verbose = args.includes('--verbose')
+  const stdoutClosed = quietOnClosedStdout(io)
   let code: number = EXIT.OK
   const dispatch = async (cmd: Command, raw: Record<string, unknown>): Promise<void> => {
     const argv = raw as GlobalArgv
@@ -81,9 +82,29 @@ export async function main(args: string[], io: IO = processIO(), hosted: HostedV
     const { buildParser } = await import('./parser.js')
     await buildParser(args, io, dispatch, version()).parseAsync()
   } catch (err) {
+    if (stdoutClosed() || isClosedPipe(err)) return EXIT.FAILED
     return reportError(io, err, verbose)
   }
-  return code
+  return stdoutClosed() ? EXIT.FAILED : code
+}
+
+const isClosedPipe = (err: unknown) => (err as NodeJS.ErrnoException | null)?.code === 'EPIPE'
+
+/**
+ * A reader that stops early (`polykey export tar | head -c 10`) closes our stdout: that ends the
+ * command quietly, exit 1 (the output is incomplete; with `set -o pipefail` a script notices) —
+ * as a program killed by SIGPIPE would, not with a stack trace.
+ */
+function quietOnClosedStdout(io: IO): () => boolean {
+  let closed = false
+  // Only our own process's stdout: an agent's connection streams handle their own errors.
+  if (io.stdout !== process.stdout) return () => false
+  process.stdout.on('error', (err: unknown) => {
+    if (!isClosedPipe(err)) throw err
+    closed = true
+    process.exitCode = EXIT.FAILED // also when main() has returned already
+  })
+  return () => closed
 }
 
 export function reportError(io: IO, err: unknown, verbose: boolean): number {

@@ -31,7 +31,7 @@ export async function info(ctx: Context): Promise<number> {
     return {
       id: node ? node.identity().id : ctx.hosted!.nodeId,
       node: ctx.nodePath,
-      formatVersion: hostedInfo?.version ?? FORMAT_VERSION,
+      formatVersion: file?.version ?? hostedInfo?.version ?? FORMAT_VERSION,
       repositories: repos.length,
       secrets,
       tags: v.tagNames().length,
@@ -59,6 +59,7 @@ export async function info(ctx: Context): Promise<number> {
 export async function verify(ctx: Context): Promise<number> {
   const n = await ctx.withVault(false, (_v, node) => {
     const file = node ? node.file : ctx.hosted!.savedFile()
+    file.verifyHistory() // every save's link back to the first, beyond what opening reads
     let count = 0
     for (const e of file.entries()) {
       if (e.type === 'file') file.readEntry(e).fill(0)

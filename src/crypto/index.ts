@@ -24,8 +24,9 @@ export const KDF_PROFILES: Record<KdfProfile, KdfParams> = {
   sensitive: { opslimit: 4, memlimit: 1024 * 1024 * 1024 },
 }
 // Bounds accepted when reading a slot: anything outside is a corrupt (or hostile) file, not a
-// reason to allocate 1 TiB.
-export const KDF_BOUNDS = { opsMin: 1, opsMax: 64, memMin: 8192, memMax: 4 * 1024 * 1024 * 1024 - 1 }
+// reason to spend an hour or allocate 4 GiB on every open. The strongest profile ('sensitive')
+// with twice its passes and twice its memory as headroom: at most about 4 times its cost.
+export const KDF_BOUNDS = { opsMin: 1, opsMax: 8, memMin: 8192, memMax: 2 * 1024 * 1024 * 1024 }
 
 /** Named purposes for subkeys of the master key. Never reuse an id for another purpose. */
 export const Purpose = {

@@ -1,4 +1,4 @@
-// The only importer of sodium-native (STYLE.md: crypto lives in src/crypto).
+// The only importer of sodium-native (docs/ARCHITECTURE.md: crypto lives in src/crypto).
 import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)

@@ -4,6 +4,7 @@
 import fs from 'node:fs'
 import { NodeFile, type KeySource } from '../archive/nodefile.js'
 import { NodeLock } from '../archive/lock.js'
+import { SeenRecord } from '../archive/seen.js'
 import { MemStore, wipeVolume } from '../vault/mem-store.js'
 import { Vault, REPOS } from '../vault/vault.js'
 import { IDENTITY_MEMBER, nodeIdOf } from '../vault/node.js'
@@ -18,7 +19,8 @@ import type { FuseOperations } from './binding.js'
 
 /** Edits within this window become one commit (editors write in bursts). */
 export const COMMIT_DELAY_MS = 1000
-export const COMMIT_MAX_DELAY_MS = 3000
+/** …and never later than this after the first one: what kill -9 can lose (docs/SECURITY.md: about a second). */
+export const COMMIT_MAX_DELAY_MS = 1000
 /** How often a closing mount retries a save that failed (a full disk). */
 const CLOSE_RETRY_MS = 2000
 /** An operation's answer waits at most this long for the kernel to drop stale names. */
@@ -27,6 +29,8 @@ const INVALIDATION_WAIT_MS = 200
 export interface MountOptions {
   log: (msg: string) => void
   lockTimeoutMs?: number
+  /** the user's rollback record (default: the one this process's environment names) */
+  seen?: SeenRecord | null
 }
 
 export class MountedNode implements MountHost {
@@ -68,7 +72,8 @@ export class MountedNode implements MountHost {
     const gid = process.getgid?.() ?? 0
     process.getuid = () => uid
     process.getgid = () => gid
-    const file = NodeFile.open(nodePath, key, { writable: true, warn: opts.log })
+    const seen = opts.seen === undefined ? SeenRecord.forUser(process.env, (m) => opts.log(`warning: ${m}`)) : opts.seen
+    const file = NodeFile.open(nodePath, key, { writable: true, warn: opts.log, seen })
     let lock: NodeLock | null = null
     try {
       lock = await NodeLock.acquire(nodePath, opts.lockTimeoutMs ?? 5000)
@@ -197,7 +202,7 @@ export class MountedNode implements MountHost {
   /**
    * Commit after COMMIT_DELAY_MS of quiet, but never later than COMMIT_MAX_DELAY_MS after the
    * first pending change: an editor's write-temp-then-rename save lands in one commit, and a
-   * crash loses at most a few seconds.
+   * crash loses about a second (the two are equal now: one window from the first change).
    */
   private schedule(): void {
     if (this.closing) return

@@ -3,6 +3,7 @@
 // file under the lock so that concurrent writers never lose an update.
 import { NodeFile, type KeySource } from '../archive/nodefile.js'
 import { NodeLock } from '../archive/lock.js'
+import { SeenRecord } from '../archive/seen.js'
 import { ArchiveStore } from './archive-store.js'
 import { Vault, META } from './vault.js'
 import { type KdfParams, signingKeyPair, type SigningKeyPair, wipe, secureBuffer } from '../crypto/index.js'
@@ -32,6 +33,8 @@ export interface OpenNodeOptions {
   write?: boolean
   lockTimeoutMs?: number
   warn?: (msg: string) => void
+  /** the user's rollback record; by default the one $XDG_STATE_HOME / $HOME of this process names */
+  seen?: SeenRecord | null
 }
 
 export class OpenNode {
@@ -43,7 +46,8 @@ export class OpenNode {
   ) {}
 
   static async open(path: string, key: KeySource, opts: OpenNodeOptions = {}): Promise<OpenNode> {
-    const file = NodeFile.open(path, key, { writable: !!opts.write, warn: opts.warn })
+    const seen = opts.seen === undefined ? SeenRecord.forUser(process.env, (m) => opts.warn?.(m)) : opts.seen
+    const file = NodeFile.open(path, key, { writable: !!opts.write, warn: opts.warn, seen })
     let lock: NodeLock | null = null
     try {
       if (opts.write) {

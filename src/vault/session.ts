@@ -5,6 +5,7 @@
 import type { KeySource } from '../archive/nodefile.js'
 import type { Vault } from './vault.js'
 import { OpenNode } from './node.js'
+import type { SeenRecord } from '../archive/seen.js'
 
 export interface Session {
   /** Run fn with exclusive access; persist what a writing fn changed before answering. */
@@ -14,6 +15,8 @@ export interface Session {
 export interface FileSessionOptions {
   lockTimeoutMs?: number
   warn?: (msg: string) => void
+  /** the user's rollback record (default: OpenNode's) */
+  seen?: SeenRecord | null
 }
 
 /** The node file opened per call (a writer holds the lock only while it writes). */
@@ -27,7 +30,7 @@ export class FileSession implements Session {
 
   async withVault<T>(write: boolean, fn: (v: Vault, node: OpenNode | null) => T | Promise<T>): Promise<T> {
     this.key ??= await this.keySource()
-    const node = await OpenNode.open(this.nodePath, this.key, { write, lockTimeoutMs: this.opts.lockTimeoutMs, warn: this.opts.warn })
+    const node = await OpenNode.open(this.nodePath, this.key, { write, lockTimeoutMs: this.opts.lockTimeoutMs, warn: this.opts.warn, seen: this.opts.seen })
     try {
       const result = await fn(node.vault, node)
       if (write) node.save()

@@ -56,7 +56,7 @@ const op: fc.Arbitrary<IndexOp> = fc.oneof(
 )
 const trailer: fc.Arbitrary<Trailer> = fc.record({
   seq: u64, segStart: u64, indexOffset: u64, indexLength: u32, indexKind: fc.constantFrom('full' as const, 'delta' as const),
-  prevTrailer: u64, chainBytes: u64, chainCount: u32, memberCount: u64, liveBytes: u64,
+  prevTrailer: u64, chainBytes: u64, chainCount: u32, memberCount: u64, liveBytes: u64, link: fc.option(bytes(16), { nil: null }),
 }).map((r) => ({ ...r })) // fast-check records have a null prototype; decoders return plain objects
 const slotArea: fc.Arbitrary<SlotArea> = fc.record({
   generation: u64,
@@ -98,11 +98,13 @@ test('header: round-trips, and refuses truncated, damaged or foreign bytes', () 
       mustBeCorrupt(() => decodeHeader(b))
     }
   }
-  // A well-formed header from a later version is UNSUPPORTED (exit 4 as well), not CORRUPT.
-  const v2 = Buffer.from(good)
-  v2.writeUInt16LE(2, 8)
-  hash(v2.subarray(0, 48), 16).copy(v2, 48)
-  mustBeCorrupt(() => decodeHeader(v2), ['UNSUPPORTED'])
+  // Both known versions read; a well-formed header from a later version is UNSUPPORTED (exit 4
+  // as well), not CORRUPT.
+  for (const version of [1, 2]) assert.equal(decodeHeader(encodeHeader({ version, fileId: randomBytes(16) })).version, version)
+  const v3 = Buffer.from(good)
+  v3.writeUInt16LE(3, 8)
+  hash(v3.subarray(0, 48), 16).copy(v3, 48)
+  mustBeCorrupt(() => decodeHeader(v3), ['UNSUPPORTED'])
   fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (a) => void corruptOrValue(() => decodeHeader(Buffer.from(a)))), RUNS)
 })
 

@@ -24,7 +24,7 @@ export async function cli(args: string[], opts: { node?: string; pass?: string; 
   const out: Buffer[] = []
   const err: Buffer[] = []
   const sink = (to: Buffer[]) => new Writable({ write: (c: Buffer, _e, cb) => (to.push(Buffer.from(c)), cb()) })
-  const env: NodeJS.ProcessEnv = { HOME: process.env.HOME, PATH: process.env.PATH, POLYKEY_PASSPHRASE: opts.pass ?? PASS, ...opts.env }
+  const env: NodeJS.ProcessEnv = { HOME: process.env.HOME, PATH: process.env.PATH, XDG_STATE_HOME: process.env.XDG_STATE_HOME, POLYKEY_PASSPHRASE: opts.pass ?? PASS, ...opts.env }
   if (opts.node) env.POLYKEY_NODE = opts.node
   const io: IO = {
     stdin: Readable.from([Buffer.from(opts.input ?? '')]),

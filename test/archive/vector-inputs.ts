@@ -1,7 +1,7 @@
 // The fixed inputs of the test vectors (docs/FORMAT.md §Test vectors) and the codec calls that
 // turn them into bytes. vectors.test.ts pins the outputs.
 import {
-  FORMAT_VERSION, chunkAd, encodeHeader, encodeIndex, encodeSegmentHeader, encodeSlotArea, encodeTrailer, encryptMember, indexAd,
+  chainLink, chunkAd, encodeHeader, encodeIndex, encodeSegmentHeader, encodeSlotArea, encodeTrailer, encryptMember, indexAd,
   wrapPassphraseSlot, type Entry,
 } from '../../src/archive/codec.js'
 import { KDF_PROFILES, deriveFromPassphrase, hash, seal, subkey } from '../../src/crypto/index.js'
@@ -20,7 +20,8 @@ const passphrase = Buffer.from('polykey-vector')
 export const tokenEntry: Entry = { path: 'repos/demo/token', type: 'file', mode: 0o600, mtime: 1_700_000_000_000, size: 10, offset: 1120, blobId, target: '' }
 
 export function vectors(): Record<string, Buffer> {
-  const header = encodeHeader({ version: FORMAT_VERSION, fileId })
+  // The version-1 vectors stay as they were (docs/FORMAT.md §Versioning); version 2 adds its own.
+  const header = encodeHeader({ version: 1, fileId })
   const kek = deriveFromPassphrase(passphrase, salt, KDF_PROFILES.test)
   const slot = wrapPassphraseSlot(header, kek, master, KDF_PROFILES.test, salt, slotNonce)
   const keys = { data: subkey(master, 'data'), index: subkey(master, 'index'), trailer: subkey(master, 'trailer'), seal: subkey(master, 'seal') }
@@ -33,6 +34,14 @@ export function vectors(): Record<string, Buffer> {
   const indexBlock = Buffer.concat([indexNonce, seal(keys.index, indexNonce, index, indexAd(fileId, 1170, 2))])
   const trailer = encodeTrailer(
     { seq: 2, segStart: 1088, indexOffset: 1170, indexLength: indexBlock.length, indexKind: 'delta', prevTrailer: 960_000, chainBytes: indexBlock.length, chainCount: 1, memberCount: 7, liveBytes: 50 },
+    fileId,
+    keys.trailer,
+  )
+  // Version 2: the trailer of the next save (seq 3) links to the save above — its index block's
+  // tag and its trailer (the 144 bytes that end it).
+  const link = chainLink(Buffer.concat([indexBlock.subarray(indexBlock.length - 16), trailer]))
+  const linked = encodeTrailer(
+    { seq: 3, segStart: 1502, indexOffset: 1534, indexLength: 112, indexKind: 'delta', prevTrailer: 1374, chainBytes: 316, chainCount: 2, memberCount: 7, liveBytes: 50, link },
     fileId,
     keys.trailer,
   )
@@ -50,6 +59,9 @@ export function vectors(): Record<string, Buffer> {
     'index-ad': indexAd(fileId, 1170, 2),
     'index-block': indexBlock,
     'trailer': trailer,
+    'header-v2': encodeHeader({ version: 2, fileId }),
+    'chain-link': link,
+    'trailer-v2': linked,
     'chunk-ad': chunkAd(fileId, blobId, 0, true),
     'chunk': encryptMember(keys.data, fileId, blobId, Buffer.from('0123456789'), () => chunkNonce),
     'member-65537-blake2b': hash(twoChunks, 32),

@@ -68,6 +68,16 @@ const EXPECT: Record<string, string> = {
     cc0000000100000000a60e0000000000cc000000000000000100000000000000
     0700000000000000320000000000000000000000000000000000000000000000
     a940fee73fd7219c050e931ffa7f702c2de8b53957f29f3d18f9e00221698043`,
+  'header-v2': `
+    504f4c594b4559000200000000000000000102030405060708090a0b0c0d0e0f
+    000000000000000000000000000000009cc62f23b11ecbb7ff8ce915e980a321`,
+  'chain-link': `
+    562b566cb7e602447154cc8db8d4509c`,
+  'trailer-v2': `
+    504b545241494c000300000000000000de05000000000000fe05000000000000
+    70000000010100005e050000000000003c010000000000000200000000000000
+    07000000000000003200000000000000562b566cb7e602447154cc8db8d4509c
+    24d47e62be01aa49e2f832c9bffcd64fe57672cc96f1e71cec55ccd7e84d44fd`,
   'chunk-ad': `
     504b4348554e4b00000102030405060708090a0b0c0d0e0f1011121314151617
     18191a1b1c1d1e1f0000000001`,
@@ -110,6 +120,12 @@ test('the vectors decode back to their inputs', () => {
   const t = decodeTrailer(v.trailer, fileId, v['subkey-trailer'])!
   assert.equal(t.seq, 2)
   assert.equal(t.indexKind, 'delta')
+  assert.equal(t.link, null, 'a version-1 trailer has no link')
+  assert.deepEqual(decodeHeader(v['header-v2']), { version: 2, fileId })
+  const t3 = decodeTrailer(v['trailer-v2'], fileId, v['subkey-trailer'])!
+  assert.equal(t3.seq, 3)
+  assert.equal(t3.prevTrailer, 1374)
+  assert.ok(t3.link!.equals(v['chain-link']))
   const ops = decodeIndex(v['index-delta'])
   assert.equal(ops.kind, 'delta')
   assert.deepEqual(ops.ops.map((o) => (o.op === 'put' ? `${o.entry.type} ${o.entry.path}` : `delete ${o.path}`)), [

@@ -1,4 +1,4 @@
-// Hostile names are refused at the edge with exit 2 and change nothing (DESIGN.md: no '/' or NUL,
+// Hostile names are refused at the edge with exit 2 and change nothing (docs/CLI.md "Names": no '/' or NUL,
 // not '.' or '..', at most 255 bytes; '.git' is reserved inside and for repositories).
 import test from 'node:test'
 import assert from 'node:assert/strict'
