@@ -6,7 +6,12 @@ import type { Context } from './context.js'
 import { EXIT, PolykeyError } from '../errors.js'
 import { checkName, parseSecretRef } from '../vault/names.js'
 
-function clipSeconds(argv: any): number {
+interface ClipArgs {
+  clip?: boolean
+  clipSeconds?: number
+}
+
+function clipSeconds(argv: ClipArgs): number {
   const s = argv.clipSeconds === undefined ? 45 : Number(argv.clipSeconds)
   if (!Number.isInteger(s) || s < 0 || s > 86400) throw new PolykeyError('USAGE', '--clip-seconds must be a whole number of seconds from 0 (never clear) to 86400')
   return s
@@ -21,7 +26,7 @@ async function needClipboard(ctx: Context): Promise<void> {
 }
 
 /** Copy, then say so on stderr (never the value). */
-async function clip(ctx: Context, value: Buffer, argv: any, what: string): Promise<void> {
+async function clip(ctx: Context, value: Buffer, argv: ClipArgs, what: string): Promise<void> {
   const { copyToClipboard } = await import('./clipboard.js')
   const seconds = clipSeconds(argv)
   await copyToClipboard(value, seconds, ctx.io.env)
@@ -44,7 +49,7 @@ function writeOut(ctx: Context, data: Buffer): Promise<void> {
 }
 
 // ------------------------------------------------------------------------------ generate
-export async function secretGenerate(ctx: Context, argv: any) {
+export async function secretGenerate(ctx: Context, argv: ClipArgs & { ref: string; length?: number; symbols?: boolean; words?: number; separator?: string; force?: boolean }) {
   const ref = String(argv.ref)
   parseSecretRef(ref)
   clipSeconds(argv)
@@ -71,7 +76,7 @@ export async function secretGenerate(ctx: Context, argv: any) {
 }
 
 // ------------------------------------------------------------------------------ get --clip
-export async function secretGetClip(ctx: Context, argv: any) {
+export async function secretGetClip(ctx: Context, argv: ClipArgs & { ref: string; rev?: string }) {
   const ref = String(argv.ref)
   parseSecretRef(ref)
   clipSeconds(argv)
@@ -101,7 +106,7 @@ function otpTime(ctx: Context): number {
   return Date.now() / 1000
 }
 
-export async function otp(ctx: Context, argv: any) {
+export async function otp(ctx: Context, argv: ClipArgs & { ref: string }) {
   const ref = String(argv.ref)
   parseSecretRef(ref)
   if (argv.clip) {
@@ -126,7 +131,7 @@ export async function otp(ctx: Context, argv: any) {
 }
 
 // ------------------------------------------------------------------------------ find, grep, cp
-export async function secretFind(ctx: Context, argv: any) {
+export async function secretFind(ctx: Context, argv: { pattern: string }) {
   const pattern = String(argv.pattern)
   const { findSecrets } = await import('../vault/search.js')
   const found = await ctx.withVault(false, (v) => findSecrets(v, pattern))
@@ -135,9 +140,9 @@ export async function secretFind(ctx: Context, argv: any) {
   return found.length ? EXIT.OK : EXIT.FAILED
 }
 
-export async function secretGrep(ctx: Context, argv: any) {
+export async function secretGrep(ctx: Context, argv: { pattern: string; repos?: string[]; ignoreCase?: boolean; fixed?: boolean; show?: boolean }) {
   const pattern = String(argv.pattern)
-  const repos = argv.repos?.length ? (argv.repos as unknown[]).map((r) => checkName('repository', String(r))) : undefined
+  const repos = argv.repos?.length ? argv.repos.map((r) => checkName('repository', String(r))) : undefined
   const { grepSecrets, lineMatcher } = await import('../vault/search.js')
   const opts = { repos, ignoreCase: !!argv.ignoreCase, fixed: !!argv.fixed, show: !!argv.show }
   lineMatcher(pattern, opts) // a bad pattern is a usage error before the node is opened
@@ -150,7 +155,7 @@ export async function secretGrep(ctx: Context, argv: any) {
   return hits.length ? EXIT.OK : EXIT.FAILED
 }
 
-export async function secretCp(ctx: Context, argv: any) {
+export async function secretCp(ctx: Context, argv: { from: string; to: string; force?: boolean }) {
   const from = parseSecretRef(String(argv.from))
   const to = parseSecretRef(String(argv.to))
   await ctx.withVault(true, (v) => v.secretCp(from, to, !!argv.force))

@@ -5,12 +5,12 @@ import { Writable } from 'node:stream'
 import type { Context } from './context.js'
 import { EXIT, PolykeyError } from '../errors.js'
 
-export async function completion(ctx: Context, argv: any) {
+export async function completion(ctx: Context, argv: { shell: string }) {
   const { cliSpec } = await import('./spec.js')
   const { bashCompletion, fishCompletion, zshCompletion } = await import('./completion.js')
   const spec = await cliSpec()
   const shell = String(argv.shell)
-  const render = { bash: bashCompletion, zsh: zshCompletion, fish: fishCompletion }[shell]
+  const render = ({ bash: bashCompletion, zsh: zshCompletion, fish: fishCompletion } as Record<string, (s: typeof spec) => string>)[shell]
   if (!render) throw new PolykeyError('USAGE', `no completion for ${shell}: bash, zsh or fish`)
   ctx.io.stdout.write(render(spec))
   return EXIT.OK
@@ -32,7 +32,7 @@ async function askAgent(ctx: Context, args: string[]): Promise<Buffer | null> {
   }
 }
 
-export async function completeNames(ctx: Context, argv: any) {
+export async function completeNames(ctx: Context, argv: { kind: string; prefix?: string }) {
   const kind = String(argv.kind)
   const prefix = argv.prefix === undefined ? '' : String(argv.prefix)
   let names: string[] = []

@@ -34,7 +34,20 @@ export interface CliSpec {
 
 const IMPLICIT = new Set(['help', 'version'])
 
-function optionsOf(y: any, skip: Set<string> = new Set()): OptSpec[] {
+/** The parts of a yargs instance read here (getOptions, and the usage instance's descriptions). */
+interface YargsView {
+  getOptions(): {
+    key: Record<string, unknown>
+    alias?: Record<string, string[]>
+    boolean?: string[]
+    hiddenOptions?: string[]
+    choices?: Record<string, string[]>
+    default?: Record<string, unknown>
+  }
+  getInternalMethods(): { getUsageInstance(): { getDescriptions(): Record<string, string> } }
+}
+
+function optionsOf(y: YargsView, skip: Set<string> = new Set()): OptSpec[] {
   const o = y.getOptions()
   const descs = y.getInternalMethods().getUsageInstance().getDescriptions() as Record<string, string>
   const hidden = new Set<string>(o.hiddenOptions ?? [])
@@ -54,7 +67,7 @@ function optionsOf(y: any, skip: Set<string> = new Set()): OptSpec[] {
   return out
 }
 
-function positionalsOf(usage: string, y: any): PosSpec[] {
+function positionalsOf(usage: string, y: YargsView): PosSpec[] {
   const choices = y.getOptions().choices ?? {}
   return [...usage.matchAll(/[<[]([^>\]]+)[>\]]/g)].map((m) => {
     const raw = m[1]
@@ -65,11 +78,11 @@ function positionalsOf(usage: string, y: any): PosSpec[] {
 }
 
 function describeCommand(c: Command, parent: string[]): CmdSpec {
-  const sub: any = yargs([])
+  const sub = yargs([])
   c.builder(sub)
-  const positionals = positionalsOf(c.command, sub)
+  const positionals = positionalsOf(c.command, sub as unknown as YargsView)
   const name = c.command.split(' ')[0]
-  return { path: [...parent, name], usage: c.command, describe: String(c.describe), options: optionsOf(sub, new Set(positionals.map((p) => p.name))), positionals, group: false }
+  return { path: [...parent, name], usage: c.command, describe: String(c.describe), options: optionsOf(sub as unknown as YargsView, new Set(positionals.map((p) => p.name))), positionals, group: false }
 }
 
 /** The table (commands.ts) as data; hidden commands (describe: false) left out. */
@@ -77,7 +90,7 @@ export async function cliSpec(): Promise<CliSpec> {
   const { groups, topLevel } = await import('./commands.js')
   const { buildParser } = await import('./parser.js')
   const io = { stdout: { columns: 100 } } as unknown as IO
-  const root: any = buildParser([], io, async () => {}, '0')
+  const root = buildParser([], io, async () => {}, '0') as unknown as YargsView
   const commands: CmdSpec[] = []
   for (const c of topLevel) if (c.describe !== false) commands.push(describeCommand(c, []))
   for (const g of groups) {
