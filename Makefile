@@ -5,12 +5,13 @@
 #   make bench          benchmarks, printed as ratios against a baseline measured in the same run
 #   make man            regenerate man/polykey.1 from the command table (committed; a test checks it)
 #   make install        polykey on PATH, its man page and shell completions (PREFIX=/usr/local, DESTDIR)
+#   make test-posix     pjdfstest's file suites inside a repository of a real mount (root; docs/FUSE.md)
 SHELL := /bin/bash
 NODE ?= node
 DEB_PACKAGES := libfuse2 fuse3 libfuse-dev pkg-config git gpg tar vim nano sed gocryptfs openssh-client xvfb xclip xsel zsh fish
 STAMP := node_modules/.polykey-stamp
 
-.PHONY: all build deps system-deps test demo bench clean man install
+.PHONY: all build deps system-deps test test-posix demo bench clean man install
 all: build
 
 system-deps:
@@ -33,6 +34,9 @@ build: deps
 
 test: build
 	$(NODE) --test --test-concurrency=2 --test-timeout=300000 $$(find dist/test -name '*.test.js' | sort)
+
+test-posix: build
+	bash test/fuse/pjdfstest.sh
 
 demo: build
 	bash bin/demo.sh

@@ -17,6 +17,13 @@
  *   3. New fallocate operation (libfuse >= 2.9.1 high-level API).
  *   4. If fuse_new() fails (e.g. an unknown -o option) the kernel mount made
  *      by fuse_mount() is undone instead of being leaked; errors say why.
+ *   5. libfuse talks to /dev/fuse through our channel (estale_chan_ops):
+ *      ENOENT for a node that lost its name becomes ESTALE (the kernel walks
+ *      the path again), and a GETATTR of such a node gets the attributes
+ *      last sent for it.
+ *   6. flag_nullpath_ok: requests on an open file without a name reach JS
+ *      with the path "".
+ *   7. open/create answer (fd, openFlags); bit 0 sets direct_io.
  */
 #define _GNU_SOURCE // POLYKEY: name_to_handle_at()
 #define FUSE_USE_VERSION 29
@@ -45,6 +52,7 @@
 #include <pthread.h>
 #include <time.h>     // POLYKEY: clock_gettime for UTIME_NOW
 #include <sys/stat.h> // POLYKEY: UTIME_NOW / UTIME_OMIT
+#include <sys/uio.h>  // POLYKEY: writev (our channel)
 
 static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;
 
@@ -160,7 +168,8 @@ typedef struct {
   napi_ref handlers[FUSE_NATIVE_OP_COUNT];
 
   struct fuse *fuse;
-  struct fuse_chan *ch;
+  struct fuse_chan *ch;  // POLYKEY: our channel (estale_chan_ops) over kch's fd
+  struct fuse_chan *kch; // POLYKEY: the kernel channel fuse_mount() made
   char mnt[1024];
   char mntopts[1024];
   int mounted;
@@ -343,7 +352,7 @@ FUSE_METHOD(getattr, 1, 1, (const char *path, struct stat *stat), {
 })
 
 FUSE_METHOD(fgetattr, 2, 1, (const char *path, struct stat *stat, struct fuse_file_info *info), {
-  l->path = path;
+  l->path = path ? path : ""; // POLYKEY: NULL (flag_nullpath_ok) for a file without a name: ""
   l->stat = stat;
   l->info = info;
 }, {
@@ -366,7 +375,9 @@ FUSE_METHOD_VOID(access, 2, 0, (const char *path, int mode), {
   napi_create_uint32(env, l->mode, &(argv[3]));
 })
 
-FUSE_METHOD(open, 2, 1, (const char *path, struct fuse_file_info *info), {
+// POLYKEY: open and create answer (fd, openFlags): bit 0 asks for direct_io on this open
+// (reads and writes bypass the page cache; see docs/FUSE.md "Readers racing a save").
+FUSE_METHOD(open, 2, 2, (const char *path, struct fuse_file_info *info), {
   l->path = path;
   l->info = info;
 }, {
@@ -378,9 +389,11 @@ FUSE_METHOD(open, 2, 1, (const char *path, struct fuse_file_info *info), {
   }
 }, {
   NAPI_ARGV_INT32(fd, 2)
+  NAPI_ARGV_UINT32(open_flags, 3)
   if (fd != 0) {
     l->info->fh = fd;
   }
+  if (open_flags & 1) l->info->direct_io = 1;
 })
 
 FUSE_METHOD(opendir, 3, 1, (const char *path, struct fuse_file_info *info), {
@@ -402,7 +415,7 @@ FUSE_METHOD(opendir, 3, 1, (const char *path, struct fuse_file_info *info), {
   }
 })
 
-FUSE_METHOD(create, 2, 1, (const char *path, mode_t mode, struct fuse_file_info *info), {
+FUSE_METHOD(create, 2, 2, (const char *path, mode_t mode, struct fuse_file_info *info), {
   l->path = path;
   l->mode = mode;
   l->info = info;
@@ -411,9 +424,11 @@ FUSE_METHOD(create, 2, 1, (const char *path, mode_t mode, struct fuse_file_info 
   napi_create_uint32(env, l->mode, &(argv[3]));
 }, {
   NAPI_ARGV_INT32(fd, 2)
+  NAPI_ARGV_UINT32(open_flags, 3)
   if (fd != 0) {
     l->info->fh = fd;
   }
+  if (open_flags & 1) l->info->direct_io = 1;
 })
 
 // POLYKEY: upstream passed l->atime in both slots, so mtime never reached JS.
@@ -434,7 +449,7 @@ FUSE_METHOD_VOID(utimens, 3, 0, (const char *path, const struct timespec tv[2]),
 // POLYKEY: new operation. JS receives
 // (path, fd, mode, offsetLow, offsetHigh, lengthLow, lengthHigh).
 FUSE_METHOD_VOID(fallocate, 7, 0, (const char *path, int mode, off_t offset, off_t length, struct fuse_file_info *info), {
-  l->path = path;
+  l->path = path ? path : ""; // POLYKEY: NULL (flag_nullpath_ok) for a file without a name: ""
   l->mode = mode;
   l->offset = offset;
   l->length = length;
@@ -452,7 +467,7 @@ FUSE_METHOD_VOID(fallocate, 7, 0, (const char *path, int mode, off_t offset, off
 })
 
 FUSE_METHOD_VOID(release, 2, 0, (const char *path, struct fuse_file_info *info), {
-  l->path = path;
+  l->path = path ? path : ""; // POLYKEY: NULL (flag_nullpath_ok) for a file without a name: ""
   l->info = info;
 }, {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
@@ -476,7 +491,7 @@ FUSE_METHOD_VOID(releasedir, 2, 0, (const char *path, struct fuse_file_info *inf
 })
 
 FUSE_METHOD(read, 6, 2, (const char *path, char *buf, size_t len, off_t offset, struct fuse_file_info *info), {
-  l->path = path;
+  l->path = path ? path : ""; // POLYKEY: NULL (flag_nullpath_ok) for a file without a name: ""
   l->buf = buf;
   l->len = len;
   l->offset = offset;
@@ -492,7 +507,7 @@ FUSE_METHOD(read, 6, 2, (const char *path, char *buf, size_t len, off_t offset, 
 })
 
 FUSE_METHOD(write, 6, 2, (const char *path, const char *buf, size_t len, off_t offset, struct fuse_file_info *info), {
-  l->path = path;
+  l->path = path ? path : ""; // POLYKEY: NULL (flag_nullpath_ok) for a file without a name: ""
   l->buf = buf;
   l->len = len;
   l->offset = offset;
@@ -640,7 +655,7 @@ FUSE_METHOD_VOID(removexattr, 2, 0, (const char *path, const char *name), {
 })
 
 FUSE_METHOD_VOID(flush, 2, 0, (const char *path, struct fuse_file_info *info), {
-  l->path = path;
+  l->path = path ? path : ""; // POLYKEY: NULL (flag_nullpath_ok) for a file without a name: ""
   l->info = info;
 }, {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
@@ -652,7 +667,7 @@ FUSE_METHOD_VOID(flush, 2, 0, (const char *path, struct fuse_file_info *info), {
 })
 
 FUSE_METHOD_VOID(fsync, 3, 0, (const char *path, int datasync, struct fuse_file_info *info), {
-  l->path = path;
+  l->path = path ? path : ""; // POLYKEY: NULL (flag_nullpath_ok) for a file without a name: ""
   l->mode = datasync;
   l->info = info;
 }, {
@@ -689,7 +704,7 @@ FUSE_METHOD_VOID(truncate, 3, 0, (const char *path, off_t size), {
 })
 
 FUSE_METHOD_VOID(ftruncate, 4, 0, (const char *path, off_t size, struct fuse_file_info *info), {
-  l->path = path;
+  l->path = path ? path : ""; // POLYKEY: NULL (flag_nullpath_ok) for a file without a name: ""
   l->offset = size;
   l->info = info;
 }, {
@@ -892,9 +907,10 @@ static void* start_fuse_thread (void *data) {
   ft->notify_dead = 1;
   pthread_mutex_unlock(&(ft->notify_mut));
 
-  fuse_unmount(ft->mnt, ft->ch);
+  fuse_unmount(ft->mnt, ft->kch); // POLYKEY: the kernel channel owns the fd
   fuse_session_remove_chan(ft->ch);
   fuse_destroy(ft->fuse);
+  fuse_chan_destroy(ft->ch);
 
   return NULL;
 }
@@ -1005,6 +1021,152 @@ NAPI_METHOD(fuse_native_invalidate) {
   return NULL;
 }
 
+// POLYKEY: ESTALE for a node that lost its name.
+//
+// libfuse 2's high-level API keeps one path per kernel node. When a rename
+// replaces a file (`mv new key`, sed -i, editors' saves), the replaced node
+// loses its name in libfuse's table; a process whose path walk found `key`
+// just before the rename and whose OPEN (or GETATTR, SETATTR) of that node
+// arrives just after gets ENOENT from libfuse, although `key` exists. The
+// kernel has the answer for exactly this case: a path-based system call that
+// gets ESTALE walks the path once more with revalidation (LOOKUP_REVAL), which
+// looks `key` up afresh and finds the new node. So this channel sits between
+// libfuse and /dev/fuse, remembers the requests of those three kinds, and
+// turns their ENOENT answers into ESTALE. A path that really is gone then
+// fails the fresh lookup with ENOENT, as before.
+//
+// The rest is what libfuse's own kernel channel does (fuse_kern_chan.c).
+
+#define PK_FUSE_GETATTR 3
+#define PK_FUSE_SETATTR 4
+#define PK_FUSE_OPEN 14
+#define PK_TRACKED 1024 // requests in flight we remember (by unique, open addressing)
+#define PK_PROBES 16
+
+struct pk_in_header { uint32_t len; uint32_t opcode; uint64_t unique; uint64_t nodeid; uint32_t uid, gid, pid, padding; };
+struct pk_out_header { uint32_t len; int32_t error; uint64_t unique; };
+
+static pthread_mutex_t pk_tracked_mut = PTHREAD_MUTEX_INITIALIZER;
+
+// Attributes last sent for each node (a small direct-mapped cache by node id). A GETATTR that
+// libfuse cannot answer because the node lost its name (an fstat() racing a rename over the
+// file, before libfuse counted the open that would have kept a hidden name) is answered with
+// them instead of an error: nothing can change that file any more but its own descriptors.
+#define PK_FUSE_LOOKUP 1
+#define PK_FUSE_CREATE 35
+#define PK_ATTR_SIZE 88
+#define PK_ATTRS 4096
+struct pk_attr_slot { uint64_t nodeid; unsigned char attr[PK_ATTR_SIZE]; };
+static struct pk_attr_slot pk_attrs[PK_ATTRS];
+struct pk_req { uint64_t unique; uint64_t nodeid; uint32_t opcode; };
+static struct pk_req pk_reqs[PK_TRACKED]; // the tracked requests (unique 0: free)
+
+static void pk_attr_put (uint64_t nodeid, const unsigned char *attr) {
+  if (nodeid == 0) return;
+  struct pk_attr_slot *a = &pk_attrs[nodeid % PK_ATTRS];
+  a->nodeid = nodeid;
+  memcpy(a->attr, attr, PK_ATTR_SIZE);
+}
+
+static int estale_chan_receive (struct fuse_chan **chp, char *buf, size_t size) {
+  struct fuse_chan *ch = *chp;
+  struct fuse_session *se = fuse_chan_session(ch);
+  ssize_t res;
+  int err;
+restart:
+  res = read(fuse_chan_fd(ch), buf, size);
+  err = errno;
+  if (fuse_session_exited(se)) return 0;
+  if (res == -1) {
+    if (err == ENOENT) goto restart; // the request was interrupted: safe to read again
+    if (err == ENODEV) { fuse_session_exit(se); return 0; } // unmounted
+    return -err;
+  }
+  if ((size_t) res < sizeof(struct pk_in_header)) return -EIO;
+  const struct pk_in_header *in = (const struct pk_in_header *) buf;
+  if (in->opcode == PK_FUSE_OPEN || in->opcode == PK_FUSE_GETATTR || in->opcode == PK_FUSE_SETATTR || in->opcode == PK_FUSE_LOOKUP || in->opcode == PK_FUSE_CREATE) {
+    pthread_mutex_lock(&pk_tracked_mut);
+    for (int k = 0; k < PK_PROBES; k++) {
+      struct pk_req *r = &pk_reqs[(in->unique + k) % PK_TRACKED];
+      if (r->unique == 0) { r->unique = in->unique; r->nodeid = in->nodeid; r->opcode = in->opcode; break; }
+    }
+    pthread_mutex_unlock(&pk_tracked_mut); // no free slot near: that one answer goes out as it is
+  }
+  return res;
+}
+
+static int estale_chan_send (struct fuse_chan *ch, const struct iovec iov[], size_t count) {
+  if (iov == NULL) return 0;
+  struct iovec fixed[2];
+  struct { uint64_t attr_valid; uint32_t attr_valid_nsec; uint32_t dummy; unsigned char attr[PK_ATTR_SIZE]; } attr_out;
+  struct pk_out_header reply;
+  if (count > 0 && iov[0].iov_len >= sizeof(struct pk_out_header)) {
+    struct pk_out_header *out = (struct pk_out_header *) iov[0].iov_base;
+    struct pk_req req = { 0, 0, 0 };
+    if (out->unique != 0) {
+      pthread_mutex_lock(&pk_tracked_mut);
+      for (int k = 0; k < PK_PROBES; k++) {
+        struct pk_req *r = &pk_reqs[(out->unique + k) % PK_TRACKED];
+        if (r->unique == out->unique) { req = *r; r->unique = 0; break; }
+      }
+      pthread_mutex_unlock(&pk_tracked_mut);
+    }
+    if (req.unique != 0 && out->error == 0 && count > 1) {
+      // remember what the kernel was told (fuse_entry_out: attr at 40; fuse_attr_out: at 16)
+      const unsigned char *arg = (const unsigned char *) iov[1].iov_base;
+      if ((req.opcode == PK_FUSE_LOOKUP || req.opcode == PK_FUSE_CREATE) && iov[1].iov_len >= 40 + PK_ATTR_SIZE) {
+        uint64_t nodeid;
+        memcpy(&nodeid, arg, 8);
+        pthread_mutex_lock(&pk_tracked_mut);
+        pk_attr_put(nodeid, arg + 40);
+        pthread_mutex_unlock(&pk_tracked_mut);
+      } else if ((req.opcode == PK_FUSE_GETATTR || req.opcode == PK_FUSE_SETATTR) && iov[1].iov_len >= 16 + PK_ATTR_SIZE) {
+        pthread_mutex_lock(&pk_tracked_mut);
+        pk_attr_put(req.nodeid, arg + 16);
+        pthread_mutex_unlock(&pk_tracked_mut);
+      }
+    } else if (req.unique != 0 && out->error == -ENOENT && req.opcode != PK_FUSE_LOOKUP && req.opcode != PK_FUSE_CREATE) {
+      int have = 0;
+      if (req.opcode == PK_FUSE_GETATTR) {
+        pthread_mutex_lock(&pk_tracked_mut);
+        struct pk_attr_slot *a = &pk_attrs[req.nodeid % PK_ATTRS];
+        if (a->nodeid == req.nodeid) {
+          memset(&attr_out, 0, sizeof(attr_out)); // attr_valid 0: not cached
+          memcpy(attr_out.attr, a->attr, PK_ATTR_SIZE);
+          uint32_t nlink = 0; // it has no name left
+          memcpy(attr_out.attr + 64, &nlink, 4); // fuse_attr.nlink
+          have = 1;
+        }
+        pthread_mutex_unlock(&pk_tracked_mut);
+      }
+      if (have) {
+        reply.len = sizeof(reply) + sizeof(attr_out);
+        reply.error = 0;
+        reply.unique = out->unique;
+        fixed[0].iov_base = &reply;
+        fixed[0].iov_len = sizeof(reply);
+        fixed[1].iov_base = &attr_out;
+        fixed[1].iov_len = sizeof(attr_out);
+        iov = fixed;
+        count = 2;
+      } else out->error = -ESTALE; // libfuse's own header, writable
+    }
+  }
+  ssize_t res = writev(fuse_chan_fd(ch), iov, count);
+  if (res == -1) return -errno; // ENOENT: the request was interrupted
+  return 0;
+}
+
+static void estale_chan_destroy (struct fuse_chan *ch) {
+  (void) ch; // the fd belongs to the kernel channel (closed by fuse_unmount)
+}
+
+static struct fuse_chan_ops estale_chan_ops = {
+  .receive = estale_chan_receive,
+  .send = estale_chan_send,
+  .destroy = estale_chan_destroy,
+};
+
 NAPI_METHOD(fuse_native_mount) {
   NAPI_ARGV(7)
 
@@ -1065,6 +1227,9 @@ NAPI_METHOD(fuse_native_mount) {
   // libfuse 2.9 only calls utimens when atime AND mtime are both set, and
   // silently drops e.g. `touch -m`, `touch -a` or tar's (UTIME_OMIT, mtime).
   ops.flag_utime_omit_ok = 1;
+  // POLYKEY: requests on an open file go through when libfuse has no path for it any more (it
+  // was renamed over before libfuse counted the open): JS gets "" and uses the handle.
+  ops.flag_nullpath_ok = 1;
 
   int _argc = (strcmp(mntopts, "-o") <= 0) ? 1 : 2;
   char *_argv[] = {
@@ -1081,12 +1246,21 @@ NAPI_METHOD(fuse_native_mount) {
     return NULL;
   }
 
+  // POLYKEY: libfuse talks to the kernel through our channel (ESTALE, above).
+  struct fuse_chan *kch = ch;
+  ch = fuse_chan_new(&estale_chan_ops, fuse_chan_fd(kch), fuse_chan_bufsize(kch), NULL);
+  if (ch == NULL) {
+    fuse_unmount(mnt, kch);
+    napi_throw_error(env, "FUSE_NEW_FAILED", "fuse_chan_new() failed");
+    return NULL;
+  }
   struct fuse *fuse = fuse_new(ch, &args, &ops, sizeof(struct fuse_operations), ft);
 
   // POLYKEY: upstream leaked the kernel mount when fuse_new() failed (it
   // fails e.g. on an unknown or malformed -o option) and then carried on.
   if (fuse == NULL) {
-    fuse_unmount(mnt, ch);
+    fuse_chan_destroy(ch);
+    fuse_unmount(mnt, kch);
     napi_throw_error(env, "FUSE_NEW_FAILED", "fuse_new() failed (invalid mount options?)");
     return NULL;
   }
@@ -1100,6 +1274,7 @@ NAPI_METHOD(fuse_native_mount) {
   strncpy(ft->mntopts, mntopts, 1024);
   ft->fuse = fuse;
   ft->ch = ch;
+  ft->kch = kch;
   ft->mounted++;
 
   int err = uv_async_init(uv_default_loop(), &(ft->async), (uv_async_cb) fuse_native_async_init);

@@ -137,7 +137,7 @@ const OpcodesAndDefaults = new Map([
   }],
   ['open', {
     op: binding.op_open,
-    defaults: [0]
+    defaults: [0, 0]
   }],
   ['opendir', {
     op: binding.op_opendir,
@@ -159,7 +159,7 @@ const OpcodesAndDefaults = new Map([
   }],
   ['create', {
     op: binding.op_create,
-    defaults: [0]
+    defaults: [0, 0]
   }],
   ['unlink', {
     op: binding.op_unlink
@@ -701,8 +701,9 @@ class Fuse extends Nanoresource {
   }
 
   _op_open (signal, ctx, path, flags) {
-    this.ops.open(path, flags, (err, fd) => {
-      return signal(err, fd)
+    // POLYKEY: (err, fd, openFlags): bit 0 = direct_io for this open
+    this.ops.open(path, flags, (err, fd, openFlags) => {
+      return signal(err, fd || 0, openFlags || 0)
     }, ctx)
   }
 
@@ -715,8 +716,8 @@ class Fuse extends Nanoresource {
   }
 
   _op_create (signal, ctx, path, mode) {
-    this.ops.create(path, mode, (err, fd) => {
-      return signal(err, fd)
+    this.ops.create(path, mode, (err, fd, openFlags) => {
+      return signal(err, fd || 0, openFlags || 0)
     }, ctx)
   }
 

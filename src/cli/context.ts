@@ -177,7 +177,7 @@ export function checkNodeFile(nodePath: string): void {
   try {
     st = fs.statSync(nodePath)
   } catch {
-    throw new PolykeyError('NOT_FOUND', `no node file at ${nodePath}`, {}, { hint: "create one with 'polykey init', or name it with --node FILE" })
+    throw new PolykeyError('NOT_FOUND', `no node file at ${nodePath} (no such file)`, {}, { hint: "create one with 'polykey init', or name it with --node FILE" })
   }
   if (st.isDirectory()) throw new PolykeyError('USAGE', `${nodePath} is a folder, not a node file`, {}, { hint: 'give the node file itself: --node ~/secrets.pk' })
 }

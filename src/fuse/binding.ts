@@ -15,6 +15,15 @@
  *     (UTIME_OMIT, e.g. `touch -m`). UTIME_NOW arrives as the current time.
  *   - fallocate(path, mode, offset, length, fd, cb, ctx) exists.
  *   - numeric mount options equal to 0 are honoured (attrTimeout: 0, ...).
+ *   - open/create answer cb(err, fd, openFlags): OPEN_DIRECT_IO asks for
+ *     direct_io on that open.
+ *   - read, write, flush, release, fsync, ftruncate, fallocate and fgetattr
+ *     get the path "" for an open file libfuse has no name for any more
+ *     (flag_nullpath_ok): use the file handle.
+ *   - between libfuse and /dev/fuse sits the binding's own channel: ENOENT
+ *     answers to OPEN/GETATTR/SETATTR become ESTALE (the kernel looks the
+ *     name up again), and a GETATTR of a node without a name gets the
+ *     attributes last sent for it (docs/FUSE.md "Readers racing a save").
  *
  * Callbacks take a number first: 0 for success or a negative errno
  * (Fuse.ENOENT etc.); for read/write it is the byte count instead.
@@ -68,8 +77,13 @@ export interface FuseStatfs {
 /** 0 or a negative errno. */
 export type FuseErr = number
 export type FuseDoneCb = (err: FuseErr) => void
-/** Result is a file handle (> 0, stored in fi->fh and passed back as `fd`); 0 leaves fh unset. */
-export type FuseFdCb = (err: FuseErr, fd?: number) => void
+/**
+ * Result is a file handle (> 0, stored in fi->fh and passed back as `fd`); 0 leaves fh unset.
+ * open/create also take `openFlags` (OPEN_DIRECT_IO): how the kernel treats this open.
+ */
+export type FuseFdCb = (err: FuseErr, fd?: number, openFlags?: number) => void
+/** openFlags bit: reads and writes through this open bypass the kernel's page cache (fi->direct_io). */
+export const OPEN_DIRECT_IO = 1
 /** For read/write: the number of bytes transferred, or a negative errno. */
 export type FuseBytesCb = (result: number) => void
 

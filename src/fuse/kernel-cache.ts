@@ -6,6 +6,7 @@
 import path from 'node:path'
 import type { MemStore } from '../vault/mem-store.js'
 import { classify } from './ops.js'
+import { isFuseHiddenName } from '../vault/names.js'
 
 export interface Invalidator {
   /** drop the attributes and cached pages of the file or folder at relPath ('/repos/r/s') */
@@ -23,7 +24,8 @@ export interface Plan {
 
 const viewable = (p: string) => {
   const k = classify(p).k
-  return k !== 'hidden' && k !== 'invalid' && k !== 'root'
+  // libfuse's hidden names never reach the kernel (they are libfuse's, for files still open)
+  return k !== 'hidden' && k !== 'invalid' && k !== 'root' && !isFuseHiddenName(p.slice(p.lastIndexOf('/') + 1))
 }
 
 /**

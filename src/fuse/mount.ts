@@ -99,7 +99,9 @@ export class MountedNode implements MountHost {
     if (process.env.POLYKEY_FUSE_STATS) ops = countCalls(ops, (counts) => this.log(`fuse op counts: ${JSON.stringify(counts)}`), (fn) => this.closed.then(fn))
     const fuse = new Fuse(this.mountpoint, ops, {
       ...DEFAULT_MOUNT_OPTIONS,
-      hardRemove: true, // no .fuse_hidden files for unlinked open files: they would show in a repository
+      // No hardRemove: a file removed or renamed over while open keeps a hidden name in libfuse
+      // (.fuse_hiddenNNNN, never shown, saved or committed; ops/hidden.ts), so its descriptors
+      // keep working — read, write, fstat, ftruncate — until the last close.
       useIno: true, // report our inode numbers: a tag entry and its secret are one file (ls -i, find -samefile, cp -a, tar)
       fsname: 'polykey',
       subtype: 'polykey',
@@ -137,7 +139,13 @@ export class MountedNode implements MountHost {
         const cb = args[cbAt] as (...r: unknown[]) => void
         args[cbAt] = (...r: unknown[]) => {
           if (!this.store.hasChanged || !this.kernel) return cb(...r)
-          const pending = this.kernel.flush(ownPaths.has(name) ? new Set([String(args[0]).slice(1)]) : undefined)
+          // The paths the operation names: the kernel updated its own cache for them. For the
+          // namespace operations it also holds their folders locked until we answer, so dropping
+          // one of those names would wait for this very answer.
+          // (link: only the new name; the existing one's link count changed behind the kernel's back)
+          const named = name === 'rename' ? [args[0], args[1]] : name === 'link' ? [args[1]] : [args[0]]
+          const own = new Set(named.filter((a): a is string => typeof a === 'string').map((a) => a.slice(1)))
+          const pending = this.kernel.flush(own)
           if (!pending) return cb(...r)
           // Answer once the kernel has dropped the other names (so the caller's next open of one
           // of them sees the change), but never hang on it: a rename racing this write can hold
@@ -192,6 +200,9 @@ export class MountedNode implements MountHost {
     this.vault.repoCreate(name)
     if (mode) this.store.vol.chmodSync(`/${REPOS}/${name}`, mode)
     this.touched()
+  }
+  changedOutOfBand(): void {
+    void this.syncKernel()
   }
   deleteRepo(name: string): void {
     this.pending.delete(name)

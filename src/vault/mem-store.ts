@@ -5,12 +5,35 @@
 import { Volume } from 'memfs'
 import type { Change, NodeFile } from '../archive/nodefile.js'
 import type { StatInfo, Store } from './store.js'
-import { isScratchName } from './names.js'
+import { isFuseHiddenName, isScratchName } from './names.js'
 import { REPOS, TAGS } from './vault.js'
 import { PolykeyError } from '../errors.js'
 
 type Vol = InstanceType<typeof Volume>
 const abs = (p: string) => '/' + p
+
+/** The parts of memfs's inode we touch (fs-core's Node). */
+export interface MemNode {
+  buf: Buffer
+  capacity: number
+  size: number
+  mode: number
+  nlink: number
+  ino: number
+  mtime: Date
+  atime: Date
+  /** descriptors open on it through MemStore.openFd */
+  __pkOpen?: number
+}
+interface MemCore {
+  fds: Record<string, { node: MemNode } | undefined>
+  inodes: Record<string, MemNode>
+  releasedInos: number[]
+  createNode(mode: number): MemNode
+  getResolvedLink(p: string): { getNode(): MemNode; createChild(name: string, node: MemNode): unknown } | null
+  __pkOrphans?: Set<MemNode>
+}
+const EMPTY = Buffer.alloc(0)
 
 /**
  * memfs asks process.getuid()/getgid() (a system call each) on every path it resolves; the
@@ -55,9 +78,19 @@ export function zeroDroppedBuffers(vol: Vol): void {
   }
   const del = coreProto.deleteNode
   if (typeof del !== 'function') throw missing('Superblock.deleteNode')
-  coreProto.deleteNode = function (this: unknown, node: { buf?: Buffer }) {
+  coreProto.deleteNode = function (this: MemCore, node: MemNode) {
+    const call = () => (del as (n: unknown) => unknown).call(this, node)
+    if (node?.__pkOpen) {
+      // Still open (POSIX: the descriptor keeps its file until closed): zeroed at the last
+      // close (MemStore.closeFd), and its inode number is not handed out again meanwhile.
+      const r = call()
+      const i = this.releasedInos.lastIndexOf(node.ino)
+      if (i >= 0) this.releasedInos.splice(i, 1)
+      this.__pkOrphans?.add(node)
+      return r
+    }
     if (node?.buf?.length) node.buf.fill(0)
-    return (del as (n: unknown) => unknown).call(this, node)
+    return call()
   }
   nodeProto.__polykeyZeroing = true
 }
@@ -65,7 +98,7 @@ export function zeroDroppedBuffers(vol: Vol): void {
 /** Overwrite every file buffer of a volume (at unmount). */
 export function wipeVolume(store: MemStore): void {
   const inodes = (store.vol as any)._core?.inodes ?? {}
-  for (const node of Object.values(inodes) as { buf?: Buffer }[]) if (node?.buf?.length) node.buf.fill(0)
+  for (const node of [...(Object.values(inodes) as { buf?: Buffer }[]), ...store.orphans]) if (node?.buf?.length) node.buf.fill(0)
 }
 
 export class MemStore implements Store {
@@ -77,6 +110,83 @@ export class MemStore implements Store {
   private inoIndex: Map<number, string> | null = null
   /** inodes with open writers: not saved until closed, so the file never holds half a write */
   readonly openWriters = new Map<number, number>()
+  /** files with no name left that descriptors still hold (removed, or replaced by a rename) */
+  readonly orphans = new Set<MemNode>()
+
+  constructor() {
+    this.core().__pkOrphans = this.orphans
+  }
+
+  private core(): MemCore {
+    return (this.vol as any)._core as MemCore
+  }
+
+  // --------------------------------------------------------------------------- descriptors
+  /** Open the file at p; the descriptor keeps the file it opened until closeFd, whatever happens to its names. */
+  openFd(p: string, flags: number, mode?: number): number {
+    const fd = this.vol.openSync(abs(p), flags, mode) as number
+    const node = this.nodeOfFd(fd)!
+    node.__pkOpen = (node.__pkOpen ?? 0) + 1
+    return fd
+  }
+
+  closeFd(fd: number): void {
+    const node = this.nodeOfFd(fd)
+    this.vol.closeSync(fd)
+    if (!node) return
+    node.__pkOpen = Math.max(0, (node.__pkOpen ?? 1) - 1)
+    if (node.__pkOpen === 0 && this.orphans.delete(node)) {
+      // the last descriptor of a file nobody can name any more: its content goes
+      node.buf.fill(0)
+      node.buf = EMPTY
+      node.size = node.capacity = 0
+    }
+  }
+
+  nodeOfFd(fd: number): MemNode | null {
+    return this.core().fds[String(fd)]?.node ?? null
+  }
+
+  /**
+   * The file at p is about to take new content as a whole (a rename over it): descriptors open
+   * on it keep what they had, in a nameless copy (returned; null when none is open). The bytes
+   * move to the copy, they are not duplicated; the file at p is left empty.
+   */
+  detachOpenFiles(p: string): MemNode | null {
+    const core = this.core()
+    const node = core.getResolvedLink(abs(p))?.getNode()
+    if (!node?.__pkOpen) return null
+    const copy = core.createNode(node.mode)
+    delete core.inodes[copy.ino]
+    copy.buf = node.buf
+    copy.capacity = node.capacity
+    copy.size = node.size
+    copy.mtime = node.mtime
+    copy.atime = node.atime
+    copy.nlink = 0
+    node.buf = EMPTY
+    node.capacity = node.size = 0
+    let n = 0
+    for (const f of Object.values(core.fds))
+      if (f?.node === node) {
+        f.node = copy
+        n++
+      }
+    copy.__pkOpen = n
+    node.__pkOpen = 0
+    this.orphans.add(copy)
+    return copy
+  }
+
+  /** Give a nameless file (detachOpenFiles) the name p, in a folder that exists. */
+  nameOrphan(node: MemNode, p: string): void {
+    const dir = p.slice(0, p.lastIndexOf('/'))
+    this.core().getResolvedLink(abs(dir))!.createChild(p.slice(p.lastIndexOf('/') + 1), node)
+    node.nlink = 1
+    this.core().inodes[node.ino] = node
+    this.orphans.delete(node)
+    this.touchEntry(p)
+  }
 
   /** Unpack a node file into memory. */
   static load(node: NodeFile): MemStore {
@@ -292,7 +402,8 @@ export class MemStore implements Store {
     const ino = this.ino(p)
     if (ino === null) return []
     const out: string[] = []
-    for (const t of this.list(TAGS)) for (const e of this.list(`${TAGS}/${t}`)) if (this.ino(`${TAGS}/${t}/${e}`) === ino) out.push(`${TAGS}/${t}/${e}`)
+    // (not libfuse's hidden names: they belong to a descriptor, not to the tag)
+    for (const t of this.list(TAGS)) for (const e of this.list(`${TAGS}/${t}`)) if (!isFuseHiddenName(e) && this.ino(`${TAGS}/${t}/${e}`) === ino) out.push(`${TAGS}/${t}/${e}`)
     return out
   }
 
@@ -332,7 +443,7 @@ export class MemStore implements Store {
         if (!(parts[0] === REPOS && parts.length > 2 && parts[2] !== '.git')) want = { op: 'put', path: p, type: 'dir', mode: st.mode, mtime: st.mtime }
       } else if (st?.type === 'file') {
         if (parts[0] === TAGS && parts.length === 3) {
-          const target = inodes.get(this.ino(p)!)
+          const target = isFuseHiddenName(base) ? undefined : inodes.get(this.ino(p)!)
           if (target) want = { op: 'put', path: p, type: 'link', target, mode: st.mode, mtime: st.mtime }
         } else if (!(parts[0] === REPOS && parts.length === 3 && isScratchName(base))) {
           want = { op: 'put', path: p, type: 'file', data: this.readFile(p)!, mode: st.mode, mtime: st.mtime }

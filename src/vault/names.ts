@@ -39,6 +39,12 @@ export function isScratchName(name: string): boolean {
     /~$/.test(name) || // backups
     name === '4913' || // vim's write test
     /^\.#/.test(name) || // emacs lock
-    /^#.*#$/.test(name) // emacs autosave
+    /^#.*#$/.test(name) || // emacs autosave
+    isFuseHiddenName(name)
   )
+}
+
+/** libfuse's name for a file removed or renamed over while open (it keeps it until the last close). */
+export function isFuseHiddenName(name: string): boolean {
+  return name.startsWith('.fuse_hidden')
 }

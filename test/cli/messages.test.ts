@@ -25,7 +25,7 @@ test('a folder as --node, a file or the node as a mountpoint: one clear line eac
   assert.match(onNode.stderr, /^polykey: error: .*node\.pk is the node file; name a folder to mount it on\n/)
   const missing = await run(['secret', 'list'], { node: path.join(dir, 'nope.pk') })
   assert.equal(missing.code, 1)
-  assert.match(missing.stderr, /^polykey: error: no node file at .*nope\.pk\npolykey: hint: create one with 'polykey init'/)
+  assert.match(missing.stderr, /^polykey: error: no node file at .*nope\.pk \(no such file\)\npolykey: hint: create one with 'polykey init'/)
 })
 
 test('the wrong-passphrase error names the node file', async (t) => {

@@ -44,12 +44,15 @@ describe('the mount as a user sees it', { concurrency: true }, () => {
     const la = await s.ok('ls -la . repos tags repos/aws repos/gcp tags/prod')
     assert.match(la, /-rw------- +2 /) // tagged secrets have two links
     assert.doesNotMatch(la, /^[-d]r[-w][-x][^-]/m) // nothing readable by group or others
-    // files 0600, folders 0700, owned by the mounting user — also what a shell with umask 022 makes
-    await s.ok('umask 022; echo new > repos/aws/made && mkdir repos/made-repo tags/made-tag && cp repos/aws/key repos/gcp/copied && echo x > repos/made-repo/f')
+    // files 0600, folders 0700, owned by the mounting user; a new file gets its create mode less
+    // the umask (077 here; 022 below), folders 0700 whatever the umask
+    await s.ok('umask 077; echo new > repos/aws/made && umask 022 && mkdir repos/made-repo tags/made-tag && umask 077 && cp repos/aws/key repos/gcp/copied && echo x > repos/made-repo/f')
     const files = ['repos/aws/key', 'repos/aws/token', 'tags/prod/key', 'repos/aws/made', 'repos/gcp/copied', 'repos/made-repo/f'].map((p) => path.join(m, p))
     const dirs = ['', 'repos', 'tags', 'repos/aws', 'repos/made-repo', 'tags/prod', 'tags/made-tag'].map((p) => path.join(m, p))
     for (const line of await stat('%a %u %g %F %n', ...files)) assert.equal(line.split(' ').slice(0, 4).join(' '), `600 ${UID} ${GID} regular`, line)
     for (const line of await stat('%a %u %g %F %n', ...dirs)) assert.equal(line.split(' ').slice(0, 3).join(' ') + ' ' + line.split(' ')[3], `700 ${UID} ${GID} directory`, line)
+    await s.ok('umask 022; echo new > repos/aws/made-022 && umask 027 && echo new > repos/aws/made-027')
+    assert.deepEqual(await stat('%a', s.repo('aws', 'made-022'), s.repo('aws', 'made-027')), ['644', '640'])
     // a tag entry is the secret itself (a hardlink)
     const [a, b] = await stat('%i %h', s.repo('aws', 'key'), s.tag('prod', 'key'))
     assert.equal(a, b)

@@ -71,6 +71,7 @@ export function attrOps(c: OpsContext): AttrOps {
         const r = c.rel(path)
         const k = c.visible(r)
         if (k.k !== 'secret' && k.k !== 'tagentry') throw c.fail('EISDIR')
+        c.checkSize(size)
         vol.truncateSync(path, size)
         s.touch(r)
         const repo = c.repoOfIno(s.ino(r)!)

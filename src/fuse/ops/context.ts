@@ -18,6 +18,8 @@ export interface MountHost {
   createRepo(name: string, mode: number): void
   deleteRepo(name: string): void
   log(msg: string): void
+  /** the store changed outside any request (a timer): drop what the kernel cached for it */
+  changedOutOfBand?(): void
 }
 
 export type Kind =
@@ -51,7 +53,14 @@ export const O_TRUNC = 0o1000
 export const O_CREAT = 0o100
 export const O_EXCL = 0o200
 
+/**
+ * The largest file the store holds. The whole node lives in memory, one buffer per file, and
+ * a secret of a gigabyte is already far from what a secret is; beyond it: EFBIG.
+ */
+export const MAX_FILE_SIZE = 1 << 30
+
 export interface Handle {
+  /** the inode it was opened on (a rename over the file gives the handle a nameless copy's) */
   ino: number
   writable: boolean
   changed: boolean
@@ -66,6 +75,8 @@ export class OpsContext {
   readonly uid = process.getuid?.() ?? 0
   readonly gid = process.getgid?.() ?? 0
   readonly handles = new Map<number, Handle>()
+  /** the nameless copy the last rename over a secret left its open descriptors (hidden.ts names it) */
+  detached: ReturnType<MemStore['detachOpenFiles']> = null
 
   constructor(
     readonly host: MountHost,
@@ -101,6 +112,36 @@ export class OpsContext {
     }
     if (Array.isArray(result)) cb(0, ...result)
     else cb(typeof result === 'number' ? result : 0)
+  }
+
+  flushKernel(): void {
+    this.host.changedOutOfBand?.()
+  }
+
+  /** EFBIG for a size past what the store holds. */
+  checkSize(size: number): void {
+    if (!(size <= MAX_FILE_SIZE)) throw this.fail('EFBIG')
+  }
+
+  /**
+   * The file at r takes new content as a whole: its open descriptors keep the old content in a
+   * nameless copy (POSIX: a descriptor keeps the file it opened). Their handles follow the copy:
+   * what they write is no longer the secret's and is never committed. Returns the copy.
+   */
+  detach(r: string) {
+    const copy = this.s.detachOpenFiles(r)
+    if (!copy) return null
+    for (const [fd, h] of this.handles) {
+      if (this.s.nodeOfFd(fd) !== copy) continue
+      if (h.writable) {
+        const n = (this.s.openWriters.get(h.ino) ?? 1) - 1
+        if (n > 0) this.s.openWriters.set(h.ino, n)
+        else this.s.openWriters.delete(h.ino)
+      }
+      h.ino = copy.ino
+      h.changed = false
+    }
+    return copy
   }
 
   repoOfPath(r: string): string | null {

@@ -1,6 +1,7 @@
 // Folders: the fixed top (root, repos, tags), repositories and tags. Repositories are flat.
 import type { FuseOperations } from '../binding.js'
 import { REPOS, TAGS } from '../../vault/vault.js'
+import { isFuseHiddenName } from '../../vault/names.js'
 import { classify, type OpsContext } from './context.js'
 
 type DirOps = Pick<FuseOperations, 'readdir' | 'mkdir' | 'rmdir'>
@@ -13,8 +14,9 @@ export function dirOps(c: OpsContext): DirOps {
         const r = c.rel(path)
         const k = c.visibleOrRoot(r)
         if (k.k === 'root') return [['.', '..', REPOS, TAGS]]
-        const names = (vol.readdirSync(path) as string[]).map(String)
-        return [['.', '..', ...(k.k === 'repo' ? names.filter((n) => n !== '.git') : names)]]
+        // .git and libfuse's names for files removed while open are not part of the view
+        const names = (vol.readdirSync(path) as string[]).map(String).filter((n) => !(k.k === 'repo' && n === '.git') && !isFuseHiddenName(n))
+        return [['.', '..', ...names]]
       })
     },
     mkdir(path, _mode, cb) {

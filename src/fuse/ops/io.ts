@@ -1,8 +1,17 @@
 // Open, read, write: everything done through a file handle, from open/create to release.
 // Data lives in memory; a changed file is committed when its last writer closes it (or fsyncs).
-import type { FuseOperations } from '../binding.js'
+import { OPEN_DIRECT_IO, type FuseOperations } from '../binding.js'
 import { errnoOf } from '../../errors.js'
-import { O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC, classify, type OpsContext } from './context.js'
+import { MAX_FILE_SIZE, O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC, classify, type OpsContext } from './context.js'
+
+/**
+ * A file with several names (a tagged secret: repos/R/S and tags/T/S) is several kernel inodes
+ * under libfuse 2's path API, each with its own page cache, kept true by invalidation when the
+ * file changes through another name. A reader whose cached read races such an invalidation can
+ * be handed zeros that were never written (the kernel keeps the size it had and zero-fills the
+ * page past the shorter answer). So such files are read and written around the page cache.
+ */
+const pageCacheFlags = (c: OpsContext, r: string): number => (Number(c.vol.lstatSync('/' + r).nlink) > 1 ? OPEN_DIRECT_IO : 0)
 
 type IoOps = Pick<FuseOperations, 'open' | 'create' | 'read' | 'write' | 'ftruncate' | 'fallocate' | 'fsync' | 'release'>
 
@@ -20,16 +29,16 @@ export function ioOps(c: OpsContext): IoOps {
           const acc = flags & O_ACCMODE
           if ((acc !== 1 && !(mode & 0o400)) || (acc !== 0 && !(mode & 0o200))) throw c.fail('EACCES')
         }
-        const fd = vol.openSync(path, flags & (O_ACCMODE | O_TRUNC)) as number
+        const fd = s.openFd(r, flags & (O_ACCMODE | O_TRUNC))
         const writable = (flags & O_ACCMODE) !== 0
         const ino = s.ino(r)!
         handles.set(fd, { ino, writable, changed: writable && (flags & O_TRUNC) !== 0 })
         if (writable) s.openWriters.set(ino, (s.openWriters.get(ino) ?? 0) + 1)
         if (writable && flags & O_TRUNC) s.touch(r)
-        return [fd]
+        return [fd, pageCacheFlags(c, r)]
       })
     },
-    create(path, mode, cb) {
+    create(path, mode, cb, ctx) {
       c.guard('create', cb, () => {
         const r = c.rel(path)
         const k = classify(r)
@@ -40,15 +49,17 @@ export function ioOps(c: OpsContext): IoOps {
           c.checkNewName(k.name)
           if (!s.stat(c.tagDir(k.tag))) throw c.fail('ENOENT')
         } else throw c.fail(k.k === 'hidden' && r.includes('/') ? 'ENOENT' : 'EPERM') // .git stays invisible; MOUNT/x is refused
-        // New files are 0600 whatever the creating process's umask: secrets stay private unless chmod says otherwise.
-        void mode
-        const fd = vol.openSync(path, O_CREAT | 2 /* O_RDWR */ | O_EXCL, 0o600) as number
-        vol.fchmodSync(fd, 0o600)
+        // The mode it was created with, less the umask (the kernel applies it before we see the
+        // mode; ctx.umask is 0 then). The mount itself is private to its user whatever the modes.
+        const perm = mode & 0o7777 & ~(ctx?.umask ?? 0)
+        // (made writable first: the creator may write whatever mode it asked for, even 0)
+        const fd = s.openFd(r, O_CREAT | 2 /* O_RDWR */ | O_EXCL, 0o600)
+        vol.fchmodSync(fd, perm)
         const ino = s.ino(r)!
         handles.set(fd, { ino, writable: true, changed: true })
         s.openWriters.set(ino, (s.openWriters.get(ino) ?? 0) + 1)
         s.touchEntry(r)
-        return [fd]
+        return [fd, 0]
       })
     },
     read(_path, fd, buf, len, pos, cb) {
@@ -61,10 +72,11 @@ export function ioOps(c: OpsContext): IoOps {
     },
     write(path, fd, buf, len, pos, cb) {
       try {
+        if (pos + len > MAX_FILE_SIZE) return cb(-c.errnoNumber('EFBIG'))
         const n = vol.writeSync(fd, buf, 0, len, pos) as number
         const h = handles.get(fd)
         if (h) h.changed = true
-        s.touch(c.rel(path))
+        if (path) s.touch(c.rel(path)) // "": libfuse has no name for it any more
         cb(n)
       } catch (err) {
         cb(-c.errnoNumber(errnoOf(err)))
@@ -72,21 +84,23 @@ export function ioOps(c: OpsContext): IoOps {
     },
     ftruncate(path, fd, size, cb) {
       c.guard('ftruncate', cb, () => {
+        c.checkSize(size)
         vol.ftruncateSync(fd, size)
         const h = handles.get(fd)
         if (h) h.changed = true
-        s.touch(c.rel(path))
+        if (path) s.touch(c.rel(path)) // "": libfuse has no name for it any more
       })
     },
     fallocate(path, mode, offset, length, fd, cb) {
       c.guard('fallocate', cb, () => {
         if (mode !== 0) throw c.fail('EOPNOTSUPP')
+        c.checkSize(offset + length)
         const size = Number(vol.fstatSync(fd).size)
         if (offset + length > size) {
           vol.ftruncateSync(fd, offset + length)
           const h = handles.get(fd)
           if (h) h.changed = true
-          s.touch(c.rel(path))
+          if (path) s.touch(c.rel(path)) // "": libfuse has no name for it any more
         }
       })
     },
@@ -114,7 +128,7 @@ export function ioOps(c: OpsContext): IoOps {
       c.guard('release', cb, () => {
         const h = handles.get(fd)
         handles.delete(fd)
-        vol.closeSync(fd)
+        s.closeFd(fd)
         if (!h) return
         if (h.writable) {
           const n = (s.openWriters.get(h.ino) ?? 1) - 1

@@ -1,8 +1,9 @@
 // Names: unlink, link (tagging), rename, and the kinds of file the view refuses (symlinks,
 // devices). A secret lives in one repository; tags are hardlinks to secrets.
 import type { FuseOperations } from '../binding.js'
-import { isScratchName } from '../../vault/names.js'
+import { isFuseHiddenName, isScratchName } from '../../vault/names.js'
 import { classify, type Kind, type OpsContext } from './context.js'
+import { hide, pendingHide, unlinkPending } from './hidden.js'
 
 type LinkOps = Pick<FuseOperations, 'unlink' | 'link' | 'rename' | 'symlink' | 'mknod' | 'readlink'>
 
@@ -30,6 +31,7 @@ export function linkOps(c: OpsContext): LinkOps {
       c.guard('unlink', cb, () => {
         const r = c.rel(path)
         const k = c.visible(r)
+        if (unlinkPending(c, r)) return // libfuse's last close of a hidden file not settled yet
         if (k.k === 'secret') {
           const repo = isScratchName(k.name) ? null : k.repo
           // Deleting a secret removes it from every tag.
@@ -42,7 +44,7 @@ export function linkOps(c: OpsContext): LinkOps {
         } else throw c.fail('EISDIR')
       })
     },
-    rename(src, dest, cb) {
+    rename(src, dest, cb, ctx) {
       c.guard('rename', cb, () => {
         const rs = c.rel(src)
         const rd = c.rel(dest)
@@ -50,6 +52,10 @@ export function linkOps(c: OpsContext): LinkOps {
         const kd = classify(rd)
         const how = RENAMES[`${ks.k}>${kd.k}`]
         if (!how) throw c.fail('EPERM')
+        // libfuse keeping a file that is open while it is removed or renamed over (hidden.ts)
+        if (isFuseHiddenName(rd.slice(rd.lastIndexOf('/') + 1)) && rs.slice(0, rs.lastIndexOf('/')) === rd.slice(0, rd.lastIndexOf('/'))) return hide(c, rs, rd, ks, ctx?.pid ?? 0)
+        const back = pendingHide(c, rd, ctx?.pid ?? 0)
+        if (back) return back.renameOver(() => how(c, rs, rd, ks, classify(rd)))
         how(c, rs, rd, ks, kd)
       })
     },
@@ -59,6 +65,7 @@ export function linkOps(c: OpsContext): LinkOps {
         const rd = c.rel(dest)
         const ks = c.visible(rs)
         const kd = classify(rd)
+        if (kd.k !== 'hidden' && kd.k !== 'invalid' && s.stat(rd)) throw c.fail('EEXIST') // before any refusal, as link(2)
         if (ks.k !== 'secret' && ks.k !== 'tagentry') throw c.fail('EPERM') // no hardlinked folders
         const ino = s.ino(rs)
         const target = ino === null ? undefined : s.inodes().get(ino)
@@ -134,6 +141,9 @@ function renameOverSecret(c: OpsContext, rs: string, rd: string, srcRepo: string
   const mtime = s.stat(rs)!.mtime
   if (srcRepo) for (const l of s.tagLinksOf(rs)) if (l !== rd) s.remove(l)
   s.remove(rs)
+  // Descriptors open on the secret keep the content they opened (a rename replaces the file;
+  // POSIX), while the secret itself — its inode, its tags — takes the new one.
+  c.detached = c.detach(dstSecret)
   s.writeFile(dstSecret, data, { mode, mtime })
   data.fill(0)
   if (srcRepo) c.host.changed(srcRepo)
