@@ -3,14 +3,16 @@
 #   make test           build, lint (layers, types), then run the whole suite with node's test runner
 #   make demo           create the demo node, mount it, list/read/edit, unmount, show history
 #   make bench          benchmarks, printed as ratios against a baseline measured in the same run
+#   make man            regenerate man/polykey.1 from the command table (committed; a test checks it)
+#   make install        polykey on PATH, its man page and shell completions (PREFIX=/usr/local, DESTDIR)
 #   make test-posix     pjdfstest's file suites inside a repository of a real mount (root; docs/FUSE.md)
 #   make fuzz-client    fuzz the native client's frame reader (libFuzzer; needs clang; not in make test)
 SHELL := /bin/bash
 NODE ?= node
-DEB_PACKAGES := libfuse2 fuse3 libfuse-dev pkg-config git gpg pass tar vim nano sed gocryptfs openssh-client
+DEB_PACKAGES := libfuse2 fuse3 libfuse-dev pkg-config git gpg pass tar vim nano sed gocryptfs openssh-client xvfb xclip xsel zsh fish
 STAMP := node_modules/.polykey-stamp
 
-.PHONY: all build deps system-deps test test-posix demo bench fuzz-client clean
+.PHONY: all build deps system-deps test lint test-posix demo bench fuzz-client clean man install
 all: build
 
 system-deps:
@@ -56,6 +58,21 @@ bench: build
 
 fuzz-client: build
 	@$(MAKE) --no-print-directory -C native/client fuzz
+
+man: build
+	$(NODE) dist/src/cli/man-page.js > man/polykey.1
+
+PREFIX ?= /usr/local
+# The program stays where it was built (bin/polykey needs dist/ and node_modules beside it);
+# PREFIX gets a link to it, the man page and the completion scripts.
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	ln -sf $(CURDIR)/bin/polykey $(DESTDIR)$(PREFIX)/bin/polykey
+	install -m 644 man/polykey.1 $(DESTDIR)$(PREFIX)/share/man/man1/polykey.1
+	$(NODE) bin/polykey completion bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/polykey
+	$(NODE) bin/polykey completion zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_polykey
+	$(NODE) bin/polykey completion fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/polykey.fish
 
 clean:
 	rm -rf dist native/build

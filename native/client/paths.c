@@ -54,17 +54,29 @@ static const char *passwd_home(void) {
  * An unset or empty $HOME is left to Node.
  */
 char *pk_default_node(const char *cwd, const char **why) {
+  /* defaultNodePath() of src/cli/context.ts: $XDG_DATA_HOME/polykey/node.pk (an absolute
+     XDG_DATA_HOME, else ~/.local/share), but ~/.polykey/node.pk when only that one exists. */
   const char *home = getenv("HOME");
   if (!home || !home[0]) {
     *why = "HOME is unset or empty";
     return NULL;
   }
-  size_t l = strlen(home) + sizeof "/.polykey/node.pk";
-  char *p = malloc(l);
-  if (!p) return NULL;
-  snprintf(p, l, "%s/.polykey/node.pk", home);
-  char *r = pk_resolve(cwd, p);
-  free(p);
+  const char *xdh = getenv("XDG_DATA_HOME");
+  size_t l = strlen(home) + (xdh ? strlen(xdh) : 0) + sizeof "/.local/share/polykey/node.pk";
+  char *xdg = malloc(l), *legacy = malloc(l);
+  if (!xdg || !legacy) {
+    free(xdg);
+    free(legacy);
+    return NULL;
+  }
+  if (xdh && xdh[0] == '/') snprintf(xdg, l, "%s/polykey/node.pk", xdh);
+  else snprintf(xdg, l, "%s/.local/share/polykey/node.pk", home);
+  snprintf(legacy, l, "%s/.polykey/node.pk", home);
+  struct stat st;
+  const char *pick = (stat(xdg, &st) != 0 && stat(legacy, &st) == 0) ? legacy : xdg;
+  char *r = pk_resolve(cwd, pick);
+  free(xdg);
+  free(legacy);
   return r;
 }
 

@@ -12,12 +12,18 @@ const slot = () => import('./slot-commands.js')
 const pass = () => import('./pass-commands.js')
 const git = () => import('./git-commands.js')
 const access = () => import('./access-commands.js')
+const everyday = () => import('./everyday-commands.js')
+const shell = () => import('./shell-commands.js')
 const identity = () => import('./identity-commands.js')
 
 const json = <T>(y: Argv<T>) => y.option('json', { type: 'boolean', describe: 'print one JSON document' })
 const str = { type: 'string', demandOption: true } as const
 const optStr = { type: 'string' } as const
 const strs = { type: 'string', array: true, demandOption: true } as const
+const clip = <T>(y: Argv<T>) =>
+  y
+    .option('clip', { type: 'boolean', describe: 'copy to the clipboard instead of printing (wl-copy, xclip or xsel)' })
+    .option('clip-seconds', { type: 'number', describe: 'clear the clipboard after N seconds unless it changed (default 45; 0: never)' })
 const kdfChoices = ['interactive', 'moderate', 'sensitive', 'test'] as const
 const target = <T>(y: Argv<T>) =>
   y.option('target-passphrase-file', { type: 'string', describe: 'read the passphrase of a node-file PEER/TARGET from FILE (else $POLYKEY_TARGET_PASSPHRASE, else a prompt)' })
@@ -102,6 +108,26 @@ export const topLevel: Command[] = [
   }).run(() => agent().then((m) => m.unlock)),
   command({ command: 'lock', describe: "end the node's unlock agent (saving first); refused while mounted", needs: LOCAL }).run(() => agent().then((m) => m.lock)),
   command({ command: 'status', describe: 'locked, unlocked (until when) or mounted (where)', builder: json, needs: LOCAL }).run(() => agent().then((m) => m.status)),
+  command({
+    command: 'otp <ref>',
+    describe: 'the current TOTP code of a secret (an otpauth:// URI on its first line, or a base32 key)',
+    builder: (y) => json(clip(y)).positional('ref', str),
+    // the caller's clock and clipboard; the secret is read through the agent (ctx.call)
+    needs: LOCAL,
+  }).run(() => everyday().then((m) => m.otp)),
+  command({
+    command: 'completion <shell>',
+    describe: 'a completion script for bash, zsh or fish, on stdout',
+    builder: (y) => y.positional('shell', { choices: ['bash', 'zsh', 'fish'] as const, demandOption: true }),
+    needs: LOCAL,
+  }).run(() => shell().then((m) => m.completion)),
+  // Names for completion scripts: asks a running agent only, and prints nothing without one.
+  command({
+    command: '__complete <kind> [prefix]',
+    describe: false,
+    builder: (y) => y.positional('kind', { choices: ['repo', 'secret', 'tag'] as const, demandOption: true }).positional('prefix', optStr),
+    needs: LOCAL,
+  }).run(() => shell().then((m) => m.completeNames)),
   command({
     command: 'share <repo> <peer>',
     describe: 'let PEER list, clone and pull REPO',
@@ -221,15 +247,57 @@ export const groups: Group[] = [
       command({
         command: 'put <ref>',
         describe: 'value from stdin, byte for byte (REPO/NAME); on a terminal it is asked for without echo, twice',
-        builder: (y) => y.positional('ref', str).option('multiline', { type: 'boolean', describe: 'on a terminal: read lines until Ctrl-D (no echo, asked once)' }),
+        builder: (y) =>
+          y
+            .positional('ref', str)
+            .option('multiline', { type: 'boolean', describe: 'on a terminal: read lines until Ctrl-D (no echo, asked once)' })
+            .option('new', { type: 'boolean', hidden: true }), // secret generate without --force: refuse to replace
         needs: { runs: 'agent', stdin: 'secret' },
       }).run(() => vault().then((m) => m.secretPut)),
       command({
         command: 'get <ref>',
-        describe: 'value to stdout, byte for byte',
-        builder: (y) => y.positional('ref', str).option('rev', { type: 'string', describe: 'the value at this commit' }),
-        needs: AGENT,
+        describe: 'value to stdout, byte for byte (or to the clipboard with --clip)',
+        builder: (y) => clip(y).positional('ref', str).option('rev', { type: 'string', describe: 'the value at this commit' }),
+        needs: { runs: 'agent', localWith: 'clip' },
       }).run(() => vault().then((m) => m.secretGet)),
+      command({
+        command: 'generate <ref>',
+        describe: 'store a random password (or --words N words) as the secret and print it (or --clip)',
+        builder: (y) =>
+          clip(y)
+            .positional('ref', str)
+            .option('length', { type: 'number', describe: 'characters (default 24)' })
+            .option('symbols', { type: 'boolean', default: true, describe: 'use symbols as well as letters and digits (--no-symbols: letters and digits only)' })
+            .option('words', { type: 'number', describe: 'N words from the EFF large word list instead of characters' })
+            .option('separator', { type: 'string', describe: "between --words (default '-')" })
+            .option('force', { type: 'boolean', describe: 'replace an existing secret' }),
+        // randomness and the clipboard here; the value is stored through the agent (ctx.call)
+        needs: LOCAL,
+      }).run(() => everyday().then((m) => m.secretGenerate)),
+      command({
+        command: 'find <pattern>',
+        describe: 'secrets whose REPO/NAME or tag contains PATTERN (case-insensitive)',
+        builder: (y) => json(y).positional('pattern', str),
+        needs: AGENT,
+      }).run(() => everyday().then((m) => m.secretFind)),
+      command({
+        command: 'grep <pattern> [repos..]',
+        describe: 'secrets whose content matches PATTERN (a regular expression): names and line numbers',
+        builder: (y) =>
+          json(y)
+            .positional('pattern', str)
+            .positional('repos', { type: 'string', array: true })
+            .option('show', { type: 'boolean', describe: 'print the matching lines too (plaintext)' })
+            .option('ignore-case', { alias: 'i', type: 'boolean', describe: 'match regardless of case' })
+            .option('fixed', { alias: 'F', type: 'boolean', describe: 'PATTERN is a plain string' }),
+        needs: AGENT,
+      }).run(() => everyday().then((m) => m.secretGrep)),
+      command({
+        command: 'cp <from> <to>',
+        describe: 'copy a secret (a new commit in the target repository)',
+        builder: (y) => y.positional('from', str).positional('to', str).option('force', { type: 'boolean', describe: 'replace an existing target' }),
+        needs: AGENT,
+      }).run(() => everyday().then((m) => m.secretCp)),
       command({ command: 'list [repo]', describe: 'list secrets', builder: (y) => json(y).positional('repo', optStr), needs: AGENT }).run(() => vault().then((m) => m.secretList)),
       command({ command: 'rm <ref>', describe: 'remove a secret (and its tags)', builder: (y) => y.positional('ref', str), needs: AGENT }).run(() => vault().then((m) => m.secretRm)),
       command({

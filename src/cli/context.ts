@@ -62,7 +62,7 @@ export class Context {
   ) {}
 
   get nodePath(): string {
-    const p = this.args.node ?? this.io.env.POLYKEY_NODE ?? path.join(this.io.env.HOME ?? os.homedir(), '.polykey', 'node.pk')
+    const p = this.args.node ?? this.io.env.POLYKEY_NODE ?? defaultNodePath(this.io.env)
     return path.resolve(this.io.cwd, p)
   }
 
@@ -158,6 +158,19 @@ export class Context {
     }
   }
   private session: import('../vault/session.js').FileSession | null = null
+}
+
+/**
+ * The default node (docs/CLI.md "Which node"): $XDG_DATA_HOME/polykey/node.pk (XDG_DATA_HOME
+ * defaulting to ~/.local/share); the older ~/.polykey/node.pk when only that one exists.
+ */
+export function defaultNodePath(env: NodeJS.ProcessEnv): string {
+  const home = env.HOME || os.homedir()
+  const dataHome = env.XDG_DATA_HOME && path.isAbsolute(env.XDG_DATA_HOME) ? env.XDG_DATA_HOME : path.join(home, '.local', 'share')
+  const xdg = path.join(dataHome, 'polykey', 'node.pk')
+  const legacy = path.join(home, '.polykey', 'node.pk')
+  if (!fs.existsSync(xdg) && fs.existsSync(legacy)) return legacy
+  return xdg
 }
 
 /** One clear line for a node path that is no node file (missing, a folder) before anything opens it. */

@@ -41,7 +41,8 @@ export async function main(args: string[], io: IO = processIO(), hosted: HostedV
     const needs = cmd.needs
     if (needs.noTerminalOut && io.stdoutIsTTY) throw new PolykeyError('REFUSED', `refusing to write ${needs.noTerminalOut.what} to a terminal`, {}, { hint: needs.noTerminalOut.hint })
     const secretOnTerminal = needs.stdin === 'secret' && io.stdinIsTTY
-    if (!hosted && needs.runs === 'agent') {
+    const local = needs.runs === 'local' || (!!needs.localWith && !!raw[needs.localWith])
+    if (!hosted && !local) {
       const { findAgent, forward } = await import('../agent/client.js')
       const sock = await findAgent(ctx.nodePath)
       if (sock) {

@@ -16,7 +16,7 @@ export function buildParser(args: string[], io: IO, dispatch: Dispatch, version:
     .parserConfiguration({ 'populate--': true, 'camel-case-expansion': true })
     .version(version)
     .usage('$0 <command> [options]\n\nSelf-hosted, offline secret manager. A node is one encrypted file; mount it to browse with ls and cat.')
-    .option('node', { type: 'string', describe: 'node file (default $POLYKEY_NODE, else ~/.polykey/node.pk)', global: true })
+    .option('node', { type: 'string', describe: 'node file (default $POLYKEY_NODE, else $XDG_DATA_HOME/polykey/node.pk, or ~/.polykey/node.pk when only that exists)', global: true })
     .option('passphrase-file', { type: 'string', describe: 'read the passphrase from FILE (else $POLYKEY_PASSPHRASE, else a prompt)', global: true })
     .option('key-file', { type: 'string', describe: 'unlock with a 32-byte key file (else $POLYKEY_KEY_FILE; see slot add keyfile)', global: true })
     .option('verbose', { type: 'boolean', describe: 'show details (stack traces) on errors', global: true })

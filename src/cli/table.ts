@@ -21,6 +21,11 @@ export interface Needs {
   noTerminalOut?: { what: string; hint: string }
   /** Uses the user's terminal itself (an editor, prompts of its own): implies runs 'local'. */
   terminal?: boolean
+  /**
+   * An option that makes an 'agent' command run here instead (`secret get --clip`: the value is
+   * for the caller's clipboard, which the agent cannot reach; it reads through the agent itself).
+   */
+  localWith?: string
 }
 
 export type Handler<A> = (ctx: Context, argv: A) => Promise<number | void>
@@ -56,5 +61,6 @@ export const LOCAL: Needs = { runs: 'local' }
 /** Every command's needs are consistent: checked by a test (and at each run, cheaply). */
 export function checkNeeds(n: Needs): string | null {
   if (n.terminal && n.runs !== 'local') return 'a command that uses the terminal must run locally'
+  if (n.localWith && n.runs !== 'agent') return 'localWith only means something for a command that runs in the agent'
   return null
 }

@@ -54,17 +54,23 @@ export async function repoRevert(ctx: Context, argv: { name: string; commit: str
 }
 
 // ------------------------------------------------------------------------------ secrets
-export async function secretPut(ctx: Context, argv: { ref: string }) {
+export async function secretPut(ctx: Context, argv: { ref: string; new?: boolean }) {
   const { repo, name } = parseSecretRef(String(argv.ref))
   const data = await readAll(ctx.io.stdin)
   try {
-    await ctx.withVault(true, (v) => v.secretPut(repo, name, data))
+    await ctx.withVault(true, (v) => {
+      // --new (hidden; secret generate without --force): refuse to replace a value
+      if (argv.new && v.hasRepo(repo) && v.secretNames(repo).includes(name))
+        throw new PolykeyError('EXISTS', `'${repo}/${name}' already exists; refusing to overwrite it`, { repo, name }, { hint: 'add --force to replace it' })
+      return v.secretPut(repo, name, data)
+    })
   } finally {
     data.fill(0)
   }
   return EXIT.OK
 }
-export async function secretGet(ctx: Context, argv: { ref: string; rev?: string }) {
+export async function secretGet(ctx: Context, argv: { ref: string; rev?: string; clip?: boolean; clipSeconds?: number }) {
+  if (argv.clip) return (await import('./everyday-commands.js')).secretGetClip(ctx, argv)
   const { repo, name } = parseSecretRef(String(argv.ref))
   const { recordCliRead, canRecord } = await import('./access-commands.js')
   // Writing: the read is recorded in the node's audit log (docs/SECURITY.md "Read audit").

@@ -84,6 +84,38 @@ export class ArchiveStore implements Store {
     return null
   }
 
+  /** Pending files one by one; the archive's in file order with few large reads (readEntries). */
+  readFiles(paths: string[], fn: (p: string, data: Buffer) => void): void {
+    const byEntry = new Map<Entry, string[]>()
+    for (const p of paths) {
+      const l = this.look(p)
+      if (!l) continue
+      if (l.pending) {
+        const data = this.readFile(p)
+        if (data) fn(p, data)
+        continue
+      }
+      let e: Entry | undefined = l.entry!
+      if (e.type === 'link') {
+        const t = this.look(e.target)
+        if (t?.pending) {
+          const data = this.readFile(p)
+          if (data) fn(p, data)
+          continue
+        }
+        e = t?.entry
+      }
+      if (e?.type !== 'file') continue
+      const list = byEntry.get(e)
+      if (list) list.push(p)
+      else byEntry.set(e, [p])
+    }
+    this.node.readEntries([...byEntry.keys()], (e, data) => {
+      for (const p of byEntry.get(e)!) fn(p, data)
+      data.fill(0) // decrypted here for this call only
+    })
+  }
+
   stat(p: string): StatInfo | null {
     const l = this.look(p)
     if (!l) return null

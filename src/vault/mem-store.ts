@@ -255,6 +255,19 @@ export class MemStore implements Store {
       return null
     }
   }
+
+  /** readFile gives copies (memfs), so each is zeroed once fn has seen it (grep). */
+  readFiles(paths: string[], fn: (p: string, data: Buffer) => void): void {
+    for (const p of paths) {
+      const data = this.readFile(p)
+      if (!data) continue
+      try {
+        fn(p, data)
+      } finally {
+        data.fill(0)
+      }
+    }
+  }
   stat(p: string): StatInfo | null {
     try {
       const st = this.vol.statSync(abs(p))
@@ -266,6 +279,14 @@ export class MemStore implements Store {
   list(dir: string): string[] {
     try {
       return (this.vol.readdirSync(abs(dir)) as string[]).map(String).sort()
+    } catch {
+      return []
+    }
+  }
+  listFiles(dir: string): string[] {
+    try {
+      const entries = this.vol.readdirSync(abs(dir), { withFileTypes: true }) as unknown as { name: string | Buffer; isFile(): boolean }[]
+      return entries.filter((e) => e.isFile()).map((e) => String(e.name)).sort()
     } catch {
       return []
     }

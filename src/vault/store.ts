@@ -10,9 +10,16 @@ export interface StatInfo {
 export interface Store {
   /** Bytes of a file (hardlinks followed), or null if there is none. */
   readFile(p: string): Buffer | null
+  /**
+   * Many files at once, in whatever order is cheapest (grep over a whole node); fn gets each
+   * existing file's bytes, valid only during the call (it may be wiped after). Optional: readFile in a loop does the same, only slower.
+   */
+  readFiles?(paths: string[], fn: (p: string, data: Buffer) => void): void
   stat(p: string): StatInfo | null
   /** Names directly inside a folder (sorted); [] when it does not exist. */
   list(dir: string): string[]
+  /** Optional: the names of list(dir) that are files (hardlinks included), in one pass instead of a stat each. */
+  listFiles?(dir: string): string[]
   /** How many files lie under a folder, at any depth; cheap, unlike listing (no full index decode). */
   countFiles(dir: string): number
   writeFile(p: string, data: Buffer, opts?: { mode?: number; mtime?: number }): void

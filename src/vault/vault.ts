@@ -118,6 +118,7 @@ export class Vault {
   // ------------------------------------------------------------------------ secrets
   secretNames(repo: string): string[] {
     const dir = this.repoPath(repo)
+    if (this.store.listFiles) return this.store.listFiles(dir).filter((n) => n !== '.git' && !isScratchName(n))
     return this.store.list(dir).filter((n) => n !== '.git' && !isScratchName(n) && this.store.stat(join(dir, n))?.type === 'file')
   }
 
@@ -191,6 +192,26 @@ export class Vault {
       this.git(from.repo).commit(new Map([[from.name, null]]), `move ${from.name} to ${to.repo}/${to.name}`, this.author, this.now())
       this.git(to.repo).commit(new Map([[to.name, { data, mode }]]), `add ${to.name} (moved from ${from.repo}/${from.name})`, this.author, this.now())
     }
+  }
+
+  /** A copy of a secret's value (and mode) as another secret: one commit in the target repository. Tags stay with the original. */
+  secretCp(from: { repo: string; name: string }, to: { repo: string; name: string }, force = false): string | null {
+    this.needRepo(from.repo)
+    this.needRepo(to.repo)
+    checkName('secret', from.name)
+    checkName('secret', to.name)
+    const src = join(this.repoPath(from.repo), from.name)
+    const dst = join(this.repoPath(to.repo), to.name)
+    if (this.store.stat(src)?.type !== 'file') throw notFound(`no secret '${from.repo}/${from.name}'`, from)
+    if (src === dst) throw new PolykeyError('USAGE', 'source and target are the same secret')
+    const old = this.store.stat(dst)
+    if (old?.type === 'dir') throw new PolykeyError('REFUSED', `${to.repo}/${to.name} is a folder`)
+    if (old && !force) throw new PolykeyError('EXISTS', `'${to.repo}/${to.name}' already exists`, to, { hint: 'add --force to overwrite it' })
+    const data = this.store.readFile(src)!
+    const mode = this.store.stat(src)!.mode
+    if (old && this.store.readFile(dst)!.equals(data)) return null
+    this.store.writeFile(dst, data, { mode })
+    return this.git(to.repo).commit(new Map([[to.name, { data, mode }]]), `${old ? 'update' : 'add'} ${to.name} (copied from ${from.repo}/${from.name})`, this.author, this.now())
   }
 
   /** Many secrets in one commit (import). Returns the commit id or null. */

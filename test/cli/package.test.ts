@@ -32,4 +32,8 @@ test('the packed tarball installs and runs: init, secret put/get, and the native
   assert.equal((await pk(['secret', 'put', 'r/k'], 'from the package')).code, 0)
   const g = await pk(['secret', 'get', 'r/k'])
   assert.equal(g.stdout.toString(), 'from the package', g.stderr)
+  // the word list and the man page ship too (npm links "man" pages under PREFIX/share/man)
+  const w = await pk(['secret', 'generate', 'r/words', '--words', '3'])
+  assert.match(w.stdout.toString(), /^[a-z-]+-[a-z-]+-[a-z-]+\n$/, w.stderr)
+  assert.ok(fs.existsSync(path.join(prefix, 'share', 'man', 'man1', 'polykey.1')), 'man polykey after npm install -g')
 })
