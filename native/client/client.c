@@ -52,6 +52,10 @@ static void __attribute__((noreturn)) use_node(const char *why) {
     argv[1] = (char *)script;
     for (int i = 0; i < user_nargs; i++) argv[i + 2] = user_args[i];
     execvp("node", argv);
+    if (errno == ENOENT) { /* no node on PATH (a script with a narrow PATH): the one we were built with */
+      argv[0] = PK_NODE_FALLBACK;
+      execv(PK_NODE_FALLBACK, argv);
+    }
   }
   fprintf(stderr, "polykey: error: cannot start node: %s\n", strerror(errno));
   exit(127);

@@ -72,12 +72,22 @@ char *pk_default_node(const char *cwd, const char **why) {
   if (xdh && xdh[0] == '/') snprintf(xdg, l, "%s/polykey/node.pk", xdh);
   else snprintf(xdg, l, "%s/.local/share/polykey/node.pk", home);
   snprintf(legacy, l, "%s/.polykey/node.pk", home);
-  struct stat st;
-  const char *pick = (stat(xdg, &st) != 0 && stat(legacy, &st) == 0) ? legacy : xdg;
-  char *r = pk_resolve(cwd, pick);
+  /* Lexically first, as Node's path.join does (a HOME of "h/./x/../" is "h"), then look. */
+  char *x = pk_resolve(cwd, xdg), *g = pk_resolve(cwd, legacy);
   free(xdg);
   free(legacy);
-  return r;
+  if (!x || !g) {
+    free(x);
+    free(g);
+    return NULL;
+  }
+  struct stat st;
+  if (stat(x, &st) != 0 && stat(g, &st) == 0) {
+    free(x);
+    return g;
+  }
+  free(g);
+  return x;
 }
 
 /* untrusted() of src/agent/paths.ts: ours alone (owner, no group/other bits), of the right kind. */

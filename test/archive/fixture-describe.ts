@@ -1,6 +1,8 @@
 // What a frozen node file holds, as one JSON document: fixture.test.ts compares a fixture with
 // its expected.json through this, and make-fixture.sh wrote expected.json with it once
 // (`node dist/test/archive/fixture-describe.js NODE PASSPHRASE`).
+import path from 'node:path'
+import os from 'node:os'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -76,7 +78,20 @@ export function describeNode(file: string, passphrase: string) {
 }
 
 /** The user-level view, through the CLI: info, every secret's value, tags, the exported tar. */
-export async function describeThroughCli(file: string, passphrase: string) {
+export async function describeThroughCli(frozen: string, passphrase: string) {
+  // A copy: each `secret get` below is recorded in the node's read audit (a save), and a frozen
+  // fixture must never change.
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'pk-fixture-'))
+  const file = path.join(scratch, path.basename(frozen))
+  fs.copyFileSync(frozen, file)
+  try {
+    return await describeCopy(file, passphrase)
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true })
+  }
+}
+
+async function describeCopy(file: string, passphrase: string) {
   const opts = { node: file, pass: passphrase }
   const must = async (args: string[]) => {
     const r = await cli(args, opts)
