@@ -36,7 +36,7 @@ build: deps
 
 # The CLI tests run bin/polykey as a shell does: through the native fast client when it is
 # built. These run a second time with Node alone; test/fast/same.test.ts compares the two.
-BOTH_MODES := dist/test/vault/cli.test.js dist/test/security/agent.test.js dist/test/agent/unlock.test.js
+BOTH_MODES := dist/test/cli/cli.test.js dist/test/security/agent.test.js dist/test/agent/unlock.test.js
 
 # Layers, no `any`, no floating promises (eslint.config.js); unused code is a tsc error (tsconfig.json).
 lint: deps

@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { tmpdir } from '../helpers.js'
-import { node, ok, json, type LogJson } from './util.js'
+import { node, ok, json, type LogJson } from '../vault/util.js'
 import { encodeIndex } from '../../src/git/index-file.js'
 
 const hasGit = spawnSync('git', ['--version']).status === 0

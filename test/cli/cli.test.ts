@@ -3,7 +3,7 @@ import test from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { run } from '../helpers.js'
-import { node, ok, fails, json, type LogJson } from './util.js'
+import { node, ok, fails, json, type LogJson } from '../vault/util.js'
 
 test('repositories and secrets: every command, its human output and its --json', async (t) => {
   const { pk, dir } = await node(t)
