@@ -38,9 +38,11 @@ build: deps
 # built. These run a second time with Node alone; test/fast/same.test.ts compares the two.
 BOTH_MODES := dist/test/cli/cli.test.js dist/test/security/agent.test.js dist/test/agent/unlock.test.js
 
-# Layers, no `any`, no floating promises (eslint.config.js); unused code is a tsc error (tsconfig.json).
+# Layers, no `any`, no floating promises (eslint.config.js); one format (prettier, .prettierrc.json);
+# unused code is a tsc error (tsconfig.json).
 lint: deps
 	npx eslint src
+	npx prettier --check --log-level warn src test bench eslint.config.js
 
 test: build lint
 	$(NODE) --test --test-concurrency=2 --test-timeout=300000 $$(find dist/test -name '*.test.js' | sort)

@@ -51,7 +51,10 @@ export async function run(r: Report): Promise<void> {
     // ---- pass with a throwaway key (no passphrase on it: gpg-agent answers at once, as a
     // pass user's agent does once it has the passphrase)
     fs.mkdirSync(gnupg, { mode: 0o700 })
-    must(spawnSync('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', 'bench <bench@example.org>', 'future-default', 'default', 'never'], { env: passEnv, encoding: 'utf8' }), 'gpg --quick-gen-key')
+    must(
+      spawnSync('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', 'bench <bench@example.org>', 'future-default', 'default', 'never'], { env: passEnv, encoding: 'utf8' }),
+      'gpg --quick-gen-key',
+    )
     must(spawnSync('pass', ['init', 'bench@example.org'], { env: passEnv, encoding: 'utf8' }), 'pass init')
     must(spawnSync('pass', ['insert', '-m', 'app/db'], { env: passEnv, input: VALUE, encoding: 'utf8' }), 'pass insert')
     const passShow = () => must(spawnSync('pass', ['show', 'app/db'], { env: passEnv, encoding: 'utf8' }), 'pass show', VALUE)

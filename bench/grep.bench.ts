@@ -38,7 +38,10 @@ export async function run(r: Report): Promise<void> {
       fs.mkdirSync(folder, { recursive: true })
       for (let i = 0; i < 100; i++) {
         const hit = (d * 100 + i) % 97 === 0 ? 'password: needle-in-haystack\n' : ''
-        fs.writeFileSync(path.join(folder, `secret-${String(i).padStart(4, '0')}`), `user: u${i}\n${hit}token: ${crypto.randomBytes(24).toString('hex')}\nurl: https://example.org/${d}/${i}\n`)
+        fs.writeFileSync(
+          path.join(folder, `secret-${String(i).padStart(4, '0')}`),
+          `user: u${i}\n${hit}token: ${crypto.randomBytes(24).toString('hex')}\nurl: https://example.org/${d}/${i}\n`,
+        )
       }
     }
     const node = path.join(work, 'node.pk')

@@ -15,16 +15,7 @@
  * Keys are paths relative to the mount root, "/"-separated, with or without a
  * leading "/" ("a.txt", "dir/b.txt"); intermediate directories are implied.
  */
-import {
-  DEFAULT_MOUNT_OPTIONS,
-  KERNEL_CACHE_OPTIONS,
-  loadFuse,
-  mountFuse,
-  unmountFuse,
-  type FuseMountOptions,
-  type FuseOperations,
-  type FuseStat,
-} from '../src/fuse/binding.js'
+import { DEFAULT_MOUNT_OPTIONS, KERNEL_CACHE_OPTIONS, loadFuse, mountFuse, unmountFuse, type FuseMountOptions, type FuseOperations, type FuseStat } from '../src/fuse/binding.js'
 
 /** Any mount option except the kernel-cache ones, which are fixed. */
 export type MapFsOptions = Omit<FuseMountOptions, keyof typeof KERNEL_CACHE_OPTIONS>
@@ -34,17 +25,13 @@ export { KERNEL_CACHE_OPTIONS }
 const S_IFDIR = 0o040000
 const S_IFREG = 0o100000
 
-function normalize (p: string): string {
+function normalize(p: string): string {
   const parts = p.split('/').filter((s) => s !== '' && s !== '.')
   if (parts.some((s) => s === '..')) throw new Error(`mapfs: ".." not allowed in ${JSON.stringify(p)}`)
   return '/' + parts.join('/')
 }
 
-export async function mountMapFs (
-  mountpoint: string,
-  files: Map<string, Buffer>,
-  opts: MapFsOptions = {},
-): Promise<{ unmount(): Promise<void> }> {
+export async function mountMapFs(mountpoint: string, files: Map<string, Buffer>, opts: MapFsOptions = {}): Promise<{ unmount(): Promise<void> }> {
   const Fuse = loadFuse()
   const now = Date.now()
   const uid = process.getuid?.() ?? 0
@@ -72,33 +59,32 @@ export async function mountMapFs (
   }
 
   const dirStat: FuseStat = { mode: S_IFDIR | 0o755, nlink: 2, size: 4096, uid, gid, atime: now, mtime: now, ctime: now }
-  const fileStat = (size: number): FuseStat =>
-    ({ mode: S_IFREG | 0o444, nlink: 1, size, uid, gid, atime: now, mtime: now, ctime: now })
+  const fileStat = (size: number): FuseStat => ({ mode: S_IFREG | 0o444, nlink: 1, size, uid, gid, atime: now, mtime: now, ctime: now })
 
   const ops: FuseOperations = {
-    getattr (p, cb) {
+    getattr(p, cb) {
       if (dirs.has(p)) return cb(0, dirStat)
       const data = contents.get(p)
       if (data === undefined) return cb(Fuse.ENOENT)
       return cb(0, fileStat(data.length))
     },
-    readdir (p, cb) {
+    readdir(p, cb) {
       const set = dirs.get(p)
       if (!set) return cb(contents.has(p) ? Fuse.ENOTDIR : Fuse.ENOENT)
       return cb(0, [...set])
     },
-    open (p, flags, cb) {
+    open(p, flags, cb) {
       if (!contents.has(p)) return cb(dirs.has(p) ? Fuse.EISDIR : Fuse.ENOENT)
       if ((flags & 3) !== 0) return cb(Fuse.EROFS) // O_WRONLY / O_RDWR
       return cb(0, 0)
     },
-    read (p, _fd, buf, len, position, cb) {
+    read(p, _fd, buf, len, position, cb) {
       const data = contents.get(p)
       if (data === undefined) return cb(Fuse.ENOENT)
       if (position >= data.length) return cb(0)
       return cb(data.copy(buf, 0, position, Math.min(data.length, position + len)))
     },
-    release (_p, _fd, cb) {
+    release(_p, _fd, cb) {
       return cb(0)
     },
   }
@@ -111,7 +97,7 @@ export async function mountMapFs (
   })
   let done: Promise<void> | undefined
   return {
-    unmount () {
+    unmount() {
       done ??= unmountFuse(fuse)
       return done
     },

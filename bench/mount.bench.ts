@@ -140,7 +140,13 @@ export async function run(r: Report): Promise<void> {
       }
     })
     await map1.stop()
-    r.add({ name: 'open+read+close x1000 via polykey mount', value: median(pkTimes) / 1000, unit: 'ms/file', baseline: { name: 'mapfs', value: median(mapTimes) / 1000 }, goal: '<= 1.5' })
+    r.add({
+      name: 'open+read+close x1000 via polykey mount',
+      value: median(pkTimes) / 1000,
+      unit: 'ms/file',
+      baseline: { name: 'mapfs', value: median(mapTimes) / 1000 },
+      goal: '<= 1.5',
+    })
 
     // ---- vs gocryptfs holding the same files
     const gocrypt = spawnSync('which', ['gocryptfs']).status === 0
@@ -155,7 +161,13 @@ export async function run(r: Report): Promise<void> {
         }
       })
       spawnSync('fusermount', ['-u', gmnt])
-      r.add({ name: 'open+read+close x1000 via polykey mount', value: median(pkTimes) / 1000, unit: 'ms/file', baseline: { name: 'gocryptfs', value: median(gcTimes) / 1000 }, goal: '<= 1.0' })
+      r.add({
+        name: 'open+read+close x1000 via polykey mount',
+        value: median(pkTimes) / 1000,
+        unit: 'ms/file',
+        baseline: { name: 'gocryptfs', value: median(gcTimes) / 1000 },
+        goal: '<= 1.0',
+      })
     } else r.ratio('vs gocryptfs', NaN, '<= 1.0', 'gocryptfs not installed (apt-get install gocryptfs)')
 
     // ---- the read audit (issue 17): the same reads with every open recorded vs --no-audit, on
@@ -187,7 +199,13 @@ export async function run(r: Report): Promise<void> {
         polykey(['unmount', offMnt], nOff)
         polykey(['unmount', guardMnt], nGuard)
       }
-      r.add({ name: 'open+read+close x1000, read audit on', value: median(on) / 1000, unit: 'ms/file', baseline: { name: '--no-audit', value: median(off) / 1000 }, goal: '<= 1.10' })
+      r.add({
+        name: 'open+read+close x1000, read audit on',
+        value: median(on) / 1000,
+        unit: 'ms/file',
+        baseline: { name: '--no-audit', value: median(off) / 1000 },
+        goal: '<= 1.10',
+      })
       r.add({ name: 'open+read+close x1000, guarded (allowed)', value: median(guard) / 1000, unit: 'ms/file', baseline: { name: '--no-audit', value: median(off) / 1000 } })
     }
 
@@ -217,8 +235,21 @@ export async function run(r: Report): Promise<void> {
     })
     await map10.stop()
     if (gmnt10) spawnSync('fusermount', ['-u', gmnt10])
-    r.add({ name: 'open+read+close of repos/R/S, 10,000 secrets in 100 repos', value: (median(pk10) / 10_000) * 1000, unit: 'us/file', baseline: { name: 'mapfs (bare binding)', value: (median(map10t) / 10_000) * 1000 }, goal: '<= 1.3' })
-    if (gmnt10) r.add({ name: 'open+read+close of repos/R/S, 10,000 secrets in 100 repos', value: (median(pk10) / 10_000) * 1000, unit: 'us/file', baseline: { name: 'gocryptfs', value: (median(gc10) / 10_000) * 1000 }, goal: '<= 0.8' })
+    r.add({
+      name: 'open+read+close of repos/R/S, 10,000 secrets in 100 repos',
+      value: (median(pk10) / 10_000) * 1000,
+      unit: 'us/file',
+      baseline: { name: 'mapfs (bare binding)', value: (median(map10t) / 10_000) * 1000 },
+      goal: '<= 1.3',
+    })
+    if (gmnt10)
+      r.add({
+        name: 'open+read+close of repos/R/S, 10,000 secrets in 100 repos',
+        value: (median(pk10) / 10_000) * 1000,
+        unit: 'us/file',
+        baseline: { name: 'gocryptfs', value: (median(gc10) / 10_000) * 1000 },
+        goal: '<= 0.8',
+      })
     else r.ratio('10,000 secrets vs gocryptfs', NaN, '<= 0.8', 'gocryptfs not installed (apt-get install gocryptfs)')
     r.add({ name: 'ls -lR of 10,000 secrets', value: median(pkLs), unit: 'ms', baseline: { name: 'mapfs', value: median(mapLs) }, goal: '<= 1.2' })
 

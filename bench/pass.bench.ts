@@ -23,10 +23,15 @@ export async function run(r: Report): Promise<void> {
   const home = path.join(work, 'g')
   fs.mkdirSync(home, { mode: 0o700 })
   const env = { ...polykeyEnv(PASS), GNUPGHOME: home, PASSWORD_STORE_DIR: path.join(work, 'store') }
-  const gpg = (args: string[]) => execFileSync('gpg', ['--batch', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const gpg = (args: string[]) =>
+    execFileSync('gpg', ['--batch', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   try {
     gpg(['--quick-gen-key', 'Bench <bench@polykey.invalid>', 'ed25519', 'cert,sign', '0'])
-    const fpr = gpg(['--with-colons', '--list-keys']).toString().split('\n').find((l) => l.startsWith('fpr'))!.split(':')[9]
+    const fpr = gpg(['--with-colons', '--list-keys'])
+      .toString()
+      .split('\n')
+      .find((l) => l.startsWith('fpr'))!
+      .split(':')[9]
     gpg(['--quick-add-key', fpr, 'cv25519', 'encr', '0'])
     execFileSync('pass', ['init', fpr], { env, stdio: 'ignore' })
     // Made the fast way (one gpg encrypting every file) — what pass would write, one by one.

@@ -6,7 +6,10 @@ import { Report } from './lib.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const only = process.argv.slice(2)
-const mods = fs.readdirSync(here).filter((f) => f.endsWith('.bench.js') && (only.length === 0 || only.some((o) => f.includes(o)))).sort()
+const mods = fs
+  .readdirSync(here)
+  .filter((f) => f.endsWith('.bench.js') && (only.length === 0 || only.some((o) => f.includes(o))))
+  .sort()
 for (const f of mods) {
   const mod = (await import(path.join(here, f))) as { title: string; run(r: Report): Promise<void> }
   console.log(`\n== ${mod.title} (${f.replace('.bench.js', '')})`)

@@ -71,7 +71,9 @@ function startGitDaemon(base: string): Promise<{ port: number; child: ChildProce
     const probe = net.createServer().listen(0, '127.0.0.1', () => {
       const port = (probe.address() as net.AddressInfo).port
       probe.close(() => {
-        const child = spawn('git', ['daemon', '--export-all', `--base-path=${base}`, '--listen=127.0.0.1', `--port=${port}`, '--reuseaddr', '--informative-errors', base], { stdio: 'ignore' })
+        const child = spawn('git', ['daemon', '--export-all', `--base-path=${base}`, '--listen=127.0.0.1', `--port=${port}`, '--reuseaddr', '--informative-errors', base], {
+          stdio: 'ignore',
+        })
         child.once('exit', (c) => reject(new Error(`git daemon exited ${c}`)))
         const tryConnect = (n: number) => {
           const s = net.connect(port, '127.0.0.1')
@@ -127,7 +129,9 @@ export async function run(r: Report): Promise<void> {
     // packed, as a git server's repositories normally are (the harder baseline: nothing to compute),
     // and by git itself: its own deltas and zlib, not what it would reuse from our packs
     execFileSync('git', ['repack', '-adFq'], { cwd: path.join(gitBase, 'bench.git') })
-    const commits = execFileSync('git', ['rev-list', '--count', 'HEAD'], { cwd: path.join(gitBase, 'bench.git') }).toString().trim()
+    const commits = execFileSync('git', ['rev-list', '--count', 'HEAD'], { cwd: path.join(gitBase, 'bench.git') })
+      .toString()
+      .trim()
     if (commits !== String(COMMITS)) throw new Error(`expected ${COMMITS} commits, git sees ${commits}`)
     const daemon = await startGitDaemon(gitBase)
     children.push(daemon.child)

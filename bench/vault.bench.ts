@@ -61,7 +61,10 @@ export async function run(r: Report): Promise<void> {
     // ---- (a) secret get: 10,000 secrets vs 10
     const big = path.join(work, 'big.pk')
     const tiny = path.join(work, 'tiny.pk')
-    for (const [node, dir] of [[big, src], [tiny, small]]) {
+    for (const [node, dir] of [
+      [big, src],
+      [tiny, small],
+    ]) {
       polykey(['init', '--kdf', 'test'], node)
       polykey(['import', 'dir', dir], node)
     }

@@ -87,8 +87,7 @@ export function errnoOf(err: unknown): string {
 
 export const usage = (msg: string, data: Record<string, unknown> = {}) => new PolykeyError('USAGE', msg, data)
 export const notFound = (msg: string, data: Record<string, unknown> = {}) => new PolykeyError('NOT_FOUND', msg, data)
-export const corrupt = (msg: string, data: Record<string, unknown> = {}, cause?: unknown) =>
-  new PolykeyError('CORRUPT', msg, data, { cause })
+export const corrupt = (msg: string, data: Record<string, unknown> = {}, cause?: unknown) => new PolykeyError('CORRUPT', msg, data, { cause })
 
 /** Turn an OS error from node:fs into our taxonomy, keeping the cause. */
 export function fromFsError(err: unknown, what: string): PolykeyError {

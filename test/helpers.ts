@@ -60,7 +60,10 @@ export function collect(
  * client when built, unless POLYKEY_NO_FAST_CLIENT is set — `make test` runs the CLI tests in
  * both modes); env defaults to a node in `node` with the test passphrase.
  */
-export async function run(args: string[], opts: { node?: string; input?: Buffer | string; env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export async function run(
+  args: string[],
+  opts: { node?: string; input?: Buffer | string; env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
   const env: Record<string, string | undefined> = { ...process.env, POLYKEY_PASSPHRASE: PASS, ...opts.env }
   if (opts.node) env.POLYKEY_NODE = opts.node
   const r = await collect(BIN, args, { env, cwd: opts.cwd ?? ROOT, input: opts.input, timeoutMs: opts.timeoutMs ?? 60_000 })

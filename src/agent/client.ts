@@ -19,7 +19,13 @@ const me = () => process.getuid?.() ?? 0
 export async function connectAgent(sock: string): Promise<net.Socket | null> {
   if (!fs.existsSync(sock)) return null
   const why = untrusted(agentDir(), 'dir') ?? untrusted(sock, 'socket')
-  if (why) throw new PolykeyError('REFUSED', `refusing to use the agent socket: ${why}`, { socket: sock }, { hint: 'someone else may have put it there; remove it if you do not know why it exists' })
+  if (why)
+    throw new PolykeyError(
+      'REFUSED',
+      `refusing to use the agent socket: ${why}`,
+      { socket: sock },
+      { hint: 'someone else may have put it there; remove it if you do not know why it exists' },
+    )
   const c = await new Promise<net.Socket | null>((resolve) => {
     const s = net.connect(sock)
     s.once('connect', () => resolve(s))

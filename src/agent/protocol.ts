@@ -42,7 +42,16 @@ export function parseRequest(line: Buffer): Request | null {
 }
 
 /** Passed from the CLI to the agent: a node-file peer's passphrase, sync settings. */
-export const FORWARDED_ENV = ['POLYKEY_TARGET_PASSPHRASE', 'POLYKEY_DHT_BOOTSTRAP', 'POLYKEY_SYNC_TIMEOUT', 'POLYKEY_KEYBASE_URL', 'POLYKEY_GITHUB_URL', 'POLYKEY_GITHUB_API_URL', 'POLYKEY_IDENTITY_TIMEOUT', 'COLUMNS'] as const
+export const FORWARDED_ENV = [
+  'POLYKEY_TARGET_PASSPHRASE',
+  'POLYKEY_DHT_BOOTSTRAP',
+  'POLYKEY_SYNC_TIMEOUT',
+  'POLYKEY_KEYBASE_URL',
+  'POLYKEY_GITHUB_URL',
+  'POLYKEY_GITHUB_API_URL',
+  'POLYKEY_IDENTITY_TIMEOUT',
+  'COLUMNS',
+] as const
 
 export function frame(type: number, payload: Buffer): Buffer {
   const h = Buffer.alloc(5)

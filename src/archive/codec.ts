@@ -183,7 +183,9 @@ export function slotSize(s: Slot): number {
 
 /** A slot's id for `slot list` / `slot rm`: 8 hex digits of BLAKE2b over its type and body. */
 export function slotId(s: Slot): string {
-  return hash(Buffer.concat([Buffer.from([SlotType[s.type]]), encodeSlotBody(s)]), 16).subarray(0, 4).toString('hex')
+  return hash(Buffer.concat([Buffer.from([SlotType[s.type]]), encodeSlotBody(s)]), 16)
+    .subarray(0, 4)
+    .toString('hex')
 }
 
 export function encodeSlotArea(a: SlotArea): Buffer {
@@ -195,7 +197,14 @@ export function encodeSlotArea(a: SlotArea): Buffer {
   for (const s of a.slots) {
     const body = encodeSlotBody(s)
     if (off + 3 + body.length > SLOT_AREA_SIZE - 16)
-      throw new PolykeyError('REFUSED', `no room for this key slot: the slot area holds ${SLOT_ROOM} bytes of slots, these need ${a.slots.reduce((n, x) => n + slotSize(x), 0)}`, { region: 'slots' }, { hint: 'a gpg slot for an ECC (cv25519) encryption subkey takes about 230 bytes, an RSA one more; remove a slot, or add an ECC subkey (gpg --quick-add-key FPR cv25519 encr)' })
+      throw new PolykeyError(
+        'REFUSED',
+        `no room for this key slot: the slot area holds ${SLOT_ROOM} bytes of slots, these need ${a.slots.reduce((n, x) => n + slotSize(x), 0)}`,
+        { region: 'slots' },
+        {
+          hint: 'a gpg slot for an ECC (cv25519) encryption subkey takes about 230 bytes, an RSA one more; remove a slot, or add an ECC subkey (gpg --quick-add-key FPR cv25519 encr)',
+        },
+      )
     b.writeUInt8(SlotType[s.type], off)
     b.writeUInt16LE(body.length, off + 1)
     body.copy(b, off + 3)

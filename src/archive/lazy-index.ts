@@ -25,7 +25,12 @@ export class LazyIndex extends Map<string, Entry> {
    * the member count after the deltas that follow it; `check` throws on an entry that cannot be
    * right (a member outside the file).
    */
-  constructor(full: Buffer, fullCount: number, count: number, private readonly check: (e: Entry) => void) {
+  constructor(
+    full: Buffer,
+    fullCount: number,
+    count: number,
+    private readonly check: (e: Entry) => void,
+  ) {
     super()
     if (full.length < 8 || full[0] !== 0) throw corrupt('node index kind does not match its trailer', { region: 'index' })
     if (full.readUInt32LE(4) !== fullCount) throw corrupt('node index does not match its trailer', { region: 'index' })

@@ -19,7 +19,11 @@ export interface LockHolder {
 }
 
 export class NodeLock {
-  private constructor(readonly path: string, private fileFd: number, private released = false) {}
+  private constructor(
+    readonly path: string,
+    private fileFd: number,
+    private released = false,
+  ) {}
 
   /** The lock file: beside the node's real path, so that a symlink to the node names the same one. */
   static lockPath(nodePath: string): string {
@@ -141,17 +145,27 @@ function errText(err: unknown): string {
 /** LOCKED, naming the holder the lock file names; `viaFile`: it was the OS lock on the node file that was busy. */
 function lockedError(holder: LockHolder | null, lockPath: string, viaFile: boolean): PolykeyError {
   if (!holder && viaFile)
-    return new PolykeyError('LOCKED', 'node is locked by another process (through another name of this node: a hard link or another path to it)', { lock: lockPath }, {
-      hint: 'unmount or stop the other polykey first: every name of a node file is the same node',
-    })
+    return new PolykeyError(
+      'LOCKED',
+      'node is locked by another process (through another name of this node: a hard link or another path to it)',
+      { lock: lockPath },
+      {
+        hint: 'unmount or stop the other polykey first: every name of a node file is the same node',
+      },
+    )
   const who = holder ? `process ${holder.pid} on ${holder.host} (since ${holder.since})` : 'another process'
-  return new PolykeyError('LOCKED', `node is locked by ${who}`, { lock: lockPath, holder }, {
-    hint: !holder
-      ? `if no polykey is using this node, remove ${lockPath}`
-      : holder.host === os.hostname()
-        ? `if that process is gone, remove ${lockPath}`
-        : 'unmount or stop the other polykey first',
-  })
+  return new PolykeyError(
+    'LOCKED',
+    `node is locked by ${who}`,
+    { lock: lockPath, holder },
+    {
+      hint: !holder
+        ? `if no polykey is using this node, remove ${lockPath}`
+        : holder.host === os.hostname()
+          ? `if that process is gone, remove ${lockPath}`
+          : 'unmount or stop the other polykey first',
+    },
+  )
 }
 
 /**

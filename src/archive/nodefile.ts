@@ -4,17 +4,43 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import {
-  BODY_OFFSET, CHUNK_OVERHEAD, CHUNK_SIZE, HEADER_SIZE, SEGMENT_HEADER_SIZE, SLOT_AREA_SIZE, TRAILER_MAGIC,
-  TRAILER_SIZE, FORMAT_VERSION, FILE_ID_BYTES, BLOB_ID_BYTES,
-  LINKED_TAIL_BYTES, type Entry, type IndexOp, type SlotArea, type Trailer,
-  chainLink, chunkCount, decodeHeader, decodeIndex, decodeSegmentHeader, decodeTrailer, decryptChunks, encodeHeader,
-  encodeIndex, encodeSegmentHeader, encodeSlotArea, encodeTrailer, encryptMember, indexAd, isValidPath, storedSize,
-  wrapPassphraseSlot, type Slot,
+  BODY_OFFSET,
+  CHUNK_OVERHEAD,
+  CHUNK_SIZE,
+  HEADER_SIZE,
+  SEGMENT_HEADER_SIZE,
+  SLOT_AREA_SIZE,
+  TRAILER_MAGIC,
+  TRAILER_SIZE,
+  FORMAT_VERSION,
+  FILE_ID_BYTES,
+  BLOB_ID_BYTES,
+  LINKED_TAIL_BYTES,
+  type Entry,
+  type IndexOp,
+  type SlotArea,
+  type Trailer,
+  chainLink,
+  chunkCount,
+  decodeHeader,
+  decodeIndex,
+  decodeSegmentHeader,
+  decodeTrailer,
+  decryptChunks,
+  encodeHeader,
+  encodeIndex,
+  encodeSegmentHeader,
+  encodeSlotArea,
+  encodeTrailer,
+  encryptMember,
+  indexAd,
+  isValidPath,
+  storedSize,
+  wrapPassphraseSlot,
+  type Slot,
 } from './codec.js'
 import { type KeySource, type SlotInfo, activeSlots, describeSlot, readHead, unlockSlots, writeSlots, makePassphraseSlot } from './slots.js'
-import {
-  KEY_BYTES, NONCE_BYTES, SALT_BYTES, type KdfParams, deriveFromPassphrase, open as aeadOpen, randomBytes, seal, secureBuffer, subkey, wipe,
-} from '../crypto/index.js'
+import { KEY_BYTES, NONCE_BYTES, SALT_BYTES, type KdfParams, deriveFromPassphrase, open as aeadOpen, randomBytes, seal, secureBuffer, subkey, wipe } from '../crypto/index.js'
 import { PolykeyError, corrupt, fromFsError, notFound } from '../errors.js'
 import { LazyIndex } from './lazy-index.js'
 import { tryLockFile } from './os-lock.js'
@@ -93,8 +119,7 @@ export class NodeFile {
     try {
       fd = fs.openSync(p, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_RDWR, 0o600)
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST')
-        throw new PolykeyError('EXISTS', `${p} already exists; refusing to overwrite it`, { path: p })
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new PolykeyError('EXISTS', `${p} already exists; refusing to overwrite it`, { path: p })
       throw fromFsError(err, `cannot create ${p}`)
     }
     try {
@@ -177,8 +202,7 @@ export class NodeFile {
     let cur = t
     let guard = 0
     while (cur.indexKind === 'delta') {
-      if (cur.prevTrailer < BODY_OFFSET || cur.prevTrailer >= cur.segStart || ++guard > MAX_CHAIN_COUNT + 2)
-        throw corrupt('node index chain is broken', { region: 'trailer' })
+      if (cur.prevTrailer < BODY_OFFSET || cur.prevTrailer >= cur.segStart || ++guard > MAX_CHAIN_COUNT + 2) throw corrupt('node index chain is broken', { region: 'trailer' })
       // One read: the previous trailer and the index tag before it (what cur's link covers).
       const tail = readAt(this.fd, cur.prevTrailer + TRAILER_SIZE - LINKED_TAIL_BYTES, LINKED_TAIL_BYTES)
       const prev = decodeTrailer(tail.subarray(LINKED_TAIL_BYTES - TRAILER_SIZE), this.fileId, this.macKey)
@@ -195,8 +219,7 @@ export class NodeFile {
     // a large node does not pay for decoding every entry.
     const size = this.size
     const index = new LazyIndex(this.readIndexPlain(cur), cur.memberCount, t.memberCount, (e) => {
-      if (e.type === 'file' && (e.offset < BODY_OFFSET || e.offset + storedSize(e.size) > size))
-        throw corrupt(`member '${e.path}' points outside the file`, { region: 'index' })
+      if (e.type === 'file' && (e.offset < BODY_OFFSET || e.offset + storedSize(e.size) > size)) throw corrupt(`member '${e.path}' points outside the file`, { region: 'index' })
     })
     for (let i = chain.length - 2; i >= 0; i--) index.applyDelta(this.readIndexBlock(chain[i]))
     this.index = index
@@ -217,7 +240,11 @@ export class NodeFile {
       throw corrupt('node index chain is broken', { region: 'trailer' })
     const tail = tailRead ?? readAt(this.fd, t.prevTrailer + TRAILER_SIZE - LINKED_TAIL_BYTES, LINKED_TAIL_BYTES)
     if (!chainLink(tail).equals(t.link))
-      throw corrupt('node file trailer chain is broken (a save does not follow the one before it: pieces of two copies of this node?)', { region: 'trailer', seq: t.seq, offset: t.prevTrailer })
+      throw corrupt('node file trailer chain is broken (a save does not follow the one before it: pieces of two copies of this node?)', {
+        region: 'trailer',
+        seq: t.seq,
+        offset: t.prevTrailer,
+      })
   }
 
   /**
@@ -396,9 +423,14 @@ export class NodeFile {
     }
     const mine = fs.fstatSync(this.fd)
     if (st && st.ino === mine.ino && st.dev === mine.dev) return
-    throw new PolykeyError('CONFLICT', `${this.path} was ${st ? 'replaced by another file' : 'removed or renamed'} since it was opened (a sync or restore tool?); not saving into the old file`, { path: this.path }, {
-      hint: 'the changes are not saved; close this polykey (unmount) and open the node again to see which file it is now',
-    })
+    throw new PolykeyError(
+      'CONFLICT',
+      `${this.path} was ${st ? 'replaced by another file' : 'removed or renamed'} since it was opened (a sync or restore tool?); not saving into the old file`,
+      { path: this.path },
+      {
+        hint: 'the changes are not saved; close this polykey (unmount) and open the node again to see which file it is now',
+      },
+    )
   }
 
   private appendSegment(changes: Change[], kindWanted: 'auto' | 'full'): void {
@@ -418,7 +450,7 @@ export class NodeFile {
     // disk, so a failed save changes nothing in memory). Copying the index here would make every
     // save O(members); the overlay keeps it O(changes).
     const touched = new Map<string, Entry | null>()
-    const lookup = (p: string) => (touched.has(p) ? touched.get(p) ?? undefined : this.index.get(p))
+    const lookup = (p: string) => (touched.has(p) ? (touched.get(p) ?? undefined) : this.index.get(p))
     let memberCount = this.index.size
     let liveBytes = this.trailer.liveBytes
     for (const c of changes) {
@@ -586,10 +618,24 @@ export class NodeFile {
         if (pendingBytes > 8 << 20) flush()
       }
       flush()
-      const payload = encodeIndex('full', [...next.values()].map((entry) => ({ op: 'put' as const, entry })))
+      const payload = encodeIndex(
+        'full',
+        [...next.values()].map((entry) => ({ op: 'put' as const, entry })),
+      )
       const nonce = randomBytes(NONCE_BYTES)
       const indexBlock = Buffer.concat([nonce, seal(this.indexKey, nonce, payload, indexAd(this.fileId, w, seq))])
-      const trailer: Trailer = { seq, segStart, indexOffset: w, indexLength: indexBlock.length, indexKind: 'full', prevTrailer: 0, chainBytes: 0, chainCount: 0, memberCount: next.size, liveBytes: this.trailer.liveBytes }
+      const trailer: Trailer = {
+        seq,
+        segStart,
+        indexOffset: w,
+        indexLength: indexBlock.length,
+        indexKind: 'full',
+        prevTrailer: 0,
+        chainBytes: 0,
+        chainCount: 0,
+        memberCount: next.size,
+        liveBytes: this.trailer.liveBytes,
+      }
       const trailerOffset = w + indexBlock.length
       writeFull(fd, Buffer.concat([indexBlock, encodeTrailer(trailer, this.fileId, this.macKey)]), w)
       writeFull(fd, encodeSegmentHeader({ seq, length: trailerOffset + TRAILER_SIZE - segStart }), segStart)
@@ -651,9 +697,18 @@ export class NodeFile {
     if (!this.writable) throw new PolykeyError('INTERNAL', 'node file opened read-only')
     const slots = this.slotsInForce()
     const hit = slots.filter((s) => describeSlot(s).id === id.toLowerCase())
-    if (hit.length === 0) throw notFound(`no key slot '${id}'`, { id }, )
-    if (slots.length === 1) throw new PolykeyError('REFUSED', `slot ${id} is the node's only key slot; removing it would lock the node forever`, { id }, { hint: 'add another slot first (polykey slot add)' })
-    writeSlots(this.fd, slots.filter((s) => !hit.includes(s)))
+    if (hit.length === 0) throw notFound(`no key slot '${id}'`, { id })
+    if (slots.length === 1)
+      throw new PolykeyError(
+        'REFUSED',
+        `slot ${id} is the node's only key slot; removing it would lock the node forever`,
+        { id },
+        { hint: 'add another slot first (polykey slot add)' },
+      )
+    writeSlots(
+      this.fd,
+      slots.filter((s) => !hit.includes(s)),
+    )
     return describeSlot(hit[0])
   }
 
@@ -668,7 +723,12 @@ export class NodeFile {
     let i = slots.findIndex((s) => s.type === 'passphrase' && describeSlot(s).id === this.unlockedSlot)
     if (i < 0 && pass.length === 1) i = slots.indexOf(pass[0])
     if (i < 0)
-      throw new PolykeyError('REFUSED', pass.length ? 'which passphrase slot? unlock with the passphrase to change' : 'this node has no passphrase slot', {}, { hint: pass.length ? 'give the current passphrase (--passphrase-file)' : 'add one with polykey slot add passphrase' })
+      throw new PolykeyError(
+        'REFUSED',
+        pass.length ? 'which passphrase slot? unlock with the passphrase to change' : 'this node has no passphrase slot',
+        {},
+        { hint: pass.length ? 'give the current passphrase (--passphrase-file)' : 'add one with polykey slot add passphrase' },
+      )
     slots[i] = makePassphraseSlot(this.headerBytes, this.master, newPassphrase, kdf)
     writeSlots(this.fd, slots)
     this.unlockedSlot = describeSlot(slots[i]).id

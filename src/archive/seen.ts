@@ -15,7 +15,10 @@ const HEADER = '# polykey: the highest save counter seen per node (file id); see
 export class SeenRecord {
   private warnedUntrusted = false
 
-  private constructor(readonly file: string, private readonly warn: (msg: string) => void) {}
+  private constructor(
+    readonly file: string,
+    private readonly warn: (msg: string) => void,
+  ) {}
 
   /** The user's record, from $XDG_STATE_HOME or $HOME; null when neither is set. */
   static forUser(env: NodeJS.ProcessEnv, warn: (msg: string) => void): SeenRecord | null {
@@ -109,6 +112,7 @@ function untrusted(p: string, isDir: boolean): string | null {
   const uid = process.getuid?.() ?? st.uid
   if (isDir ? !st.isDirectory() : !st.isFile()) return `it is not a ${isDir ? 'folder' : 'regular file'}`
   if (st.uid !== uid) return `${isDir ? 'its folder' : 'it'} belongs to user ${st.uid}, not to you (user ${uid})`
-  if (st.mode & (isDir ? 0o022 : 0o077)) return `${isDir ? 'its folder' : 'it'} is ${st.mode & 0o022 ? 'writable' : 'readable'} by others (mode ${(st.mode & 0o777).toString(8)}; it must be ${isDir ? '0700' : '0600'})`
+  if (st.mode & (isDir ? 0o022 : 0o077))
+    return `${isDir ? 'its folder' : 'it'} is ${st.mode & 0o022 ? 'writable' : 'readable'} by others (mode ${(st.mode & 0o777).toString(8)}; it must be ${isDir ? '0700' : '0600'})`
   return null
 }

@@ -3,13 +3,38 @@
 // two 512-byte areas at offsets 64 and 576 are ever written here; the body is never touched.
 import fs from 'node:fs'
 import {
-  HEADER_SIZE, SLOT_AREA_SIZE, SLOT_AREAS_OFFSET,
-  type GpgSlot, type KeyFileSlot, type PassphraseSlot, type Slot, type SlotArea, type SlotKind,
-  decodeSlotArea, encodeSlotArea, gpgSlotCheckInput, slotId, unwrapKeyFileSlot, unwrapPassphraseSlot, wrapKeyFileSlot, wrapPassphraseSlot,
+  HEADER_SIZE,
+  SLOT_AREA_SIZE,
+  SLOT_AREAS_OFFSET,
+  type GpgSlot,
+  type KeyFileSlot,
+  type PassphraseSlot,
+  type Slot,
+  type SlotArea,
+  type SlotKind,
+  decodeSlotArea,
+  encodeSlotArea,
+  gpgSlotCheckInput,
+  slotId,
+  unwrapKeyFileSlot,
+  unwrapPassphraseSlot,
+  wrapKeyFileSlot,
+  wrapPassphraseSlot,
 } from './codec.js'
 import {
-  KEY_BYTES, KEYFILE_BYTES, NONCE_BYTES, SALT_BYTES, type KdfParams,
-  deriveFromKeyFile, deriveFromPassphrase, equal, hash, randomBytes, secureBuffer, subkey, wipe,
+  KEY_BYTES,
+  KEYFILE_BYTES,
+  NONCE_BYTES,
+  SALT_BYTES,
+  type KdfParams,
+  deriveFromKeyFile,
+  deriveFromPassphrase,
+  equal,
+  hash,
+  randomBytes,
+  secureBuffer,
+  subkey,
+  wipe,
 } from '../crypto/index.js'
 import { decryptSync, encryptTo } from '../crypto/gpg.js'
 import { PolykeyError, corrupt } from '../errors.js'

@@ -53,7 +53,17 @@ export async function recordCliRead(ctx: Context, v: Vault, via: AuditVia, secre
   const info = processInfo(pid, ctx.hosted?.mountpoint || '\0', { hash: false })
   const log = auditLog(v.store)
   for (const secret of secrets)
-    log.record({ time: Date.now(), via, secret, pid, exe: info?.exe.path ?? '', cmdline: (info?.cmdline ?? []).slice(0, 32), script: info?.script?.path ?? null, allowed: true, reason: null })
+    log.record({
+      time: Date.now(),
+      via,
+      secret,
+      pid,
+      exe: info?.exe.path ?? '',
+      cmdline: (info?.cmdline ?? []).slice(0, 32),
+      script: info?.script?.path ?? null,
+      allowed: true,
+      reason: null,
+    })
   log.flush()
 }
 
@@ -88,8 +98,20 @@ export async function accessAllow(ctx: Context, argv: { program: string; repo?: 
   return EXIT.OK
 }
 
-const ruleJson = (r: AccessRule) => ({ id: r.id, program: r.program.path, script: r.script?.path ?? null, scope: scopeOf(r), repo: r.repo ?? null, tag: r.tag ?? null, added: iso(r.added), dev: r.program.dev, ino: r.program.ino, hash: r.program.hash })
-const describeRule = (r: AccessRule) => `${r.program.path}${r.script ? ` running ${r.script.path}` : ''} to read ${r.repo !== undefined ? `repository ${r.repo}` : r.tag !== undefined ? `tag ${r.tag}` : 'the whole node'}`
+const ruleJson = (r: AccessRule) => ({
+  id: r.id,
+  program: r.program.path,
+  script: r.script?.path ?? null,
+  scope: scopeOf(r),
+  repo: r.repo ?? null,
+  tag: r.tag ?? null,
+  added: iso(r.added),
+  dev: r.program.dev,
+  ino: r.program.ino,
+  hash: r.program.hash,
+})
+const describeRule = (r: AccessRule) =>
+  `${r.program.path}${r.script ? ` running ${r.script.path}` : ''} to read ${r.repo !== undefined ? `repository ${r.repo}` : r.tag !== undefined ? `tag ${r.tag}` : 'the whole node'}`
 
 export async function accessList(ctx: Context) {
   const b = await ctx.withVault(false, (v) => loadAccess(v))
@@ -186,14 +208,33 @@ export async function audit(ctx: Context, argv: { ref?: string; since?: string }
   const shown = records.filter((r) => (since === null || r.time >= since) && (!match || match(r)))
   if (ctx.args.json)
     ctx.json({
-      records: shown.map((r) => ({ seq: r.seq, time: iso(r.time), via: r.via, secret: r.secret, allowed: r.allowed, reason: r.reason, pid: r.pid, exe: r.exe, script: r.script, cmdline: r.cmdline })),
+      records: shown.map((r) => ({
+        seq: r.seq,
+        time: iso(r.time),
+        via: r.via,
+        secret: r.secret,
+        allowed: r.allowed,
+        reason: r.reason,
+        pid: r.pid,
+        exe: r.exe,
+        script: r.script,
+        cmdline: r.cmdline,
+      })),
       chain: { ok: chain.ok, brokenAt: chain.brokenAt ?? null, why: chain.why ?? null, dropped: chain.dropped },
     })
   else {
     if (chain.dropped) ctx.out(`(${chain.dropped} older records dropped by rotation)`)
-    for (const r of shown) ctx.out(`${iso(r.time)}  ${r.allowed ? 'allowed' : 'REFUSED'}  ${r.via.padEnd(5)} ${r.secret}  pid ${r.pid} ${r.exe}${r.script ? ` ${r.script}` : ''} — ${r.cmdline.join(' ')}${r.reason ? ` (${reasonText(r.reason)})` : ''}`)
+    for (const r of shown)
+      ctx.out(
+        `${iso(r.time)}  ${r.allowed ? 'allowed' : 'REFUSED'}  ${r.via.padEnd(5)} ${r.secret}  pid ${r.pid} ${r.exe}${r.script ? ` ${r.script}` : ''} — ${r.cmdline.join(' ')}${r.reason ? ` (${reasonText(r.reason)})` : ''}`,
+      )
   }
   if (!chain.ok)
-    throw new PolykeyError('CORRUPT', `the audit log is broken at record ${chain.brokenAt}: ${chain.why}`, { brokenAt: chain.brokenAt }, { hint: 'records before it are as written; from it on, something removed or changed them' })
+    throw new PolykeyError(
+      'CORRUPT',
+      `the audit log is broken at record ${chain.brokenAt}: ${chain.why}`,
+      { brokenAt: chain.brokenAt },
+      { hint: 'records before it are as written; from it on, something removed or changed them' },
+    )
   return EXIT.OK
 }

@@ -53,7 +53,8 @@ export async function unlock(ctx: Context, argv: { timeout?: string; daemonChild
 
 export async function lock(ctx: Context): Promise<number> {
   if (ctx.hosted) {
-    if (ctx.hosted.kind === 'mount') throw new PolykeyError('REFUSED', `the node is mounted at ${ctx.hosted.mountpoint}`, {}, { hint: `unmount it instead: 'polykey unmount ${ctx.hosted.mountpoint}'` })
+    if (ctx.hosted.kind === 'mount')
+      throw new PolykeyError('REFUSED', `the node is mounted at ${ctx.hosted.mountpoint}`, {}, { hint: `unmount it instead: 'polykey unmount ${ctx.hosted.mountpoint}'` })
     ctx.conn?.outliveStop()
     await ctx.hosted.stop()
     return EXIT.OK
@@ -81,8 +82,7 @@ export async function status(ctx: Context): Promise<number> {
   const sock = p ? await findAgent(nodePath) : null
   const rec = sock && p ? readRecord(p.record) : null
   const state = !rec ? 'locked' : rec.kind === 'mount' ? 'mounted' : 'unlocked'
-  if (ctx.args.json)
-    ctx.json({ node: nodePath, state, mountpoint: rec?.mountpoint || null, until: rec?.until ? new Date(rec.until).toISOString() : null, pid: rec?.pid ?? null })
+  if (ctx.args.json) ctx.json({ node: nodePath, state, mountpoint: rec?.mountpoint || null, until: rec?.until ? new Date(rec.until).toISOString() : null, pid: rec?.pid ?? null })
   else if (state === 'locked') ctx.out(`${nodePath}: locked`)
   else if (state === 'mounted') ctx.out(`${nodePath}: mounted at ${rec!.mountpoint}`)
   else ctx.out(`${nodePath}: unlocked ${describeUntil(rec!.until)}`)

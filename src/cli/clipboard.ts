@@ -21,7 +21,19 @@ export interface ClipTool {
 export const DEFAULT_CLIP_SECONDS = 45
 
 /** What the tools need to find the display, and nothing else from the caller's environment. */
-const DISPLAY_ENV = ['PATH', 'HOME', 'DISPLAY', 'XAUTHORITY', 'WAYLAND_DISPLAY', 'XDG_RUNTIME_DIR', 'XDG_SESSION_TYPE', 'DBUS_SESSION_BUS_ADDRESS', 'LANG', 'LC_ALL', 'LC_CTYPE'] as const
+const DISPLAY_ENV = [
+  'PATH',
+  'HOME',
+  'DISPLAY',
+  'XAUTHORITY',
+  'WAYLAND_DISPLAY',
+  'XDG_RUNTIME_DIR',
+  'XDG_SESSION_TYPE',
+  'DBUS_SESSION_BUS_ADDRESS',
+  'LANG',
+  'LC_ALL',
+  'LC_CTYPE',
+] as const
 
 export function toolEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {}
@@ -49,7 +61,8 @@ export function findClipTool(env: NodeJS.ProcessEnv, platform: NodeJS.Platform =
     return { name: 'wl-copy', copy: ['wl-copy'], paste: ['wl-paste', '--no-newline'], clear: ['wl-copy', '--clear'] }
   if (env.DISPLAY) {
     if (onPath('xclip', env)) return { name: 'xclip', copy: ['xclip', '-selection', 'clipboard', '-in'], paste: ['xclip', '-selection', 'clipboard', '-out'], clear: null }
-    if (onPath('xsel', env)) return { name: 'xsel', copy: ['xsel', '--clipboard', '--input'], paste: ['xsel', '--clipboard', '--output'], clear: ['xsel', '--clipboard', '--delete'] }
+    if (onPath('xsel', env))
+      return { name: 'xsel', copy: ['xsel', '--clipboard', '--input'], paste: ['xsel', '--clipboard', '--output'], clear: ['xsel', '--clipboard', '--delete'] }
   }
   return null
 }
@@ -101,9 +114,14 @@ export function keyedDigest(value: Buffer, key: Buffer): Buffer {
 export async function copyToClipboard(value: Buffer, seconds: number, env: NodeJS.ProcessEnv): Promise<ClipTool> {
   const tool = findClipTool(env)
   if (!tool)
-    throw new PolykeyError('REFUSED', 'no clipboard to copy to: none of wl-copy, xclip or xsel is installed for this display', {}, {
-      hint: 'install wl-clipboard (Wayland) or xclip, or leave out --clip to print the value',
-    })
+    throw new PolykeyError(
+      'REFUSED',
+      'no clipboard to copy to: none of wl-copy, xclip or xsel is installed for this display',
+      {},
+      {
+        hint: 'install wl-clipboard (Wayland) or xclip, or leave out --clip to print the value',
+      },
+    )
   const tenv = toolEnv(env)
   let r: { code: number }
   try {
@@ -111,7 +129,8 @@ export async function copyToClipboard(value: Buffer, seconds: number, env: NodeJ
   } catch (err) {
     throw new PolykeyError('IO', `cannot run ${tool.name}: ${(err as NodeJS.ErrnoException).code}`, {}, { cause: err })
   }
-  if (r.code !== 0) throw new PolykeyError('IO', `${tool.name} could not copy to the clipboard (exit ${r.code})`, {}, { hint: 'is the display reachable (DISPLAY / WAYLAND_DISPLAY)?' })
+  if (r.code !== 0)
+    throw new PolykeyError('IO', `${tool.name} could not copy to the clipboard (exit ${r.code})`, {}, { hint: 'is the display reachable (DISPLAY / WAYLAND_DISPLAY)?' })
   if (seconds > 0) await startClearer(tool, value, seconds, tenv)
   return tool
 }

@@ -79,7 +79,10 @@ export const topLevel: Command[] = [
   command({
     command: 'env <repos..>',
     describe: 'run CMD (after --) with each secret as an environment variable',
-    builder: (y) => y.positional('repos', strs).option('allow-var', { type: 'string', array: true, describe: 'let a secret set this variable although it changes how programs run (LD_PRELOAD, PATH, …)' }),
+    builder: (y) =>
+      y
+        .positional('repos', strs)
+        .option('allow-var', { type: 'string', array: true, describe: 'let a secret set this variable although it changes how programs run (LD_PRELOAD, PATH, …)' }),
     needs: { runs: 'local', terminal: true },
   }).run(() => vault().then((m) => m.env)),
   command({
@@ -96,7 +99,9 @@ export const topLevel: Command[] = [
         .option('daemon-child', { type: 'boolean', hidden: true }),
     needs: { runs: 'local', terminal: true },
   }).run(() => mount().then((m) => m.mount)),
-  command({ command: 'unmount <mountpoint>', describe: 'persist everything and unmount', builder: (y) => y.positional('mountpoint', str), needs: LOCAL }).run(() => mount().then((m) => m.unmount)),
+  command({ command: 'unmount <mountpoint>', describe: 'persist everything and unmount', builder: (y) => y.positional('mountpoint', str), needs: LOCAL }).run(() =>
+    mount().then((m) => m.unmount),
+  ),
   command({
     command: 'unlock',
     describe: 'keep the node unlocked in a background agent (no FUSE) so later commands ask nothing',
@@ -152,13 +157,20 @@ export const topLevel: Command[] = [
   command({
     command: 'clone <peer> <repo> [local-name]',
     describe: 'copy a repository (whole history) from a peer or a node file',
-    builder: (y) => json(dht(target(y))).positional('peer', str).positional('repo', str).positional('local-name', optStr),
+    builder: (y) =>
+      json(dht(target(y)))
+        .positional('peer', str)
+        .positional('repo', str)
+        .positional('local-name', optStr),
     needs: AGENT,
   }).run(() => sync().then((m) => m.clone)),
   command({
     command: 'pull <peer> <repo>',
     describe: "bring in a peer's changes: fast-forward, or merge",
-    builder: (y) => json(side(dht(target(y)))).positional('peer', str).positional('repo', str),
+    builder: (y) =>
+      json(side(dht(target(y))))
+        .positional('peer', str)
+        .positional('repo', str),
     needs: AGENT,
   }).run(() => sync().then((m) => m.pullRepo)),
   command({
@@ -180,7 +192,10 @@ export const topLevel: Command[] = [
   command({
     command: 'audit [ref]',
     describe: 'reads through the mount and the CLI: when, which secret, which program, allowed or refused (exit 4 when the chain is broken)',
-    builder: (y) => json(y).positional('ref', { type: 'string', describe: 'only this secret (REPO/NAME), past versions included' }).option('since', { type: 'string', describe: 'only records from this time on (ISO-8601, or an age: 15m, 2h, 7d)' }),
+    builder: (y) =>
+      json(y)
+        .positional('ref', { type: 'string', describe: 'only this secret (REPO/NAME), past versions included' })
+        .option('since', { type: 'string', describe: 'only records from this time on (ISO-8601, or an age: 15m, 2h, 7d)' }),
     needs: AGENT,
   }).run(() => access().then((m) => m.audit)),
   command({
@@ -219,7 +234,9 @@ export const groups: Group[] = [
         builder: (y) => y.positional('old', str).positional('new', str),
         needs: AGENT,
       }).run(() => vault().then((m) => m.repoRename)),
-      command({ command: 'delete <name>', describe: 'delete a repository and untag its secrets', builder: (y) => y.positional('name', str), needs: AGENT }).run(() => vault().then((m) => m.repoDelete)),
+      command({ command: 'delete <name>', describe: 'delete a repository and untag its secrets', builder: (y) => y.positional('name', str), needs: AGENT }).run(() =>
+        vault().then((m) => m.repoDelete),
+      ),
       command({
         command: 'log <name>',
         describe: 'history, newest first',
@@ -299,14 +316,21 @@ export const groups: Group[] = [
         needs: AGENT,
       }).run(() => everyday().then((m) => m.secretCp)),
       command({ command: 'list [repo]', describe: 'list secrets', builder: (y) => json(y).positional('repo', optStr), needs: AGENT }).run(() => vault().then((m) => m.secretList)),
-      command({ command: 'rm <ref>', describe: 'remove a secret (and its tags)', builder: (y) => y.positional('ref', str), needs: AGENT }).run(() => vault().then((m) => m.secretRm)),
+      command({ command: 'rm <ref>', describe: 'remove a secret (and its tags)', builder: (y) => y.positional('ref', str), needs: AGENT }).run(() =>
+        vault().then((m) => m.secretRm),
+      ),
       command({
         command: 'mv <from> <to>',
         describe: 'rename or move a secret (tags follow)',
         builder: (y) => y.positional('from', str).positional('to', str),
         needs: AGENT,
       }).run(() => vault().then((m) => m.secretMv)),
-      command({ command: 'dump <repos..>', describe: false, builder: (y) => json(y).positional('repos', strs), needs: { runs: 'agent', noTerminalOut: { what: 'plaintext secrets', hint: 'pipe it to a program' } } }).run(() => vault().then((m) => m.secretDump)),
+      command({
+        command: 'dump <repos..>',
+        describe: false,
+        builder: (y) => json(y).positional('repos', strs),
+        needs: { runs: 'agent', noTerminalOut: { what: 'plaintext secrets', hint: 'pipe it to a program' } },
+      }).run(() => vault().then((m) => m.secretDump)),
       command({
         command: 'edit <ref>',
         describe: '$EDITOR on a memory-backed temporary file, committed on exit',
@@ -319,9 +343,15 @@ export const groups: Group[] = [
     name: 'tag',
     describe: 'tags',
     commands: [
-      command({ command: 'add <tag> <ref>', describe: 'tag a secret', builder: (y) => y.positional('tag', str).positional('ref', str), needs: AGENT }).run(() => vault().then((m) => m.tagAdd)),
-      command({ command: 'rm <tag> <ref>', describe: 'untag a secret', builder: (y) => y.positional('tag', str).positional('ref', str), needs: AGENT }).run(() => vault().then((m) => m.tagRm)),
-      command({ command: 'list [tag]', describe: 'list tags and their secrets', builder: (y) => json(y).positional('tag', optStr), needs: AGENT }).run(() => vault().then((m) => m.tagList)),
+      command({ command: 'add <tag> <ref>', describe: 'tag a secret', builder: (y) => y.positional('tag', str).positional('ref', str), needs: AGENT }).run(() =>
+        vault().then((m) => m.tagAdd),
+      ),
+      command({ command: 'rm <tag> <ref>', describe: 'untag a secret', builder: (y) => y.positional('tag', str).positional('ref', str), needs: AGENT }).run(() =>
+        vault().then((m) => m.tagRm),
+      ),
+      command({ command: 'list [tag]', describe: 'list tags and their secrets', builder: (y) => json(y).positional('tag', optStr), needs: AGENT }).run(() =>
+        vault().then((m) => m.tagList),
+      ),
     ],
   },
   {
@@ -339,7 +369,8 @@ export const groups: Group[] = [
       command({
         command: 'pass',
         describe: 'import a pass store through gpg (default $PASSWORD_STORE_DIR, else ~/.password-store)',
-        builder: (y) => json(y).option('store', { type: 'string', describe: 'the store folder' }).option('history', { type: 'boolean', describe: "replay the store's git history as commits" }),
+        builder: (y) =>
+          json(y).option('store', { type: 'string', describe: 'the store folder' }).option('history', { type: 'boolean', describe: "replay the store's git history as commits" }),
         needs: { runs: 'local', terminal: true },
       }).run(() => pass().then((m) => m.importPass)),
       command({ command: 'pass-apply', describe: false, builder: json, needs: { runs: 'agent', stdin: 'data' } }).run(() => pass().then((m) => m.importPassApply)),
@@ -362,12 +393,17 @@ export const groups: Group[] = [
             .option('kdf', { choices: kdfChoices, describe: 'passphrase slot: Argon2id profile (default: that of the existing one)' }),
         needs: { runs: 'local', terminal: true },
       }).run(() => slot().then((m) => m.slotAdd)),
-      command({ command: 'rm <id>', describe: 'remove a slot (refused for the last one)', builder: (y) => json(y).positional('id', str), needs: { runs: 'local', terminal: true } }).run(() => slot().then((m) => m.slotRm)),
+      command({
+        command: 'rm <id>',
+        describe: 'remove a slot (refused for the last one)',
+        builder: (y) => json(y).positional('id', str),
+        needs: { runs: 'local', terminal: true },
+      }).run(() => slot().then((m) => m.slotRm)),
     ],
   },
   {
     name: 'access',
-    describe: "which programs a guarded mount lets open secrets: access allow | list | rm | pending",
+    describe: 'which programs a guarded mount lets open secrets: access allow | list | rm | pending',
     commands: [
       command({
         command: 'allow <program>',
@@ -381,8 +417,12 @@ export const groups: Group[] = [
         needs: AGENT,
       }).run(() => access().then((m) => m.accessAllow)),
       command({ command: 'list', describe: 'the access rules', builder: json, needs: AGENT }).run(() => access().then((m) => m.accessList)),
-      command({ command: 'rm <id>', describe: 'remove a rule (by the id list shows)', builder: (y) => y.positional('id', str), needs: AGENT }).run(() => access().then((m) => m.accessRm)),
-      command({ command: 'pending', describe: 'programs refused by a guarded mount, and how to allow them', builder: json, needs: AGENT }).run(() => access().then((m) => m.accessPending)),
+      command({ command: 'rm <id>', describe: 'remove a rule (by the id list shows)', builder: (y) => y.positional('id', str), needs: AGENT }).run(() =>
+        access().then((m) => m.accessRm),
+      ),
+      command({ command: 'pending', describe: 'programs refused by a guarded mount, and how to allow them', builder: json, needs: AGENT }).run(() =>
+        access().then((m) => m.accessPending),
+      ),
     ],
   },
   {
@@ -402,7 +442,9 @@ export const groups: Group[] = [
         needs: AGENT,
       }).run(() => sync().then((m) => m.peerAdd)),
       command({ command: 'list', describe: 'known peers and what each may pull', builder: json, needs: AGENT }).run(() => sync().then((m) => m.peerList)),
-      command({ command: 'rm <alias>', describe: 'forget a peer (and its access)', builder: (y) => y.positional('alias', str), needs: AGENT }).run(() => sync().then((m) => m.peerRm)),
+      command({ command: 'rm <alias>', describe: 'forget a peer (and its access)', builder: (y) => y.positional('alias', str), needs: AGENT }).run(() =>
+        sync().then((m) => m.peerRm),
+      ),
     ],
   },
   {

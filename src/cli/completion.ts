@@ -20,8 +20,7 @@ export function kindOf(cmd: CmdSpec, p: PosSpec): string {
 const isFileOption = (name: string) => name === 'node' || name.endsWith('-file')
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
-const flags = (c: { options: { name: string; aliases: string[] }[] }) =>
-  c.options.flatMap((o) => [`--${o.name}`, ...o.aliases.map((a) => (a.length === 1 ? `-${a}` : `--${a}`))])
+const flags = (c: { options: { name: string; aliases: string[] }[] }) => c.options.flatMap((o) => [`--${o.name}`, ...o.aliases.map((a) => (a.length === 1 ? `-${a}` : `--${a}`))])
 
 function bashBody(spec: CliSpec, fn: string): string {
   const groups = new Map<string, string[]>([['', []]])
@@ -31,7 +30,9 @@ function bashBody(spec: CliSpec, fn: string): string {
     groups.get(parent)!.push(c.path[c.path.length - 1])
   }
   const leaf = spec.commands.filter((c) => !c.group)
-  const valued = [...spec.global, ...spec.commands.flatMap((c) => c.options)].filter((o) => o.takesValue).flatMap((o) => [`--${o.name}`, ...o.aliases.map((a) => (a.length === 1 ? `-${a}` : `--${a}`))])
+  const valued = [...spec.global, ...spec.commands.flatMap((c) => c.options)]
+    .filter((o) => o.takesValue)
+    .flatMap((o) => [`--${o.name}`, ...o.aliases.map((a) => (a.length === 1 ? `-${a}` : `--${a}`))])
   const fileValued = [...spec.global, ...spec.commands.flatMap((c) => c.options)].filter((o) => o.takesValue && isFileOption(o.name)).map((o) => `--${o.name}`)
   const kinds = (c: CmdSpec) => c.positionals.map((p) => kindOf(c, p) + (p.variadic ? '...' : '')).join(' ')
   return `${fn}_sub() {
@@ -46,7 +47,10 @@ ${leaf.map((c) => `    ${q(c.path.join(' '))}) echo ${q(flags(c).join(' '))} ;;`
 }
 ${fn}_args() {
   case "$1" in
-${leaf.filter((c) => c.positionals.length).map((c) => `    ${q(c.path.join(' '))}) echo ${q(kinds(c))} ;;`).join('\n')}
+${leaf
+  .filter((c) => c.positionals.length)
+  .map((c) => `    ${q(c.path.join(' '))}) echo ${q(kinds(c))} ;;`)
+  .join('\n')}
   esac
 }
 ${fn}_global=${q(flags({ options: spec.global }).join(' ') + ' --help')}
@@ -131,7 +135,11 @@ export function fishCompletion(spec: CliSpec): string {
     'function __polykey_path',
     '    set -l words (commandline -opc)',
     '    set -l path',
-    '    set -l groups ' + spec.commands.filter((c) => c.group).map((c) => c.path.join('_')).join(' '),
+    '    set -l groups ' +
+      spec.commands
+        .filter((c) => c.group)
+        .map((c) => c.path.join('_'))
+        .join(' '),
     '    set -l skip 0',
     '    for w in $words[2..-1]',
     '        if test $skip = 1; set skip 0; continue; end',
@@ -166,7 +174,10 @@ export function fishCompletion(spec: CliSpec): string {
       continue
     }
     for (const o of c.options) {
-      const short = o.aliases.filter((a) => a.length === 1).map((a) => ` -s ${a}`).join('')
+      const short = o.aliases
+        .filter((a) => a.length === 1)
+        .map((a) => ` -s ${a}`)
+        .join('')
       lines.push(`complete -c polykey -n ${q(here)} -l ${o.name}${short}${valueOf(o)} -d ${q(o.describe)}`)
     }
     const kinds = new Set(c.positionals.map((p) => kindOf(c, p)))

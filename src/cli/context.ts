@@ -234,9 +234,14 @@ async function promptTTY(prompt: string, multi = false): Promise<Buffer> {
   try {
     fd = fs.openSync('/dev/tty', 'r+')
   } catch {
-    throw new PolykeyError('NO_PASSPHRASE', 'no passphrase given and no terminal to ask on', {}, {
-      hint: 'use --passphrase-file FILE or set POLYKEY_PASSPHRASE',
-    })
+    throw new PolykeyError(
+      'NO_PASSPHRASE',
+      'no passphrase given and no terminal to ask on',
+      {},
+      {
+        hint: 'use --passphrase-file FILE or set POLYKEY_PASSPHRASE',
+      },
+    )
   }
   const tty = await import('node:tty')
   const input = new tty.ReadStream(fd)

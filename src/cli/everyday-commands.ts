@@ -20,9 +20,14 @@ function clipSeconds(argv: ClipArgs): number {
 async function needClipboard(ctx: Context): Promise<void> {
   const { findClipTool } = await import('./clipboard.js')
   if (!findClipTool(ctx.io.env))
-    throw new PolykeyError('REFUSED', 'no clipboard to copy to: none of wl-copy, xclip or xsel is installed for this display', {}, {
-      hint: 'install wl-clipboard (Wayland) or xclip, or leave out --clip to print the value',
-    })
+    throw new PolykeyError(
+      'REFUSED',
+      'no clipboard to copy to: none of wl-copy, xclip or xsel is installed for this display',
+      {},
+      {
+        hint: 'install wl-clipboard (Wayland) or xclip, or leave out --clip to print the value',
+      },
+    )
 }
 
 /** Copy, then say so on stderr (never the value). */

@@ -125,7 +125,7 @@ export async function repoLog(ctx: Context, argv: { name: string; limit?: number
     message: e.message,
     signer: signerOf(e.signature),
     verified: e.signature?.state === 'good',
-    signature: e.signature?.state === 'good' ? 'good' : e.signature?.state ?? 'unsigned',
+    signature: e.signature?.state === 'good' ? 'good' : (e.signature?.state ?? 'unsigned'),
   }))
   if (ctx.args.json) ctx.json(rows)
   else

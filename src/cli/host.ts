@@ -207,9 +207,14 @@ export class NodeHost implements HostedVault {
     if (this.stopping) return this.stopping
     const why = this.unsaved()
     if (why)
-      throw new PolykeyError('IO', `not stopping: changes are kept in memory but cannot be saved (${why})`, {}, {
-        hint: 'free space on the node file\'s disk, then try again; nothing is lost while this process runs',
-      })
+      throw new PolykeyError(
+        'IO',
+        `not stopping: changes are kept in memory but cannot be saved (${why})`,
+        {},
+        {
+          hint: "free space on the node file's disk, then try again; nothing is lost while this process runs",
+        },
+      )
     this.stopping = this.release()
     return this.stopping
   }
@@ -269,10 +274,13 @@ export class NodeHost implements HostedVault {
     if (this.idleTimer) clearInterval(this.idleTimer)
     const idle = this.o.idleMs
     if (!idle) return
-    this.idleTimer = setInterval(() => {
-      if (this.kind !== 'unlock' || this.agent.busy > 0) return
-      if (Date.now() - this.agent.lastUsed >= idle) void this.stopWhenSaved('idle timeout')
-    }, Math.min(1000, idle))
+    this.idleTimer = setInterval(
+      () => {
+        if (this.kind !== 'unlock' || this.agent.busy > 0) return
+        if (Date.now() - this.agent.lastUsed >= idle) void this.stopWhenSaved('idle timeout')
+      },
+      Math.min(1000, idle),
+    )
     this.idleTimer.unref?.()
   }
 

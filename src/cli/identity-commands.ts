@@ -66,7 +66,16 @@ export async function identityClaim(ctx: Context, argv: IdentityArgs) {
     return r.stdout.toString('utf8')
   }
   const { claimGithub, claimKeybase } = await import('../identity/claim.js')
-  const o = { service, user, days: Number(argv.days ?? 365), nowMs: Date.now(), env: ctx.io.env, ...(address ? { address } : {}), ...(argv.gpgKey ? { gpgKey: String(argv.gpgKey) } : {}), ...(argv.sshKey ? { sshKey: String(argv.sshKey) } : {}) }
+  const o = {
+    service,
+    user,
+    days: Number(argv.days ?? 365),
+    nowMs: Date.now(),
+    env: ctx.io.env,
+    ...(address ? { address } : {}),
+    ...(argv.gpgKey ? { gpgKey: String(argv.gpgKey) } : {}),
+    ...(argv.sshKey ? { sshKey: String(argv.sshKey) } : {}),
+  }
   let claim
   try {
     claim = service === 'keybase' ? await claimKeybase(o, cfg, nodeSign) : await claimGithub(o, cfg, nodeSign)
@@ -128,7 +137,15 @@ export async function peerAddIdentity(ctx: Context, argv: IdentityArgs, service:
   const f = proven.statement.fields
   const given = argv.address === undefined ? undefined : formatAddress(parseAddress(String(argv.address)))
   const address = given ?? (f.address ? formatAddress(parseAddress(f.address)) : undefined)
-  const identity: PeerIdentity = { service, user: f.user, key: f.userKey, ...(proof ? { proof } : {}), found: proven.url, expires: f.expires, verified: new Date(nowMs).toISOString() }
+  const identity: PeerIdentity = {
+    service,
+    user: f.user,
+    key: f.userKey,
+    ...(proof ? { proof } : {}),
+    found: proven.url,
+    expires: f.expires,
+    verified: new Date(nowMs).toISOString(),
+  }
   await ctx.withVault(true, (v) => {
     const book = loadPeers(v)
     addPeer(book, { alias, id: f.node, ...(address ? { address } : {}), owner: !!argv.owner, identities: [identity] }, identityKeys(v).id)
@@ -149,7 +166,12 @@ export async function identityVerify(ctx: Context, argv: IdentityArgs) {
   const alias = String(argv.alias)
   const peer = await ctx.withVault(false, (v) => findPeer(loadPeers(v), alias))
   if (!peer.identities?.length)
-    throw new PolykeyError('NOT_FOUND', `peer '${alias}' was not added by an identity`, { alias }, { hint: `re-add it with 'polykey peer add ${alias} keybase:USER' or 'github:USER'` })
+    throw new PolykeyError(
+      'NOT_FOUND',
+      `peer '${alias}' was not added by an identity`,
+      { alias },
+      { hint: `re-add it with 'polykey peer add ${alias} keybase:USER' or 'github:USER'` },
+    )
   const cfg = await identityConfig(ctx, argv)
   const nowMs = Date.now()
   const now = new Date(nowMs).toISOString()
@@ -159,8 +181,21 @@ export async function identityVerify(ctx: Context, argv: IdentityArgs) {
     try {
       const proven = await discover(idn.service, idn.user, { ...(idn.proof ? { proof: idn.proof } : {}), nowMs }, cfg)
       const f = proven.statement.fields
-      if (f.node !== peer.id) throw new PolykeyError('REFUSED', `${name}'s statement now names node ${f.node.slice(0, 16)}…, not this peer's ${peer.id.slice(0, 16)}…`, { check: 'node-changed' })
-      results.push({ identity: { service: idn.service, user: f.user, key: f.userKey, ...(idn.proof ? { proof: idn.proof } : {}), found: proven.url, expires: f.expires, verified: now, checked: now }, state: 'ok' })
+      if (f.node !== peer.id)
+        throw new PolykeyError('REFUSED', `${name}'s statement now names node ${f.node.slice(0, 16)}…, not this peer's ${peer.id.slice(0, 16)}…`, { check: 'node-changed' })
+      results.push({
+        identity: {
+          service: idn.service,
+          user: f.user,
+          key: f.userKey,
+          ...(idn.proof ? { proof: idn.proof } : {}),
+          found: proven.url,
+          expires: f.expires,
+          verified: now,
+          checked: now,
+        },
+        state: 'ok',
+      })
     } catch (err) {
       if (!(err instanceof PolykeyError) || err.code === 'USAGE' || err.code === 'INTERNAL') throw err
       if (err.code === 'PEER') {
@@ -179,7 +214,17 @@ export async function identityVerify(ctx: Context, argv: IdentityArgs) {
       for (const r of results) if (r.state !== 'unchecked') setIdentity(p, r.identity)
       savePeers(v, book)
     })
-  if (ctx.args.json) ctx.json(results.map((r) => ({ service: r.identity.service, user: r.identity.user, state: r.state, ...(r.problem ? { problem: r.problem } : {}), found: r.identity.found, expires: r.identity.expires })))
+  if (ctx.args.json)
+    ctx.json(
+      results.map((r) => ({
+        service: r.identity.service,
+        user: r.identity.user,
+        state: r.state,
+        ...(r.problem ? { problem: r.problem } : {}),
+        found: r.identity.found,
+        expires: r.identity.expires,
+      })),
+    )
   else
     for (const r of results) {
       const name = `${r.identity.service}:${r.identity.user}`

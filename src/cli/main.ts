@@ -35,11 +35,19 @@ export async function main(args: string[], io: IO = processIO(), hosted: HostedV
   let code: number = EXIT.OK
   const dispatch = async (cmd: Command, raw: Record<string, unknown>): Promise<void> => {
     const argv = raw as GlobalArgv
-    const ctx = new Context(io, { node: argv.node, passphraseFile: argv.passphraseFile, keyFile: argv.keyFile, json: argv.json, verbose: argv.verbose, lockTimeout: argv.lockTimeout })
+    const ctx = new Context(io, {
+      node: argv.node,
+      passphraseFile: argv.passphraseFile,
+      keyFile: argv.keyFile,
+      json: argv.json,
+      verbose: argv.verbose,
+      lockTimeout: argv.lockTimeout,
+    })
     ctx.hosted = hosted
     ctx.conn = conn
     const needs = cmd.needs
-    if (needs.noTerminalOut && io.stdoutIsTTY) throw new PolykeyError('REFUSED', `refusing to write ${needs.noTerminalOut.what} to a terminal`, {}, { hint: needs.noTerminalOut.hint })
+    if (needs.noTerminalOut && io.stdoutIsTTY)
+      throw new PolykeyError('REFUSED', `refusing to write ${needs.noTerminalOut.what} to a terminal`, {}, { hint: needs.noTerminalOut.hint })
     const secretOnTerminal = needs.stdin === 'secret' && io.stdinIsTTY
     const local = needs.runs === 'local' || (!!needs.localWith && !!raw[needs.localWith])
     if (!hosted && !local) {

@@ -4,7 +4,10 @@ import type { CliSpec, OptSpec } from './spec.js'
 
 /** Escape text for roff: backslashes, and a leading dot or quote that would start a request. */
 export function roff(text: string): string {
-  return text.replace(/\\/g, '\\e').replace(/-/g, '\\-').replace(/^([.'])/gm, '\\&$1')
+  return text
+    .replace(/\\/g, '\\e')
+    .replace(/-/g, '\\-')
+    .replace(/^([.'])/gm, '\\&$1')
 }
 
 function opt(o: OptSpec): string {
@@ -20,9 +23,11 @@ export function manPage(spec: CliSpec, version: string): string {
   out.push('.SH SYNOPSIS\n.B polykey\n.I command\n[\\fIoptions\\fR]')
   out.push(
     '.SH DESCRIPTION\n' +
-      roff('A node is one encrypted file (node.pk) holding repositories of secrets, each a git repository, and tags. ' +
-        'Commands open the node, ask for its passphrase and save what they change; while the node is unlocked (polykey unlock) ' +
-        'or mounted (polykey mount), they run through its agent and ask nothing. Secrets are named REPO/NAME.'),
+      roff(
+        'A node is one encrypted file (node.pk) holding repositories of secrets, each a git repository, and tags. ' +
+          'Commands open the node, ask for its passphrase and save what they change; while the node is unlocked (polykey unlock) ' +
+          'or mounted (polykey mount), they run through its agent and ask nothing. Secrets are named REPO/NAME.',
+      ),
   )
   out.push('.SH GLOBAL OPTIONS')
   for (const o of spec.global) out.push(opt(o).trimEnd())
@@ -45,7 +50,9 @@ export function manPage(spec: CliSpec, version: string): string {
   )
   out.push(
     '.SH EXIT STATUS\n' +
-      roff('0 success; 1 the operation failed (not found, exists, refused; find and grep: no match); 2 usage error; 3 wrong passphrase or key; 4 corrupt node file; 130 interrupted.'),
+      roff(
+        '0 success; 1 the operation failed (not found, exists, refused; find and grep: no match); 2 usage error; 3 wrong passphrase or key; 4 corrupt node file; 130 interrupted.',
+      ),
   )
   out.push('.SH SEE ALSO\n.BR pass (1),\n.BR git (1),\n.BR xclip (1)')
   return out.join('\n') + '\n'

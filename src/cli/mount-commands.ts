@@ -26,7 +26,12 @@ function checkMountpoint(mountpoint: string, nodePath: string): void {
   }
   if (!st.isDirectory()) {
     const isNode = path.resolve(mountpoint) === path.resolve(nodePath) || (fs.existsSync(nodePath) && fs.statSync(nodePath).ino === st.ino)
-    throw new PolykeyError('USAGE', isNode ? `${mountpoint} is the node file; name a folder to mount it on` : `${mountpoint} is a file, not a folder to mount on`, {}, { hint: 'polykey mount ~/secrets' })
+    throw new PolykeyError(
+      'USAGE',
+      isNode ? `${mountpoint} is the node file; name a folder to mount it on` : `${mountpoint} is a file, not a folder to mount on`,
+      {},
+      { hint: 'polykey mount ~/secrets' },
+    )
   }
 }
 
@@ -142,7 +147,9 @@ export async function unmount(ctx: Context, argv: { mountpoint: string }): Promi
   if (!isMounted(mountpoint)) throw new PolykeyError('NOT_FOUND', `${mountpoint} is not mounted`)
   // Not ours to talk to (agent gone): ask the kernel; a live mount process notices and saves.
   await new Promise<void>((resolve, reject) =>
-    spawn('fusermount', ['-u', mountpoint], { stdio: 'ignore' }).on('exit', (c) => (c === 0 ? resolve() : reject(new PolykeyError('REFUSED', `cannot unmount ${mountpoint} (busy?)`)))),
+    spawn('fusermount', ['-u', mountpoint], { stdio: 'ignore' }).on('exit', (c) =>
+      c === 0 ? resolve() : reject(new PolykeyError('REFUSED', `cannot unmount ${mountpoint} (busy?)`)),
+    ),
   )
   return EXIT.OK
 }

@@ -16,7 +16,11 @@ export function buildParser(args: string[], io: IO, dispatch: Dispatch, version:
     .parserConfiguration({ 'populate--': true, 'camel-case-expansion': true })
     .version(version)
     .usage('$0 <command> [options]\n\nSelf-hosted, offline secret manager. A node is one encrypted file; mount it to browse with ls and cat.')
-    .option('node', { type: 'string', describe: 'node file (default $POLYKEY_NODE, else $XDG_DATA_HOME/polykey/node.pk, or ~/.polykey/node.pk when only that exists)', global: true })
+    .option('node', {
+      type: 'string',
+      describe: 'node file (default $POLYKEY_NODE, else $XDG_DATA_HOME/polykey/node.pk, or ~/.polykey/node.pk when only that exists)',
+      global: true,
+    })
     .option('passphrase-file', { type: 'string', describe: 'read the passphrase from FILE (else $POLYKEY_PASSPHRASE, else a prompt)', global: true })
     .option('key-file', { type: 'string', describe: 'unlock with a 32-byte key file (else $POLYKEY_KEY_FILE; see slot add keyfile)', global: true })
     .option('verbose', { type: 'boolean', describe: 'show details (stack traces) on errors', global: true })
@@ -57,19 +61,43 @@ function subcommandOf(args: string[]): string {
 
 /** What people coming from pass, gopass or a shell type, and what it is called here. */
 const SYNONYMS: Record<string, string> = {
-  show: 'secret get', cat: 'secret get', get: 'secret get', insert: 'secret put', put: 'secret put', add: 'secret put',
-  ls: 'secret list', list: 'secret list', rm: 'secret rm', remove: 'secret rm', delete: 'secret rm', mv: 'secret mv',
-  rename: 'secret mv', cp: 'secret cp', copy: 'secret cp', edit: 'secret edit', generate: 'secret generate', gen: 'secret generate',
-  pwgen: 'secret generate', find: 'secret find', search: 'secret find', grep: 'secret grep', log: 'repo log', history: 'repo log',
-  umount: 'unmount', open: 'unlock', close: 'lock', id: 'node id', whoami: 'node id', backup: 'push --all TARGET',
+  show: 'secret get',
+  cat: 'secret get',
+  get: 'secret get',
+  insert: 'secret put',
+  put: 'secret put',
+  add: 'secret put',
+  ls: 'secret list',
+  list: 'secret list',
+  rm: 'secret rm',
+  remove: 'secret rm',
+  delete: 'secret rm',
+  mv: 'secret mv',
+  rename: 'secret mv',
+  cp: 'secret cp',
+  copy: 'secret cp',
+  edit: 'secret edit',
+  generate: 'secret generate',
+  gen: 'secret generate',
+  pwgen: 'secret generate',
+  find: 'secret find',
+  search: 'secret find',
+  grep: 'secret grep',
+  log: 'repo log',
+  history: 'repo log',
+  umount: 'unmount',
+  open: 'unlock',
+  close: 'lock',
+  id: 'node id',
+  whoami: 'node id',
+  backup: 'push --all TARGET',
 }
 
 /** Levenshtein distance, small strings only. */
 function distance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)])
   for (let j = 1; j <= b.length; j++) d[0][j] = j
-  for (let i = 1; i <= a.length; i++)
-    for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+  for (let i = 1; i <= a.length; i++) for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
   return d[a.length][b.length]
 }
 

@@ -24,7 +24,12 @@ export async function importPass(ctx: Context, argv: { store?: string; history?:
   }
   if (problems.length) {
     for (const p of problems) ctx.io.stderr.write(`polykey: ${p}\n`)
-    throw new PolykeyError('CONFLICT', `${problems.length} name problem${problems.length === 1 ? '' : 's'} in the pass store; nothing was imported`, { problems }, { hint: 'rename those entries in pass (pass mv) and import again' })
+    throw new PolykeyError(
+      'CONFLICT',
+      `${problems.length} name problem${problems.length === 1 ? '' : 's'} in the pass store; nothing was imported`,
+      { problems },
+      { hint: 'rename those entries in pass (pass mv) and import again' },
+    )
   }
 
   // Every version to decrypt: the entries as they are now, and each one a commit wrote.
@@ -49,11 +54,18 @@ export async function importPass(ctx: Context, argv: { store?: string; history?:
   try {
     const failed: string[] = []
     results.forEach((r, i) => {
-      if (r instanceof PolykeyError) failed.push(i < scan.entries.length ? `${scan.entries[i].rel}: ${r.message}` : `${versions[blobJob.indexOf(i)].rel} at ${versions[blobJob.indexOf(i)].commit.slice(0, 12)}: ${r.message}`)
+      if (r instanceof PolykeyError)
+        failed.push(
+          i < scan.entries.length
+            ? `${scan.entries[i].rel}: ${r.message}`
+            : `${versions[blobJob.indexOf(i)].rel} at ${versions[blobJob.indexOf(i)].commit.slice(0, 12)}: ${r.message}`,
+        )
     })
     if (failed.length) {
       for (const f of failed) ctx.io.stderr.write(`polykey: cannot decrypt ${f}\n`)
-      throw new PolykeyError('REFUSED', `${failed.length} of ${jobs.length} pass entr${jobs.length === 1 ? 'y' : 'ies'} could not be decrypted; nothing was imported`, { failed: failed.length })
+      throw new PolykeyError('REFUSED', `${failed.length} of ${jobs.length} pass entr${jobs.length === 1 ? 'y' : 'ies'} could not be decrypted; nothing was imported`, {
+        failed: failed.length,
+      })
     }
     // The plan: what to write, with the plaintexts as blobs. It is applied by the hidden
     // `import pass-apply`, reached through ctx.call: inside the agent when the node is mounted or
@@ -175,7 +187,12 @@ export async function importPassApply(ctx: Context): Promise<number> {
     const summary = await ctx.withVault(true, (v) => {
       const existing = plan.repos.filter((r) => v.hasRepo(r))
       if (existing.length)
-        throw new PolykeyError('CONFLICT', `the node already has ${existing.length === 1 ? 'a repository' : 'repositories'} ${existing.map((r) => `'${r}'`).join(', ')}; nothing was imported`, { existing }, { hint: 'rename or delete them first (polykey repo rename / repo delete)' })
+        throw new PolykeyError(
+          'CONFLICT',
+          `the node already has ${existing.length === 1 ? 'a repository' : 'repositories'} ${existing.map((r) => `'${r}'`).join(', ')}; nothing was imported`,
+          { existing },
+          { hint: 'rename or delete them first (polykey repo rename / repo delete)' },
+        )
       for (const r of plan.repos) v.repoCreate(r)
       const commits = new Map<string, number>(plan.repos.map((r) => [r, 0]))
       const bump = (r: string, id: string | null) => id && commits.set(r, commits.get(r)! + 1)
@@ -202,7 +219,13 @@ export async function importPassApply(ctx: Context): Promise<number> {
       }
       for (const [tag, repo, name] of plan.tags) v.tagAdd(tag, repo, name)
       for (const r of plan.repos) v.repoMetaWrite(r, 'pass-gpg-id', Buffer.from(JSON.stringify(plan.recipients[r] ?? { '': [] })))
-      return { store: plan.store, repositories: plan.repos.map((r) => ({ name: r, secrets: v.secretNames(r).length, commits: commits.get(r)! })), secrets: plan.now.length, tagged: plan.tags.length, history: plan.history.length > 0 }
+      return {
+        store: plan.store,
+        repositories: plan.repos.map((r) => ({ name: r, secrets: v.secretNames(r).length, commits: commits.get(r)! })),
+        secrets: plan.now.length,
+        tagged: plan.tags.length,
+        history: plan.history.length > 0,
+      }
     })
     if (ctx.args.json) ctx.json(summary)
     else

@@ -29,7 +29,13 @@ async function withSlots<T>(ctx: Context, fn: (file: import('../archive/nodefile
   // An agent (a mount, `polykey unlock`) holds the node and its lock: say so now rather than
   // wait for the lock. Slots are changed by this process, never through the agent.
   const { findAgent } = await import('../agent/client.js')
-  if (ctx.hosted || (await findAgent(ctx.nodePath))) throw new PolykeyError('REFUSED', 'the node is held by an agent (mounted or unlocked); changing its key slots needs it closed', {}, { hint: "run 'polykey lock' (or unmount) first" })
+  if (ctx.hosted || (await findAgent(ctx.nodePath)))
+    throw new PolykeyError(
+      'REFUSED',
+      'the node is held by an agent (mounted or unlocked); changing its key slots needs it closed',
+      {},
+      { hint: "run 'polykey lock' (or unmount) first" },
+    )
   const { NodeFile } = await import('../archive/nodefile.js')
   const { NodeLock } = await import('../archive/lock.js')
   const file = NodeFile.open(ctx.nodePath, await ctx.keySource(), { writable: true, warn: (m) => ctx.warn(m) })

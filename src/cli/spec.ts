@@ -62,7 +62,13 @@ function optionsOf(y: YargsView, skip: Set<string> = new Set()): OptSpec[] {
       continue
     }
     const choices = o.choices?.[name] as string[] | undefined
-    out.push({ name, aliases: (o.alias?.[name] ?? []).filter((a: string) => a !== name && (a.length === 1 || !/[A-Z]/.test(a))), takesValue: !bools.has(name), describe: String(descs[name] ?? '').replace(/^__yargsString__:/, ''), ...(choices ? { choices } : {}) })
+    out.push({
+      name,
+      aliases: (o.alias?.[name] ?? []).filter((a: string) => a !== name && (a.length === 1 || !/[A-Z]/.test(a))),
+      takesValue: !bools.has(name),
+      describe: String(descs[name] ?? '').replace(/^__yargsString__:/, ''),
+      ...(choices ? { choices } : {}),
+    })
   }
   return out
 }
@@ -82,7 +88,14 @@ function describeCommand(c: Command, parent: string[]): CmdSpec {
   c.builder(sub)
   const positionals = positionalsOf(c.command, sub as unknown as YargsView)
   const name = c.command.split(' ')[0]
-  return { path: [...parent, name], usage: c.command, describe: String(c.describe), options: optionsOf(sub as unknown as YargsView, new Set(positionals.map((p) => p.name))), positionals, group: false }
+  return {
+    path: [...parent, name],
+    usage: c.command,
+    describe: String(c.describe),
+    options: optionsOf(sub as unknown as YargsView, new Set(positionals.map((p) => p.name))),
+    positionals,
+    group: false,
+  }
 }
 
 /** The table (commands.ts) as data; hidden commands (describe: false) left out. */

@@ -93,7 +93,10 @@ async function withRemote<T>(ctx: Context, v: Vault, arg: string, write: boolean
 }
 
 // ------------------------------------------------------------------------------ peers
-export async function peerAdd(ctx: Context, argv: { alias: string; nodeId: string; address?: string; owner?: boolean; proof?: string; keybaseUrl?: string; githubUrl?: string; githubApiUrl?: string; json?: boolean }) {
+export async function peerAdd(
+  ctx: Context,
+  argv: { alias: string; nodeId: string; address?: string; owner?: boolean; proof?: string; keybaseUrl?: string; githubUrl?: string; githubApiUrl?: string; json?: boolean },
+) {
   const { loadPeers, savePeers, addPeer, checkAlias, checkNodeId, parseAddress, formatAddress } = await import('../sync/peers.js')
   const { identityKeys } = await import('../sync/identity.js')
   const { parseIdentity } = await import('../identity/statement.js')
@@ -116,13 +119,22 @@ export async function peerList(ctx: Context) {
   const { identitySummary } = await import('./identity-commands.js')
   const peers = await ctx.withVault(false, (v) => {
     const book = loadPeers(v)
-    return book.peers.map((p) => ({ alias: p.alias, id: p.id, address: p.address ?? null, owner: p.owner, repos: sharedWith(book, p.id), ...(p.identities?.length ? { identities: p.identities } : {}) }))
+    return book.peers.map((p) => ({
+      alias: p.alias,
+      id: p.id,
+      address: p.address ?? null,
+      owner: p.owner,
+      repos: sharedWith(book, p.id),
+      ...(p.identities?.length ? { identities: p.identities } : {}),
+    }))
   })
   if (ctx.args.json) ctx.json(peers)
   else
     for (const p of peers) {
       const ids = identitySummary(p.identities)
-      ctx.out(`${p.alias}\t${p.id}\t${p.address ?? '(dht)'}${p.owner ? '\towner' : ''}${p.repos.length ? `\tmay pull: ${p.repos.join(', ')}` : ''}${ids ? `\tidentity: ${ids}` : ''}`)
+      ctx.out(
+        `${p.alias}\t${p.id}\t${p.address ?? '(dht)'}${p.owner ? '\towner' : ''}${p.repos.length ? `\tmay pull: ${p.repos.join(', ')}` : ''}${ids ? `\tidentity: ${ids}` : ''}`,
+      )
     }
   return EXIT.OK
 }
@@ -280,7 +292,10 @@ export async function pushRepo(ctx: Context, argv: RemoteArgs & { repo?: string;
     const { pushed, failed } = await ctx.withVault(false, (v) => withRemote(ctx, v, target, true, argv, (remote) => sync.pushAll(v, remote)))
     if (ctx.args.json) ctx.json({ target, pushed, failed: failed.map((f) => ({ repo: f.repo, code: f.error.code, message: f.error.message })) })
     else {
-      for (const p of pushed) ctx.out(p.result === 'pushed' ? `${p.repo}: pushed ${short(p.head)} (${p.objects} objects)` : `${p.repo}: ${p.result === 'created-empty' ? 'created (empty)' : 'up to date'}`)
+      for (const p of pushed)
+        ctx.out(
+          p.result === 'pushed' ? `${p.repo}: pushed ${short(p.head)} (${p.objects} objects)` : `${p.repo}: ${p.result === 'created-empty' ? 'created (empty)' : 'up to date'}`,
+        )
       for (const f of failed) ctx.io.stderr.write(`polykey: error: ${f.repo}: ${f.error.message}\n${f.error.hint ? `polykey: hint: ${f.error.hint}\n` : ''}`)
     }
     return failed.length ? EXIT.FAILED : EXIT.OK
@@ -299,7 +314,12 @@ export async function pushRepo(ctx: Context, argv: RemoteArgs & { repo?: string;
 // ------------------------------------------------------------------------------ seal / unseal
 export async function seal(ctx: Context, argv: { repo: string; peer: string }) {
   if (ctx.io.stdoutIsTTY)
-    throw new PolykeyError('REFUSED', 'refusing to write a binary bundle to a terminal', {}, { hint: `redirect it: 'polykey seal ${argv.repo} ${argv.peer} > ${argv.repo}.pkseal'` })
+    throw new PolykeyError(
+      'REFUSED',
+      'refusing to write a binary bundle to a terminal',
+      {},
+      { hint: `redirect it: 'polykey seal ${argv.repo} ${argv.peer} > ${argv.repo}.pkseal'` },
+    )
   const { loadPeers, findPeer } = await import('../sync/peers.js')
   const { identityKeys } = await import('../sync/identity.js')
   const { packAll } = await import('../sync/repo-ops.js')
@@ -346,9 +366,14 @@ export async function unseal(ctx: Context, argv: SideArgs & { file: string; as?:
     const { header, pack } = opened
     const sender = peerById(loadPeers(v), header.from)
     if (!sender && !argv.allowUnknown)
-      throw new PolykeyError('REFUSED', `the bundle was sealed by node ${header.from.slice(0, 16)}…, which is not a known peer`, { from: header.from }, {
-        hint: 'add it with polykey peer add, or pass --allow-unknown',
-      })
+      throw new PolykeyError(
+        'REFUSED',
+        `the bundle was sealed by node ${header.from.slice(0, 16)}…, which is not a known peer`,
+        { from: header.from },
+        {
+          hint: 'add it with polykey peer add, or pass --allow-unknown',
+        },
+      )
     const into = checkName('repository', String(argv.as ?? header.repo))
     const label = sender ? sender.alias : `node ${header.from.slice(0, 16)}…`
     const remote: Remote = {

@@ -50,7 +50,9 @@ export interface Group {
  * handler's declared arguments must be what the builder's options give (camel-cased), so a
  * renamed option or handler fails to compile at its table entry.
  */
-export function command<B>(c: { command: string; describe: string | false; builder?: (y: Argv) => Argv<B>; needs: Needs }): { run(loader: () => Promise<Handler<ArgumentsCamelCase<B>>>): Command } {
+export function command<B>(c: { command: string; describe: string | false; builder?: (y: Argv) => Argv<B>; needs: Needs }): {
+  run(loader: () => Promise<Handler<ArgumentsCamelCase<B>>>): Command
+} {
   return { run: (loader) => ({ builder: (y: Argv) => y, ...c, run: loader }) as unknown as Command }
 }
 

@@ -113,7 +113,13 @@ export async function secretDump(ctx: Context, argv: { repos: string[] }) {
       if (!v.hasRepo(repo)) throw new PolykeyError('NOT_FOUND', `no repository '${repo}'`, { repo })
       return { repo, secrets: v.secretNames(repo).map((name) => ({ name, value: v.secretGet(repo, name).toString('base64') })) }
     })
-    if (record) await recordCliRead(ctx, v, 'env', all.flatMap((r) => r.secrets.map((s) => `${r.repo}/${s.name}`)))
+    if (record)
+      await recordCliRead(
+        ctx,
+        v,
+        'env',
+        all.flatMap((r) => r.secrets.map((s) => `${r.repo}/${s.name}`)),
+      )
     return all
   })
   ctx.json(out)
@@ -131,9 +137,14 @@ export function privateShmDir(): string {
   }
   const TMPFS_MAGIC = 0x01021994
   if (!st || st.type !== TMPFS_MAGIC)
-    throw new PolykeyError('REFUSED', 'no memory-backed folder (/dev/shm, tmpfs) to edit in; refusing to put the secret on disk', {}, {
-      hint: "use 'polykey secret get' and 'polykey secret put' with a pipe instead",
-    })
+    throw new PolykeyError(
+      'REFUSED',
+      'no memory-backed folder (/dev/shm, tmpfs) to edit in; refusing to put the secret on disk',
+      {},
+      {
+        hint: "use 'polykey secret get' and 'polykey secret put' with a pipe instead",
+      },
+    )
   return fs.mkdtempSync(path.join(base, 'polykey-edit-'))
 }
 
@@ -271,7 +282,7 @@ export async function env(ctx: Context, argv: { repos: string[]; allowVar?: stri
   })
 }
 function osSignal(name: string): number | undefined {
-  return (({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15 }) as Record<string, number>)[name]
+  return ({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15 } as Record<string, number>)[name]
 }
 
 // ------------------------------------------------------------------------------ import

@@ -48,7 +48,12 @@ export function gpgEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv 
 }
 
 function missing(bin: string): PolykeyError {
-  return new PolykeyError('NOT_FOUND', `gpg is not installed: '${bin}' was not found on PATH`, { gpg: 'MISSING' }, { hint: 'install GnuPG (e.g. apt-get install gnupg), or set POLYKEY_GPG to its path' })
+  return new PolykeyError(
+    'NOT_FOUND',
+    `gpg is not installed: '${bin}' was not found on PATH`,
+    { gpg: 'MISSING' },
+    { hint: 'install GnuPG (e.g. apt-get install gnupg), or set POLYKEY_GPG to its path' },
+  )
 }
 
 /** Status keywords of a run (`[GNUPG:] KEYWORD args…`) and gpg's own last message line. */
@@ -72,12 +77,17 @@ export function decryptFailure(stderr: string, what: string): PolykeyError {
   let reason = 'FAILED'
   const err = status.find((s) => (s[0] === 'ERROR' || s[0] === 'FAILURE') && /^\d+$/.test(s[2] ?? ''))
   const code = err ? Number(err[2]) & 0xffff : 0
-  if (code === 99 || code === 179) reason = 'CANCELLED' // GPG_ERR_CANCELED, GPG_ERR_FULLY_CANCELED
+  if (code === 99 || code === 179)
+    reason = 'CANCELLED' // GPG_ERR_CANCELED, GPG_ERR_FULLY_CANCELED
   else if (code === 11) reason = 'BAD_PASSPHRASE'
   else if (code === 85) reason = 'NO_PINENTRY'
   else if (has('NO_SECKEY')) reason = 'NO_SECKEY'
   else if (/agent/i.test(said)) reason = 'NO_AGENT'
-  const text = said || { CANCELLED: 'cancelled', BAD_PASSPHRASE: 'bad passphrase', NO_PINENTRY: 'no pinentry', NO_SECKEY: 'no secret key', NO_AGENT: 'no gpg-agent', FAILED: 'decryption failed' }[reason]
+  const text =
+    said ||
+    { CANCELLED: 'cancelled', BAD_PASSPHRASE: 'bad passphrase', NO_PINENTRY: 'no pinentry', NO_SECKEY: 'no secret key', NO_AGENT: 'no gpg-agent', FAILED: 'decryption failed' }[
+      reason
+    ]
   return new PolykeyError('WRONG_KEY', `gpg could not decrypt ${what}: ${text}`, { gpg: reason, keyIds: status.filter((s) => s[0] === 'NO_SECKEY').map((s) => s[1]) })
 }
 
@@ -111,11 +121,22 @@ export function resolveRecipient(recipient: string, env: NodeJS.ProcessEnv = pro
     } else if (f[0] === 'uid' && cur && !cur.uid) cur.uid = f[9].replace(/\\x3a/g, ':')
     else if (f[0] === 'sub') wantFpr = false
   }
-  if (keys.length === 0) throw new PolykeyError('NOT_FOUND', `gpg has no public key for ${JSON.stringify(recipient)}`, { recipient }, { hint: "import it first ('gpg --import'), or name it by fingerprint" })
+  if (keys.length === 0)
+    throw new PolykeyError(
+      'NOT_FOUND',
+      `gpg has no public key for ${JSON.stringify(recipient)}`,
+      { recipient },
+      { hint: "import it first ('gpg --import'), or name it by fingerprint" },
+    )
   const usable = keys.filter((k) => k.canEncrypt)
   if (usable.length === 0) throw new PolykeyError('REFUSED', `gpg key ${keys[0].fingerprint} (${keys[0].uid}) cannot encrypt (no valid encryption subkey)`, { recipient })
   if (usable.length > 1)
-    throw new PolykeyError('USAGE', `${JSON.stringify(recipient)} names ${usable.length} gpg keys: ${usable.map((k) => k.fingerprint).join(', ')}`, { recipient }, { hint: 'name one by its fingerprint' })
+    throw new PolykeyError(
+      'USAGE',
+      `${JSON.stringify(recipient)} names ${usable.length} gpg keys: ${usable.map((k) => k.fingerprint).join(', ')}`,
+      { recipient },
+      { hint: 'name one by its fingerprint' },
+    )
   return { fingerprint: usable[0].fingerprint, uid: usable[0].uid }
 }
 
@@ -157,7 +178,10 @@ export interface DecryptJob {
  * pass's shell around it is already several times faster than a loop of `pass show`. Results
  * are in the order of `jobs`: the plaintext, or the error gpg gave for that one.
  */
-export async function decryptMany(jobs: DecryptJob[], opts: { env?: NodeJS.ProcessEnv; concurrency?: number; onDone?: () => void; signal?: AbortSignal } = {}): Promise<(Buffer | PolykeyError)[]> {
+export async function decryptMany(
+  jobs: DecryptJob[],
+  opts: { env?: NodeJS.ProcessEnv; concurrency?: number; onDone?: () => void; signal?: AbortSignal } = {},
+): Promise<(Buffer | PolykeyError)[]> {
   const env = gpgEnv(opts.env ?? process.env)
   const bin = gpgBinary(opts.env ?? process.env)
   const out: (Buffer | PolykeyError)[] = new Array(jobs.length)

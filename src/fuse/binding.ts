@@ -278,7 +278,7 @@ export const DEFAULT_MOUNT_OPTIONS = Object.freeze({
 
 export class FuseUnavailableError extends Error {
   readonly code = 'FUSE_UNAVAILABLE'
-  constructor (message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.name = 'FuseUnavailableError'
   }
@@ -291,16 +291,13 @@ const here = path.dirname(fileURLToPath(import.meta.url))
  * ../../../native/fuse/index.cjs; running the .ts directly (a TS loader) it is
  * ../../native/fuse/index.cjs.
  */
-export function bindingEntryPath (): string {
-  const candidates = [
-    path.resolve(here, '..', '..', '..', 'native', 'fuse', 'index.cjs'),
-    path.resolve(here, '..', '..', 'native', 'fuse', 'index.cjs'),
-  ]
+export function bindingEntryPath(): string {
+  const candidates = [path.resolve(here, '..', '..', '..', 'native', 'fuse', 'index.cjs'), path.resolve(here, '..', '..', 'native', 'fuse', 'index.cjs')]
   return candidates.find((p) => existsSync(p)) ?? candidates[0]
 }
 
 /** native/build/Release/fuse_native.node next to the given index.cjs. */
-function addonPathFor (entry: string): string {
+function addonPathFor(entry: string): string {
   return path.resolve(path.dirname(entry), '..', 'build', 'Release', 'fuse_native.node')
 }
 
@@ -311,7 +308,7 @@ let cached: FuseConstructor | undefined
  * 'FUSE_UNAVAILABLE') when the native build is missing or cannot be loaded
  * (e.g. libfuse.so.2 not installed).
  */
-export function loadFuse (): FuseConstructor {
+export function loadFuse(): FuseConstructor {
   if (cached) return cached
   const entry = bindingEntryPath()
   const addon = addonPathFor(entry)
@@ -320,8 +317,8 @@ export function loadFuse (): FuseConstructor {
   }
   if (!existsSync(addon)) {
     throw new FuseUnavailableError(
-      `FUSE binding not built: ${addon} is missing. Run \`make build\` (or \`make -C native\`); ` +
-      'it needs Debian libfuse-dev and pkg-config (`make system-deps`).')
+      `FUSE binding not built: ${addon} is missing. Run \`make build\` (or \`make -C native\`); ` + 'it needs Debian libfuse-dev and pkg-config (`make system-deps`).',
+    )
   }
   const require = createRequire(import.meta.url)
   try {
@@ -337,13 +334,13 @@ export function loadFuse (): FuseConstructor {
  * Negative errno for an errno name ('ENOENT' -> -2), as FUSE callbacks want
  * it (e.g. with errnoOf() from src/errors.ts). Unknown names give -EIO.
  */
-export function errno (name: string): number {
+export function errno(name: string): number {
   const n = (osConstants.errno as Record<string, number | undefined>)[name]
   return typeof n === 'number' && n > 0 ? -n : -osConstants.errno.EIO
 }
 
 /** True if /dev/fuse can be opened for reading and writing by this process. */
-export function fuseDeviceAvailable (): boolean {
+export function fuseDeviceAvailable(): boolean {
   try {
     accessSync('/dev/fuse', fsConstants.R_OK | fsConstants.W_OK)
     return true
@@ -353,7 +350,7 @@ export function fuseDeviceAvailable (): boolean {
 }
 
 /** Is `mnt` (absolute) currently a mountpoint, per /proc/self/mountinfo? */
-export function isMounted (mnt: string): boolean {
+export function isMounted(mnt: string): boolean {
   const target = path.resolve(mnt)
   let info: string
   try {
@@ -368,12 +365,12 @@ export function isMounted (mnt: string): boolean {
   return false
 }
 
-function unescapeMountPath (p: string): string {
+function unescapeMountPath(p: string): string {
   return p.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)))
 }
 
 /** Create a Fuse instance and mount it; resolves once the kernel has sent INIT. */
-export async function mountFuse (mnt: string, ops: FuseOperations, opts: FuseMountOptions = DEFAULT_MOUNT_OPTIONS): Promise<FuseInstance> {
+export async function mountFuse(mnt: string, ops: FuseOperations, opts: FuseMountOptions = DEFAULT_MOUNT_OPTIONS): Promise<FuseInstance> {
   const Fuse = loadFuse()
   const fuse = new Fuse(mnt, ops, opts)
   await new Promise<void>((resolve, reject) => {
@@ -382,7 +379,7 @@ export async function mountFuse (mnt: string, ops: FuseOperations, opts: FuseMou
   return fuse
 }
 
-function run (cmd: string, args: string[]): Promise<void> {
+function run(cmd: string, args: string[]): Promise<void> {
   return new Promise((resolve) => {
     execFile(cmd, args, () => resolve())
   })
@@ -393,7 +390,7 @@ function run (cmd: string, args: string[]): Promise<void> {
  * `fusermount -u -z`), then, if something is still mounted there,
  * `fusermount -u -z` and (root only) `umount -l` again.
  */
-export async function unmountFuse (fuse: FuseInstance): Promise<void> {
+export async function unmountFuse(fuse: FuseInstance): Promise<void> {
   let firstError: Error | null = null
   await new Promise<void>((resolve) => {
     fuse.unmount((err) => {

@@ -54,12 +54,13 @@ export function planInvalidation(store: MemStore, changed: Map<string, 'entry' |
     // A name that came, went or moved only needs dropping: a file still open under it keeps what
     // it had, as on any filesystem. Changed content or metadata must go from the pages and the
     // attributes too (the file may be held open, or cached under a name not yet dropped).
-    if (kind === 'entry') folders.add(path.posix.dirname(p)) // its size, link count and times
+    if (kind === 'entry')
+      folders.add(path.posix.dirname(p)) // its size, link count and times
     else contents.add(p)
     aliases(p)
   }
   const dropped = (p: string) => {
-    for (let d = p; d.includes('/'); ) {
+    for (let d = p; d.includes('/');) {
       d = path.posix.dirname(d)
       if (names.has(d) && !exclude.has(d)) return true
     }

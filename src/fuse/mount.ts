@@ -108,8 +108,18 @@ export class MountedNode implements MountHost {
     if (isMounted(this.mountpoint)) throw new PolykeyError('REFUSED', `${this.mountpoint} is already a mountpoint`)
     // A guard is only worth having if nothing else of the user's can read this process's memory.
     if (this.opts.guard && isDumpable() !== false)
-      throw new PolykeyError('REFUSED', 'a guarded mount needs this process to be non-dumpable, and it is not', {}, { hint: "build the native hardening addon ('make build'), then mount again" })
-    const gate = (this.gate = new Gate(this.store, this.vault, { guard: !!this.opts.guard, audit: this.opts.audit !== false, mountpoint: fs.realpathSync(this.mountpoint), log: (m) => this.log(m) }))
+      throw new PolykeyError(
+        'REFUSED',
+        'a guarded mount needs this process to be non-dumpable, and it is not',
+        {},
+        { hint: "build the native hardening addon ('make build'), then mount again" },
+      )
+    const gate = (this.gate = new Gate(this.store, this.vault, {
+      guard: !!this.opts.guard,
+      audit: this.opts.audit !== false,
+      mountpoint: fs.realpathSync(this.mountpoint),
+      log: (m) => this.log(m),
+    }))
     // Records wait in memory (the read path only pushes an object) for the next save: a change's
     // coalesced save, or AUDIT_SAVE_MS after the first record when nothing else saves (a save
     // ends in an fsync that would stall the readers if it came every second), or at once when
@@ -121,9 +131,18 @@ export class MountedNode implements MountHost {
         if (!this.closing) this.save()
       }, AUDIT_SAVE_MS)
     }
-    let ops = makeOperations(this, (code) => (Fuse as unknown as Record<string, number>)[code] ?? Fuse.EIO, { history: true, gate: gate.enabled ? gate : undefined, guard: !!this.opts.guard })
+    let ops = makeOperations(this, (code) => (Fuse as unknown as Record<string, number>)[code] ?? Fuse.EIO, {
+      history: true,
+      gate: gate.enabled ? gate : undefined,
+      guard: !!this.opts.guard,
+    })
     ops = this.keepKernelTrue(ops)
-    if (process.env.POLYKEY_FUSE_STATS) ops = countCalls(ops, (counts) => this.log(`fuse op counts: ${JSON.stringify(counts)}`), (fn) => this.closed.then(fn))
+    if (process.env.POLYKEY_FUSE_STATS)
+      ops = countCalls(
+        ops,
+        (counts) => this.log(`fuse op counts: ${JSON.stringify(counts)}`),
+        (fn) => this.closed.then(fn),
+      )
     const fuse = new Fuse(this.mountpoint, ops, {
       ...DEFAULT_MOUNT_OPTIONS,
       // No hardRemove: a file removed or renamed over while open keeps a hidden name in libfuse
@@ -135,7 +154,9 @@ export class MountedNode implements MountHost {
       // No default_permissions: with attribute caching off it doubles the getattr calls of every
       // lookup. Modes are checked in open() instead (ops.ts); the mount is private to one user.
     } as ConstructorParameters<typeof Fuse>[2])
-    await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(new PolykeyError('IO', `cannot mount at ${this.mountpoint}: ${err.message}`, {}, { cause: err })) : resolve())))
+    await new Promise<void>((resolve, reject) =>
+      fuse.mount((err) => (err ? reject(new PolykeyError('IO', `cannot mount at ${this.mountpoint}: ${err.message}`, {}, { cause: err })) : resolve())),
+    )
     this.fuse = fuse
     this.store.takeChanged() // what the kernel saw being made needs no invalidating
     this.kernel = new KernelCache(fuse, this.store, (m) => this.log(m))
@@ -328,7 +349,8 @@ export class MountedNode implements MountHost {
       this.save()
       // Unmounted from outside with the disk full: the changes exist only here. Keep the process
       // (and the node lock) until a save works, saying so once; never release and lose them.
-      if (this.saveError) this.log(`the node was unmounted but changes could not be saved (${this.saveError}); keeping them in memory and retrying every ${CLOSE_RETRY_MS / 1000} s`)
+      if (this.saveError)
+        this.log(`the node was unmounted but changes could not be saved (${this.saveError}); keeping them in memory and retrying every ${CLOSE_RETRY_MS / 1000} s`)
       while (this.saveError) {
         await new Promise((r) => setTimeout(r, CLOSE_RETRY_MS))
         this.save()
@@ -373,7 +395,6 @@ function message(added: string[], updated: string[], removed: string[], head: Ma
   list('remove', removed)
   return parts.join('; ')
 }
-
 
 /** Diagnostics (POLYKEY_FUSE_STATS=1): how many times the kernel called each operation. */
 function countCalls<T extends object>(ops: T, report: (c: Record<string, number>) => void, onClose: (fn: () => void) => void): T {

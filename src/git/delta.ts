@@ -149,14 +149,16 @@ export function applyDelta(base: Buffer, delta: Buffer, maxResult: number, alloc
     if (op & 0x80) {
       let off = 0
       let n = 0
-      for (let k = 0; k < 4; k++) if (op & (1 << k)) {
-        if (i >= delta.length) throw new DeltaError('the delta is truncated')
-        off += delta[i++] * 2 ** (8 * k)
-      }
-      for (let k = 0; k < 3; k++) if (op & (1 << (4 + k))) {
-        if (i >= delta.length) throw new DeltaError('the delta is truncated')
-        n += delta[i++] << (8 * k)
-      }
+      for (let k = 0; k < 4; k++)
+        if (op & (1 << k)) {
+          if (i >= delta.length) throw new DeltaError('the delta is truncated')
+          off += delta[i++] * 2 ** (8 * k)
+        }
+      for (let k = 0; k < 3; k++)
+        if (op & (1 << (4 + k))) {
+          if (i >= delta.length) throw new DeltaError('the delta is truncated')
+          n += delta[i++] << (8 * k)
+        }
       if (n === 0) n = 0x10000
       if (off + n > base.length) throw new DeltaError(`the delta copies bytes ${off}..${off + n} of a ${base.length}-byte base`)
       if (w + n > size) throw new DeltaError('the delta writes past the size it declares')

@@ -96,7 +96,7 @@ export function decodeCommit(b: Buffer): Commit {
   const headEnd = split < 0 ? text.length : split
   const c: Commit = { tree: '', parents: [], author: { name: '', email: '', timestamp: 0, tz: '+0000' }, message: split < 0 ? '' : text.slice(split + 2) }
   // header lines up to the blank line; a clone checks a thousand commits, so no arrays of lines
-  for (let i = 0; i <= headEnd; ) {
+  for (let i = 0; i <= headEnd;) {
     let nl = text.indexOf('\n', i)
     if (nl < 0 || nl > headEnd) nl = headEnd
     // key: up to the first space; a line without one reads as its text minus the last character

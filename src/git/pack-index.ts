@@ -52,7 +52,11 @@ export function encodePackIndex(entries: PackIndexEntry[], packChecksum: Buffer)
   }
   const tail = big + large.length * 8
   packChecksum.copy(out, tail)
-  crypto.createHash('sha1').update(out.subarray(0, tail + 20)).digest().copy(out, tail + 20)
+  crypto
+    .createHash('sha1')
+    .update(out.subarray(0, tail + 20))
+    .digest()
+    .copy(out, tail + 20)
   return out
 }
 
@@ -78,7 +82,10 @@ export class PackIndex {
     }
     const rest = buf.length - (HEADER + FANOUT + n * 28 + 40)
     if (rest < 0 || rest % 8 !== 0) throw new PackIndexError('the pack index has the wrong size')
-    const sum = crypto.createHash('sha1').update(buf.subarray(0, buf.length - 20)).digest()
+    const sum = crypto
+      .createHash('sha1')
+      .update(buf.subarray(0, buf.length - 20))
+      .digest()
     if (!sum.equals(buf.subarray(buf.length - 20))) throw new PackIndexError('the pack index checksum does not match')
     this.count = n
     this.ids = HEADER + FANOUT

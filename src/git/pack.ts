@@ -217,7 +217,7 @@ function readStored(buf: Buffer, off: number, end: number, size: number): { cont
 function adler32(b: Buffer): number {
   let a = 1
   let s = 0
-  for (let i = 0; i < b.length; ) {
+  for (let i = 0; i < b.length;) {
     const end = Math.min(b.length, i + 3800)
     for (; i < end; i++) {
       a += b[i]

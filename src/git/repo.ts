@@ -55,7 +55,10 @@ export interface Author {
 
 export class GitRepo {
   readonly gitdir: string
-  constructor(private readonly store: Store, readonly dir: string) {
+  constructor(
+    private readonly store: Store,
+    readonly dir: string,
+  ) {
     this.gitdir = join(dir, '.git')
   }
 
@@ -196,7 +199,10 @@ export class GitRepo {
     }
     const loose = this.looseOids().filter((oid) => !seen.has(oid))
     const objs = new Map<string, PackObject>(loose.map((oid) => [oid, this.readObject(oid) as PackObject]))
-    const extra = buildPack(packOrder(objs).map((oid) => objs.get(oid)!), { deltas: true }).pack
+    const extra = buildPack(
+      packOrder(objs).map((oid) => objs.get(oid)!),
+      { deltas: true },
+    ).pack
     const bodies = [...packs.map((p) => p.raw()), extra].map((b) => b.subarray(12, b.length - 20))
     const count = seen.size + loose.length
     const size = 12 + bodies.reduce((n, b) => n + b.length, 0)
@@ -268,7 +274,10 @@ export class GitRepo {
       order.map((oid) => objs.get(oid)!),
       { deltas: true, compressFrom: 4096 },
     )
-    const made = this.writePack(pack, order.map((oid, i) => ({ oid, ...entries[i] })))
+    const made = this.writePack(
+      pack,
+      order.map((oid, i) => ({ oid, ...entries[i] })),
+    )
     const gone = new Set(merge.map((p) => p.name))
     gone.delete(made.name)
     for (const p of gone) {
@@ -363,7 +372,13 @@ export class GitRepo {
       const o = this.readObject(oid)
       if (o.type !== 'commit') throw new PolykeyError('USAGE', `${oid} is not a commit`)
       const c = decodeCommit(o.content)
-      out.push({ commit: oid, time: c.author.timestamp, message: c.message.replace(/\n$/, ''), parents: c.parents, ...(signatures ? { signature: checkCommitSignature(o.content) } : {}) })
+      out.push({
+        commit: oid,
+        time: c.author.timestamp,
+        message: c.message.replace(/\n$/, ''),
+        parents: c.parents,
+        ...(signatures ? { signature: checkCommitSignature(o.content) } : {}),
+      })
       oid = c.parents[0] ?? null
     }
     return out
@@ -402,10 +417,11 @@ function packOrder(objs: Map<string, PackObject>): string[] {
     }
   }
   const rest = (type: ObjectType) => {
-    for (const [oid, o] of objs) if (o.type === type && !taken.has(oid)) {
-      taken.add(oid)
-      out.push(oid)
-    }
+    for (const [oid, o] of objs)
+      if (o.type === type && !taken.has(oid)) {
+        taken.add(oid)
+        out.push(oid)
+      }
   }
   rest('tree')
   rest('blob')

@@ -43,7 +43,10 @@ export function splitSignature(content: Buffer): { payload: Buffer; armour: stri
         j = n < 0 || n >= headEnd ? headEnd : n + 1
       }
       const raw = content.subarray(i + HEADER.length + 1, j).toString('utf8')
-      const armour = raw.split('\n').map((l, k) => (k === 0 ? l : l.replace(/^ /, ''))).join('\n')
+      const armour = raw
+        .split('\n')
+        .map((l, k) => (k === 0 ? l : l.replace(/^ /, '')))
+        .join('\n')
       return { payload: Buffer.concat([content.subarray(0, i), content.subarray(j)]), armour }
     }
     i = lineEnd

@@ -126,7 +126,14 @@ export class Helper {
   private async haves(): Promise<string[]> {
     const r = await runGit(['for-each-ref', '--format=%(objectname)'])
     if (r.code !== 0) return []
-    return [...new Set(r.stdout.toString().split('\n').filter((l) => /^[0-9a-f]{40}$/.test(l)))].slice(0, MAX_HAVES)
+    return [
+      ...new Set(
+        r.stdout
+          .toString()
+          .split('\n')
+          .filter((l) => /^[0-9a-f]{40}$/.test(l)),
+      ),
+    ].slice(0, MAX_HAVES)
   }
 
   private say(lines: string[]): void {

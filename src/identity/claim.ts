@@ -49,19 +49,22 @@ function dates(o: ClaimOptions): { created: string; expires: string } {
 
 export async function claimKeybase(o: ClaimOptions, cfg: IdentityConfig, nodeSign: NodeSigner): Promise<Claim> {
   const kb = await lookupKeybase(cfg.keybase, o.user, net(cfg))
-  if (kb.bundles.length === 0) throw new PolykeyError('REFUSED', `Keybase lists no PGP key for ${kb.username}`, {}, { hint: 'add one to your Keybase profile first (keybase pgp select / keybase pgp import)' })
+  if (kb.bundles.length === 0)
+    throw new PolykeyError(
+      'REFUSED',
+      `Keybase lists no PGP key for ${kb.username}`,
+      {},
+      { hint: 'add one to your Keybase profile first (keybase pgp select / keybase pgp import)' },
+    )
   // Which keys Keybase lists, as gpg reads them (the answer's own fingerprint field is not trusted).
   const { listed } = await verifyClearsigned(null, kb.bundles, `Keybase (for ${kb.username})`)
   const fpr = o.gpgKey ? normaliseFingerprint(o.gpgKey) : kb.primary && listed.includes(kb.primary) ? kb.primary : listed[0]
-  if (!listed.includes(fpr)) throw new PolykeyError('REFUSED', `Keybase does not list PGP key ${fpr} for ${kb.username}`, { fingerprint: fpr }, { hint: `it lists: ${listed.join(', ')}` })
+  if (!listed.includes(fpr))
+    throw new PolykeyError('REFUSED', `Keybase does not list PGP key ${fpr} for ${kb.username}`, { fingerprint: fpr }, { hint: `it lists: ${listed.join(', ')}` })
   const text = await nodeSign({ service: 'keybase', user: kb.username, userKey: `pgp:${fpr}`, ...(o.address ? { address: o.address } : {}), ...dates(o) })
   const published = await clearsign(text, fpr, o.env)
   const s = await checkKeybaseDocument(published, kb, o.nowMs)
-  const where = kb.proofs.flatMap((p) =>
-    p.type === 'github' ? [`a public gist of github:${p.name} with a file named polykey.txt`]
-    : wellKnownUrl(p) ? [wellKnownUrl(p)!]
-    : [],
-  )
+  const where = kb.proofs.flatMap((p) => (p.type === 'github' ? [`a public gist of github:${p.name} with a file named polykey.txt`] : wellKnownUrl(p) ? [wellKnownUrl(p)!] : []))
   where.push('or anywhere else: give the address to your peers for `--proof URL`')
   return { published, fields: s.fields, where }
 }
@@ -71,7 +74,13 @@ function chooseSshKey(o: ClaimOptions, keys: string[]): { file: string; key: str
   if (o.sshKey) {
     const key = sshKeyOf(publicKeyFor(o.sshKey))
     if (!key) throw new PolykeyError('USAGE', `${o.sshKey}.pub is not an OpenSSH public key`)
-    if (!keys.includes(key)) throw new PolykeyError('REFUSED', `GitHub does not list ${o.sshKey.replace(/\.pub$/, '')}.pub for ${o.user}`, {}, { hint: 'add it at https://github.com/settings/keys (or pick a listed key with --ssh-key FILE)' })
+    if (!keys.includes(key))
+      throw new PolykeyError(
+        'REFUSED',
+        `GitHub does not list ${o.sshKey.replace(/\.pub$/, '')}.pub for ${o.user}`,
+        {},
+        { hint: 'add it at https://github.com/settings/keys (or pick a listed key with --ssh-key FILE)' },
+      )
     return { file: o.sshKey.replace(/\.pub$/, ''), key }
   }
   const home = o.env.HOME ?? ''

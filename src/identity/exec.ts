@@ -14,7 +14,11 @@ export interface ExecResult {
   status: string
 }
 
-export function exec(file: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; statusFd?: boolean; tty?: boolean } = {}): Promise<ExecResult> {
+export function exec(
+  file: string,
+  args: string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; statusFd?: boolean; tty?: boolean } = {},
+): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     // A signing gpg or ssh-keygen may ask for a key's passphrase (ssh-keygen reads it from a
     // piped stdin if it has one): `tty` hands it the user's own stdin and stderr.

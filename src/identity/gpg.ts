@@ -49,7 +49,11 @@ export interface PgpCheck {
  * Import `bundles` (ASCII-armoured public keys from the service) into a fresh keyring and check
  * `clearsigned` (if given) against them. `listed` gets the primary fingerprints the bundles hold.
  */
-export async function verifyClearsigned(clearsigned: string | null, bundles: string[], label: string): Promise<{ listed: string[]; check: PgpCheck | null; problem: string | null }> {
+export async function verifyClearsigned(
+  clearsigned: string | null,
+  bundles: string[],
+  label: string,
+): Promise<{ listed: string[]; check: PgpCheck | null; problem: string | null }> {
   return withPrivateDir(
     'pk-gpg-',
     async (home) => {
@@ -90,7 +94,8 @@ export async function clearsign(text: string, fpr: string, env: NodeJS.ProcessEn
     return exec(GPG, ['--armor', '--clearsign', '--local-user', fpr, '--output', '-', msg], { env, timeoutMs: 5 * 60_000, tty: true })
   })
   const out = r.stdout.toString('utf8')
-  if (r.code !== 0 || !out.startsWith('-----BEGIN PGP SIGNED MESSAGE-----')) throw new PolykeyError('REFUSED', `gpg did not sign the statement (exit ${r.code})`, { fingerprint: fpr })
+  if (r.code !== 0 || !out.startsWith('-----BEGIN PGP SIGNED MESSAGE-----'))
+    throw new PolykeyError('REFUSED', `gpg did not sign the statement (exit ${r.code})`, { fingerprint: fpr })
   return out
 }
 

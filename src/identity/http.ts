@@ -39,7 +39,12 @@ export function checkUrl(raw: string, what: string, requireTls: boolean): URL {
   }
   if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new PolykeyError('USAGE', `${what} must be an http(s) URL, not ${u.protocol}`)
   if (requireTls && u.protocol === 'http:' && !isLoopback(u.hostname))
-    throw new PolykeyError('REFUSED', `${what} ${u.origin} is plain http: anyone on the way could change the keys it lists`, { url: u.href }, { hint: 'use https (plain http is accepted only to this machine)' })
+    throw new PolykeyError(
+      'REFUSED',
+      `${what} ${u.origin} is plain http: anyone on the way could change the keys it lists`,
+      { url: u.href },
+      { hint: 'use https (plain http is accepted only to this machine)' },
+    )
   if (u.username || u.password) throw new PolykeyError('USAGE', `${what} must not carry a user name or password`)
   return u
 }
@@ -47,17 +52,28 @@ export function checkUrl(raw: string, what: string, requireTls: boolean): URL {
 function unreachable(opts: HttpOptions, url: URL, err: unknown): PolykeyError {
   const e = err as { name?: string; cause?: { code?: string; name?: string; message?: string } }
   if (e?.name === 'TimeoutError' || e?.cause?.name === 'TimeoutError')
-    return new PolykeyError('PEER', `${opts.label} (${url.origin}) did not answer within ${Math.round(opts.timeoutMs / 1000)} s`, { url: url.href, reason: 'timeout' }, { cause: err })
+    return new PolykeyError(
+      'PEER',
+      `${opts.label} (${url.origin}) did not answer within ${Math.round(opts.timeoutMs / 1000)} s`,
+      { url: url.href, reason: 'timeout' },
+      { cause: err },
+    )
   if (e?.name === 'AbortError') return new PolykeyError('PEER', `the request to ${opts.label} was cancelled`, { url: url.href, reason: 'aborted' }, { cause: err })
   const code = e?.cause?.code
   const why =
-    code === 'ECONNREFUSED' ? 'connection refused'
-    : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'host name not found'
-    : code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' ? 'the connection was cut'
-    : code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ? 'no route to the host'
-    : code?.startsWith('ERR_TLS') || code?.includes('CERT') ? `TLS failed (${code})`
-    : e?.cause?.message === 'bad port' ? `port ${url.port} is one fetch refuses to use`
-    : (code ?? (e?.cause?.message?.slice(0, 100) || 'network error'))
+    code === 'ECONNREFUSED'
+      ? 'connection refused'
+      : code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+        ? 'host name not found'
+        : code === 'ECONNRESET' || code === 'UND_ERR_SOCKET'
+          ? 'the connection was cut'
+          : code === 'EHOSTUNREACH' || code === 'ENETUNREACH'
+            ? 'no route to the host'
+            : code?.startsWith('ERR_TLS') || code?.includes('CERT')
+              ? `TLS failed (${code})`
+              : e?.cause?.message === 'bad port'
+                ? `port ${url.port} is one fetch refuses to use`
+                : (code ?? (e?.cause?.message?.slice(0, 100) || 'network error'))
   return new PolykeyError('PEER', `cannot reach ${opts.label} at ${url.origin}: ${why}`, { url: url.href, reason: code ?? 'network' }, { cause: err })
 }
 

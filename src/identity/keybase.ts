@@ -79,7 +79,12 @@ export function parseLookup(doc: unknown, user: string): KeybaseUser {
       const name = str(q.nametag)
       // state 1 is "OK" (checked by Keybase and still in place); others are pending, broken, revoked.
       if (!type || !name || q.state !== 1) continue
-      proofs.push({ type: type.slice(0, 40), name: name.slice(0, 200), ...(str(q.service_url) ? { serviceUrl: str(q.service_url) } : {}), ...(str(q.proof_url) ? { proofUrl: str(q.proof_url) } : {}) })
+      proofs.push({
+        type: type.slice(0, 40),
+        name: name.slice(0, 200),
+        ...(str(q.service_url) ? { serviceUrl: str(q.service_url) } : {}),
+        ...(str(q.proof_url) ? { proofUrl: str(q.proof_url) } : {}),
+      })
     }
   return { username, bundles, primary, proofs }
 }

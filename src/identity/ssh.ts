@@ -51,7 +51,8 @@ export async function signSsh(text: string, keyFile: string, env: NodeJS.Process
     try {
       out = fs.readFileSync(`${msg}.sig`, 'utf8')
     } catch {}
-    if (r.code !== 0 || !out.startsWith('-----BEGIN SSH SIGNATURE-----')) throw new PolykeyError('REFUSED', `ssh-keygen did not sign the statement with ${keyFile} (exit ${r.code})`, { path: keyFile })
+    if (r.code !== 0 || !out.startsWith('-----BEGIN SSH SIGNATURE-----'))
+      throw new PolykeyError('REFUSED', `ssh-keygen did not sign the statement with ${keyFile} (exit ${r.code})`, { path: keyFile })
     return out
   })
 }

@@ -57,7 +57,13 @@ export async function checkGithubDocument(doc: string, user: string, keys: strin
   return s
 }
 
-async function firstThatHolds(candidates: Candidate[], check: (doc: string) => Promise<Statement>, who: string, looked: string[], explicit: boolean): Promise<{ s: Statement; url: string }> {
+async function firstThatHolds(
+  candidates: Candidate[],
+  check: (doc: string) => Promise<Statement>,
+  who: string,
+  looked: string[],
+  explicit: boolean,
+): Promise<{ s: Statement; url: string }> {
   let refusal: PolykeyError | null = null
   const gone: string[] = []
   for (const c of candidates) {
@@ -79,9 +85,14 @@ async function firstThatHolds(candidates: Candidate[], check: (doc: string) => P
   }
   if (refusal) throw refusal
   if (gone.length) throw new PolykeyError('NOT_FOUND', `no Polykey statement for ${who}: ${gone[0]}`, { check: 'not-found' })
-  throw new PolykeyError('NOT_FOUND', `no Polykey statement published for ${who}${looked.length ? ` (looked in ${looked.join(', ')})` : ''}`, { check: 'not-found' }, {
-    hint: 'ask them to publish the output of `polykey identity claim` (see docs/IDENTITY.md), or give its address with --proof URL',
-  })
+  throw new PolykeyError(
+    'NOT_FOUND',
+    `no Polykey statement published for ${who}${looked.length ? ` (looked in ${looked.join(', ')})` : ''}`,
+    { check: 'not-found' },
+    {
+      hint: 'ask them to publish the output of `polykey identity claim` (see docs/IDENTITY.md), or give its address with --proof URL',
+    },
+  )
 }
 
 /** Where a Keybase user's statement may be: gists of proven GitHub accounts, proven web sites. */

@@ -64,9 +64,14 @@ export async function connectDht(o: DhtOptions, keys: SigningKeyPair, id: string
   if (!ok || conn.remotePublicKey?.toString('hex') !== id) {
     conn.destroy()
     await dht.destroy()
-    throw new PolykeyError('PEER', `cannot reach ${label} through the DHT: ${why}`, { reason: 'unreachable' }, {
-      hint: `is 'polykey serve --dht' running there? Or give the peer an address: 'polykey peer add ALIAS NODE_ID HOST:PORT'`,
-    })
+    throw new PolykeyError(
+      'PEER',
+      `cannot reach ${label} through the DHT: ${why}`,
+      { reason: 'unreachable' },
+      {
+        hint: `is 'polykey serve --dht' running there? Or give the peer an address: 'polykey peer add ALIAS NODE_ID HOST:PORT'`,
+      },
+    )
   }
   conn.on('close', () => void dht.destroy())
   return conn

@@ -46,8 +46,14 @@ export function packForWant(v: Vault, repo: string, want: string, haves: string[
   if (want === git.head()) return packFor(v, repo, haves)
   if (!git.hasObject(want)) throw new PolykeyError('NOT_FOUND', `no commit ${want.slice(0, 12)} in '${repo}' (it moved on: fetch again)`, { repo })
   const g = new Graph(repoSource(git))
-  const { commits, edge } = g.missingCommits(want, haves.filter((h) => OID.test(h)))
-  return buildPack(g.objectsFor(commits, edge).map((oid) => g.get(oid, false)), { deltas: true })
+  const { commits, edge } = g.missingCommits(
+    want,
+    haves.filter((h) => OID.test(h)),
+  )
+  return buildPack(
+    g.objectsFor(commits, edge).map((oid) => g.get(oid, false)),
+    { deltas: true },
+  )
 }
 
 export interface GitPush {
@@ -71,8 +77,7 @@ export function receiveGitPush(v: Vault, repo: string, p: GitPush): { head: stri
   if (!OID.test(p.next)) throw new PolykeyError('USAGE', `not a commit id: ${p.next}`)
   const cur = headOf(v, repo)
   const visible = gitVisibleHead(v, repo, p.self)
-  if (visible !== p.seen)
-    throw new PolykeyError('CONFLICT', `'${repo}' changed since git looked (now at ${visible?.slice(0, 12) ?? 'nothing'}): fetch first`, { repo })
+  if (visible !== p.seen) throw new PolykeyError('CONFLICT', `'${repo}' changed since git looked (now at ${visible?.slice(0, 12) ?? 'nothing'}): fetch first`, { repo })
   const git = v.git(repo)
   const local = repoSource(git)
   let objects: ParsedObject[]
@@ -90,9 +95,14 @@ export function receiveGitPush(v: Vault, repo: string, p: GitPush): { head: stri
   const through = !!cur && !!visible && visible !== cur && g.isAncestor(visible, p.next) // past our push commit
   const ff = !cur || g.isAncestor(cur, p.next) || through
   if (!ff && !p.force)
-    throw new PolykeyError('REFUSED', `not a fast-forward: ${p.next.slice(0, 12)} does not contain ${visible?.slice(0, 12)}`, { repo, reason: 'non-fast-forward' }, {
-      hint: 'fetch and merge (or rebase) first, or force with +',
-    })
+    throw new PolykeyError(
+      'REFUSED',
+      `not a fast-forward: ${p.next.slice(0, 12)} does not contain ${visible?.slice(0, 12)}`,
+      { repo, reason: 'non-fast-forward' },
+      {
+        hint: 'fetch and merge (or rebase) first, or force with +',
+      },
+    )
   checkArrivingCommits(need, { unsignedOk: true })
   applyPlan(v, repo, g, cur, { kind: 'fast-forward', head: p.next }, { pack: p.pack, objects, need }, '', p.now)
   const forced = !ff

@@ -36,5 +36,8 @@ export function storeIncoming(git: GitRepo, inc: Incoming): void {
     return
   }
   const { pack, entries } = buildPack(inc.need, { deltas: true })
-  git.addPack(pack, inc.need.map((o, i) => ({ oid: o.oid, ...entries[i] })))
+  git.addPack(
+    pack,
+    inc.need.map((o, i) => ({ oid: o.oid, ...entries[i] })),
+  )
 }

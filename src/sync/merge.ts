@@ -65,7 +65,12 @@ export function applyPlan(vault: Vault, repo: string, g: Graph, ours: string | n
     const was = from.get(name)
     const clean = was ? !!cur && encodeObject('blob', cur).oid === was.oid : !cur
     if (!clean)
-      throw new PolykeyError('CONFLICT', `'${repo}/${name}' has an edit that is not committed yet; nothing was changed`, { repo, name }, { hint: 'try again in a moment (edits are committed a second after the file is closed)' })
+      throw new PolykeyError(
+        'CONFLICT',
+        `'${repo}/${name}' has an edit that is not committed yet; nothing was changed`,
+        { repo, name },
+        { hint: 'try again in a moment (edits are committed a second after the file is closed)' },
+      )
   }
   // Checked: from here on nothing fails short of the store itself.
   if (incoming) storeIncoming(git, incoming)
@@ -92,7 +97,12 @@ export function applyPlan(vault: Vault, repo: string, g: Graph, ours: string | n
 
 export function conflictError(repo: string, secrets: string[], peer: string): PolykeyError {
   const names = secrets.map((s) => `'${repo}/${s}'`).join(', ')
-  return new PolykeyError('CONFLICT', `both this node and ${peer} changed ${names}; nothing was changed`, { repo, secrets }, {
-    hint: `pull again with --ours to keep this node's version or --theirs to take ${peer}'s`,
-  })
+  return new PolykeyError(
+    'CONFLICT',
+    `both this node and ${peer} changed ${names}; nothing was changed`,
+    { repo, secrets },
+    {
+      hint: `pull again with --ours to keep this node's version or --theirs to take ${peer}'s`,
+    },
+  )
 }

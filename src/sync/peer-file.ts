@@ -28,9 +28,13 @@ function sameFile(a: string, b: string): boolean {
   }
 }
 
-export async function openPeerFile(file: string, ownNode: string | null, passphrase: () => Promise<Buffer>, opts: { write: boolean; lockTimeoutMs?: number; warn?: (m: string) => void }): Promise<VaultRemote> {
-  if (!fs.existsSync(file))
-    throw new PolykeyError('NOT_FOUND', `no node file at ${file}`, { path: file }, { hint: `create one first: 'polykey init --node ${file}'` })
+export async function openPeerFile(
+  file: string,
+  ownNode: string | null,
+  passphrase: () => Promise<Buffer>,
+  opts: { write: boolean; lockTimeoutMs?: number; warn?: (m: string) => void },
+): Promise<VaultRemote> {
+  if (!fs.existsSync(file)) throw new PolykeyError('NOT_FOUND', `no node file at ${file}`, { path: file }, { hint: `create one first: 'polykey init --node ${file}'` })
   if (ownNode && sameFile(file, ownNode)) throw new PolykeyError('USAGE', `${file} is this node itself`)
   const pass = await passphrase()
   let node: OpenNode

@@ -110,7 +110,8 @@ export function addPeer(b: PeerBook, p: Peer, self: string): void {
   checkNodeId(p.id)
   if (p.address) parseAddress(p.address)
   if (p.id === self) throw new PolykeyError('REFUSED', "that is this node's own id")
-  if (b.peers.some((x) => x.alias === p.alias)) throw new PolykeyError('EXISTS', `peer '${p.alias}' already exists`, { alias: p.alias }, { hint: `remove it first with 'polykey peer rm ${p.alias}'` })
+  if (b.peers.some((x) => x.alias === p.alias))
+    throw new PolykeyError('EXISTS', `peer '${p.alias}' already exists`, { alias: p.alias }, { hint: `remove it first with 'polykey peer rm ${p.alias}'` })
   const same = peerById(b, p.id)
   if (same) throw new PolykeyError('EXISTS', `node ${p.id.slice(0, 16)}… is already known as '${same.alias}'`, { alias: same.alias })
   b.peers.push(p)
@@ -152,7 +153,9 @@ export function mayPull(b: PeerBook, repo: string, id: string): boolean {
 }
 
 export function sharedWith(b: PeerBook, id: string): string[] {
-  return Object.keys(b.shares).filter((r) => b.shares[r].includes(id)).sort()
+  return Object.keys(b.shares)
+    .filter((r) => b.shares[r].includes(id))
+    .sort()
 }
 
 /**

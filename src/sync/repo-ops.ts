@@ -26,7 +26,10 @@ export function packFor(v: Vault, repo: string, haves: string[]): { head: string
   const g = new Graph(repoSource(v.git(repo)))
   const { commits, edge } = g.missingCommits(head, haves)
   const oids = g.objectsFor(commits, edge)
-  const { pack, count } = buildPack(oids.map((oid) => g.get(oid, false)), { deltas: true })
+  const { pack, count } = buildPack(
+    oids.map((oid) => g.get(oid, false)),
+    { deltas: true },
+  )
   return { head, pack, count }
 }
 
@@ -40,10 +43,17 @@ export function packAll(v: Vault, repo: string) {
  * the history up to `next`, and `next` must descend from our head. Creates the repository when
  * it is new. Checks everything before writing anything.
  */
-export function receivePush(v: Vault, repo: string, old: string | null, next: string | null, pack: Buffer, from: string, limits: PackLimits = DEFAULT_PACK_LIMITS): { head: string | null; changed: boolean } {
+export function receivePush(
+  v: Vault,
+  repo: string,
+  old: string | null,
+  next: string | null,
+  pack: Buffer,
+  from: string,
+  limits: PackLimits = DEFAULT_PACK_LIMITS,
+): { head: string | null; changed: boolean } {
   const cur = headOf(v, repo)
-  if (cur !== old)
-    throw new PolykeyError('CONFLICT', `'${repo}' changed here since ${from} looked (now at ${cur?.slice(0, 12) ?? 'nothing'}); pull, then push again`, { repo })
+  if (cur !== old) throw new PolykeyError('CONFLICT', `'${repo}' changed here since ${from} looked (now at ${cur?.slice(0, 12) ?? 'nothing'}); pull, then push again`, { repo })
   if (next === null) {
     // An empty repository: created if missing; a repository with history is never emptied.
     if (cur) throw new PolykeyError('REFUSED', `the update of '${repo}' from ${from} would drop all its history`, { repo, reason: 'drops-history' })
@@ -66,9 +76,14 @@ export function receivePush(v: Vault, repo: string, old: string | null, next: st
   }
   const g = new Graph(overlay(received, local))
   if (cur && next !== cur && !g.isAncestor(cur, next))
-    throw new PolykeyError('REFUSED', `the update of '${repo}' from ${from} would drop history (${next.slice(0, 12)} does not contain ${cur.slice(0, 12)})`, { repo, reason: 'drops-history' }, {
-      hint: 'pull and merge first, then push',
-    })
+    throw new PolykeyError(
+      'REFUSED',
+      `the update of '${repo}' from ${from} would drop history (${next.slice(0, 12)} does not contain ${cur.slice(0, 12)})`,
+      { repo, reason: 'drops-history' },
+      {
+        hint: 'pull and merge first, then push',
+      },
+    )
   if (cur === next) return { head: next, changed: false }
   try {
     checkArrivingCommits(need)
@@ -83,7 +98,10 @@ export function receivePush(v: Vault, repo: string, old: string | null, next: st
 
 /** Tag membership of one repository's secrets, as pushed with `push --all`. */
 export function tagsOf(v: Vault, repo: string): { tag: string; name: string }[] {
-  return v.tagMembers().filter((m) => m.repo === repo).map((m) => ({ tag: m.tag, name: m.name }))
+  return v
+    .tagMembers()
+    .filter((m) => m.repo === repo)
+    .map((m) => ({ tag: m.tag, name: m.name }))
 }
 
 /** Make this node's tags of `repo` the given ones (secrets that do not exist here are skipped). */

@@ -46,9 +46,12 @@ export function openBundle(file: Buffer, recipient: SigningKeyPair): { header: B
     throw bad('the bundle header is corrupt')
   }
   if (
-    typeof header?.repo !== 'string' || nameProblem(header.repo) || header.repo === '.git' ||
+    typeof header?.repo !== 'string' ||
+    nameProblem(header.repo) ||
+    header.repo === '.git' ||
     !(header.head === null || /^[0-9a-f]{40}$/.test(String(header.head))) ||
-    !NODE_ID.test(String(header.from)) || !NODE_ID.test(String(header.to))
+    !NODE_ID.test(String(header.from)) ||
+    !NODE_ID.test(String(header.to))
   )
     throw bad('the bundle header is corrupt')
   const body = plain.subarray(0, plain.length - 64)

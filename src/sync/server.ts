@@ -79,7 +79,9 @@ async function answer(ch: Channel, m: Message, id: string, who: string, o: Serve
       const repos = await o.access.withVault(false, (v) => {
         const book = loadPeers(v)
         if (!peerById(book, id)) throw new PolykeyError('REFUSED', 'this node no longer knows you')
-        return sharedWith(book, id).filter((r) => v.hasRepo(r)).map((name) => ({ name, head: headOf(v, name) }))
+        return sharedWith(book, id)
+          .filter((r) => v.hasRepo(r))
+          .map((name) => ({ name, head: headOf(v, name) }))
       })
       ch.send({ t: 'repos', repos })
       return
@@ -115,7 +117,7 @@ async function answer(ch: Channel, m: Message, id: string, who: string, o: Serve
       try {
         const r = await o.access.withVault(true, (v) => receivePush(v, m.repo, m.old, m.new, pack, who))
         ch.send({ t: 'ok' })
-        o.log(`${who} pushed ${m.repo}${r.changed ? ` to ${m.new?.slice(0, 12) ?? "(empty)"}` : ' (no change)'}`)
+        o.log(`${who} pushed ${m.repo}${r.changed ? ` to ${m.new?.slice(0, 12) ?? '(empty)'}` : ' (no change)'}`)
       } catch (err) {
         // Someone else moved the repository meanwhile, or holds the node: an honest race, not a lie.
         if (err instanceof PolykeyError && (err.code === 'CONFLICT' || err.code === 'LOCKED')) return void ch.refuse(err)
@@ -134,11 +136,13 @@ async function answer(ch: Channel, m: Message, id: string, who: string, o: Serve
       const { owner } = await current(o, id)
       if (!owner) throw new PolykeyError('REFUSED', 'only owners of this node may push to it', { reason: 'not-owner' })
       const done = await refusable(ch, () =>
-        o.access.withVault(true, (v) => {
-          const self = identityKeys(v)
-          wipe(self.keys.secretKey)
-          savePeers(v, mergeBackup(loadPeers(v), m, self.id))
-        }).then(() => true),
+        o.access
+          .withVault(true, (v) => {
+            const self = identityKeys(v)
+            wipe(self.keys.secretKey)
+            savePeers(v, mergeBackup(loadPeers(v), m, self.id))
+          })
+          .then(() => true),
       )
       if (done) ch.send({ t: 'ok' })
       o.log(`${who} pushed its peers and access lists`)

@@ -33,8 +33,15 @@ function blame(remote: Remote, err: unknown): unknown {
 
 export async function pull(v: Vault, remote: Remote, repo: string, opts: { into?: string; clone?: boolean; prefer?: Side } = {}): Promise<PullResult> {
   const local = opts.into ?? repo
-  if (opts.clone && v.hasRepo(local)) throw new PolykeyError('EXISTS', `repository '${local}' already exists here`, { repo: local }, { hint: `pull into it with 'polykey pull ${remote.label} ${repo}', or clone under another name` })
-  if (!opts.clone && !v.hasRepo(local)) throw new PolykeyError('NOT_FOUND', `no repository '${local}' here`, { repo: local }, { hint: `clone it first: 'polykey clone ${remote.label} ${repo}'` })
+  if (opts.clone && v.hasRepo(local))
+    throw new PolykeyError(
+      'EXISTS',
+      `repository '${local}' already exists here`,
+      { repo: local },
+      { hint: `pull into it with 'polykey pull ${remote.label} ${repo}', or clone under another name` },
+    )
+  if (!opts.clone && !v.hasRepo(local))
+    throw new PolykeyError('NOT_FOUND', `no repository '${local}' here`, { repo: local }, { hint: `clone it first: 'polykey clone ${remote.label} ${repo}'` })
   const git = opts.clone ? null : v.git(local)
   const haves = new Graph(repoSource(git)).haves(git?.head() ?? null)
   const { head, pack } = await remote.fetch(repo, haves)
@@ -73,18 +80,27 @@ export async function push(v: Vault, remote: Remote, repo: string): Promise<Push
   const ours = git.head()
   if (theirs === ours && ours) return { repo, result: 'up-to-date', head: ours, objects: 0 }
   if (!ours) {
-    if (theirs) throw new PolykeyError('CONFLICT', `'${repo}' is empty here but has history on ${remote.label}`, { repo }, { hint: `pull it first ('polykey pull ${remote.label} ${repo}')` })
+    if (theirs)
+      throw new PolykeyError('CONFLICT', `'${repo}' is empty here but has history on ${remote.label}`, { repo }, { hint: `pull it first ('polykey pull ${remote.label} ${repo}')` })
     await remote.push(repo, null, null, buildPack([]).pack)
     return { repo, result: 'created-empty', head: null, objects: 0 }
   }
   const g = new Graph(repoSource(git))
   if (theirs && (!g.src.has(theirs) || !g.isAncestor(theirs, ours)))
-    throw new PolykeyError('CONFLICT', `${remote.label} has changes to '${repo}' that this node does not have`, { repo }, {
-      hint: `pull them first ('polykey pull ${remote.label} ${repo}'), then push again`,
-    })
+    throw new PolykeyError(
+      'CONFLICT',
+      `${remote.label} has changes to '${repo}' that this node does not have`,
+      { repo },
+      {
+        hint: `pull them first ('polykey pull ${remote.label} ${repo}'), then push again`,
+      },
+    )
   const { commits, edge } = g.missingCommits(ours, theirs ? [theirs] : [])
   const oids = g.objectsFor(commits, edge)
-  const { pack } = buildPack(oids.map((oid) => g.get(oid, false)), { deltas: true })
+  const { pack } = buildPack(
+    oids.map((oid) => g.get(oid, false)),
+    { deltas: true },
+  )
   await remote.push(repo, theirs, ours, pack)
   return { repo, result: 'pushed', head: ours, objects: oids.length }
 }

@@ -105,7 +105,12 @@ export async function connectTcp(addr: Address, keys: SigningKeyPair, expectedId
   if (connected) {
     sock.destroy()
     const code = (connected as NodeJS.ErrnoException).code ?? connected.message
-    throw new PolykeyError('PEER', `cannot reach ${label} at ${where}: ${code}`, { reason: 'unreachable' }, { hint: code === 'ECONNREFUSED' ? `is 'polykey serve' running there?` : undefined })
+    throw new PolykeyError(
+      'PEER',
+      `cannot reach ${label} at ${where}: ${code}`,
+      { reason: 'unreachable' },
+      { hint: code === 'ECONNREFUSED' ? `is 'polykey serve' running there?` : undefined },
+    )
   }
   try {
     return await secureStream(sock, keys, expectedId, `${label} at ${where}`, timeoutMs)
@@ -140,9 +145,14 @@ export async function secureStream(raw: net.Socket, keys: SigningKeyPair, expect
   }
   if (!ok || !s.remotePublicKey || s.remotePublicKey.toString('hex') !== expectedId) {
     s.destroy()
-    throw new PolykeyError('PEER', `${label} did not prove it is node ${expectedId.slice(0, 16)}… (${why}); nothing was exchanged`, { reason: 'wrong-key' }, {
-      hint: 'check the node id and address of this peer',
-    })
+    throw new PolykeyError(
+      'PEER',
+      `${label} did not prove it is node ${expectedId.slice(0, 16)}… (${why}); nothing was exchanged`,
+      { reason: 'wrong-key' },
+      {
+        hint: 'check the node id and address of this peer',
+      },
+    )
   }
   return s
 }

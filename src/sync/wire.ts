@@ -157,12 +157,7 @@ function validMessage(m: Record<string, unknown>): boolean {
     case 'push':
       return isName(m.repo) && isOidOrNull(m.old) && isOidOrNull(m.new) && isCount(m.bytes, Number.MAX_SAFE_INTEGER)
     case 'tags':
-      return (
-        isName(m.repo) &&
-        Array.isArray(m.members) &&
-        m.members.length <= MAX_TAG_MEMBERS &&
-        m.members.every((x) => obj(x) && isName(x.tag) && isName(x.name))
-      )
+      return isName(m.repo) && Array.isArray(m.members) && m.members.length <= MAX_TAG_MEMBERS && m.members.every((x) => obj(x) && isName(x.tag) && isName(x.name))
     case 'peers':
       return (
         Array.isArray(m.peers) &&

@@ -71,7 +71,14 @@ export function addRule(b: AccessBook, r: Omit<AccessRule, 'id' | 'added'>, now:
   if (same) return same
   let id = newId()
   while (b.rules.some((x) => x.id === id)) id = newId()
-  const rule: AccessRule = { id, program: r.program, script: r.script, ...(r.repo !== undefined ? { repo: r.repo } : {}), ...(r.tag !== undefined ? { tag: r.tag } : {}), added: now }
+  const rule: AccessRule = {
+    id,
+    program: r.program,
+    script: r.script,
+    ...(r.repo !== undefined ? { repo: r.repo } : {}),
+    ...(r.tag !== undefined ? { tag: r.tag } : {}),
+    added: now,
+  }
   b.rules.push(rule)
   return rule
 }

@@ -22,7 +22,10 @@ export class ArchiveStore implements Store {
   /** countFiles answers so far, kept current by setPending */
   private readonly fileCounts = new Map<string, number>()
 
-  constructor(readonly node: NodeFile, private readonly now: () => number = Date.now) {}
+  constructor(
+    readonly node: NodeFile,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** The effective entry at p: pending change first, then the archive. */
   private look(p: string): { pending?: Pending; entry?: Entry } | null {

@@ -66,7 +66,19 @@ export interface ChainState {
 // ----------------------------------------------------------------------------- pure codec
 /** The bytes a record's hash covers: its fields in a fixed order, the previous hash included. */
 export function recordBody(r: Omit<AuditRecord, 'hash'>): string {
-  return JSON.stringify({ seq: r.seq, time: r.time, via: r.via, secret: r.secret, pid: r.pid, exe: r.exe, cmdline: r.cmdline, script: r.script, allowed: r.allowed, reason: r.reason, prev: r.prev })
+  return JSON.stringify({
+    seq: r.seq,
+    time: r.time,
+    via: r.via,
+    secret: r.secret,
+    pid: r.pid,
+    exe: r.exe,
+    cmdline: r.cmdline,
+    script: r.script,
+    allowed: r.allowed,
+    reason: r.reason,
+    prev: r.prev,
+  })
 }
 
 /** BLAKE2b-256 of the body, hex. */
@@ -107,7 +119,10 @@ export class AuditLog {
   }
 
   private chunks(): string[] {
-    return this.store.list(AUDIT_DIR).filter((n) => CHUNK.test(n)).sort()
+    return this.store
+      .list(AUDIT_DIR)
+      .filter((n) => CHUNK.test(n))
+      .sort()
   }
 
   private checkpoint(): Checkpoint | null {
@@ -122,7 +137,12 @@ export class AuditLog {
 
   private lines(chunk: string): string[] {
     const raw = this.store.readFile(join(AUDIT_DIR, chunk))
-    return raw ? raw.toString('utf8').split('\n').filter((l) => l !== '') : []
+    return raw
+      ? raw
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== '')
+      : []
   }
 
   private loadTail() {
@@ -177,7 +197,10 @@ export class AuditLog {
       const lines = this.lines(oldest)
       const last = decodeRecord(lines[lines.length - 1] ?? '')
       const cp = this.checkpoint() ?? { version: 1 as const, dropped: 0, throughSeq: 0, lastHash: ZERO }
-      if (last) this.store.writeFile(CHECKPOINT, Buffer.from(JSON.stringify({ version: 1, dropped: cp.dropped + lines.length, throughSeq: last.seq, lastHash: last.hash }) + '\n'), { mode: 0o600 })
+      if (last)
+        this.store.writeFile(CHECKPOINT, Buffer.from(JSON.stringify({ version: 1, dropped: cp.dropped + lines.length, throughSeq: last.seq, lastHash: last.hash }) + '\n'), {
+          mode: 0o600,
+        })
       this.store.remove(join(AUDIT_DIR, oldest))
     }
   }

@@ -23,8 +23,7 @@ export function alphabet(symbols: boolean): string {
 /** A password of `length` characters; the caller wipes the buffer when done. */
 export function generatePassword(opts: { length?: number; symbols?: boolean } = {}, source?: ByteSource): Buffer {
   const length = opts.length ?? DEFAULT_LENGTH
-  if (!Number.isInteger(length) || length < 1 || length > MAX_LENGTH)
-    throw new PolykeyError('USAGE', `--length must be a whole number from 1 to ${MAX_LENGTH}`, { length })
+  if (!Number.isInteger(length) || length < 1 || length > MAX_LENGTH) throw new PolykeyError('USAGE', `--length must be a whole number from 1 to ${MAX_LENGTH}`, { length })
   const chars = alphabet(opts.symbols ?? true)
   const idx = randomIndices(length, chars.length, source)
   const out = Buffer.alloc(length)
@@ -44,15 +43,17 @@ export function wordlist(): string[] {
   } catch (err) {
     throw new PolykeyError('INTERNAL', `the word list is missing from this installation (${(err as NodeJS.ErrnoException).code})`)
   }
-  const words = text.split('\n').filter((l) => l !== '').map((l) => l.slice(l.indexOf('\t') + 1))
+  const words = text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => l.slice(l.indexOf('\t') + 1))
   if (words.length !== 7776 || new Set(words).size !== words.length) throw new PolykeyError('INTERNAL', 'the shipped word list is damaged (expected 7,776 distinct words)')
   return (cachedWords = words)
 }
 
 /** `count` words chosen uniformly from `words`, joined by `separator`. */
 export function generatePassphrase(count: number, opts: { separator?: string; words?: string[] } = {}, source?: ByteSource): Buffer {
-  if (!Number.isInteger(count) || count < 1 || count > MAX_WORDS)
-    throw new PolykeyError('USAGE', `--words must be a whole number from 1 to ${MAX_WORDS}`, { words: count })
+  if (!Number.isInteger(count) || count < 1 || count > MAX_WORDS) throw new PolykeyError('USAGE', `--words must be a whole number from 1 to ${MAX_WORDS}`, { words: count })
   const list = opts.words ?? wordlist()
   const idx = randomIndices(count, list.length, source)
   // Built as bytes, never as one JS string: a string holding the passphrase could not be wiped.

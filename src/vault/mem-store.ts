@@ -63,7 +63,12 @@ export function zeroDroppedBuffers(vol: Vol): void {
   const nodeProto = root ? (Object.getPrototypeOf(root) as Record<string, unknown>) : null
   const coreProto = core ? (Object.getPrototypeOf(core) as Record<string, unknown>) : null
   const missing = (what: string) =>
-    new PolykeyError('INTERNAL', `memfs internals changed (${what}): refusing to hold plaintext without zeroing dropped buffers`, { what }, { hint: 'install the memfs version in package-lock.json' })
+    new PolykeyError(
+      'INTERNAL',
+      `memfs internals changed (${what}): refusing to hold plaintext without zeroing dropped buffers`,
+      { what },
+      { hint: 'install the memfs version in package-lock.json' },
+    )
   if (!nodeProto || !coreProto) throw missing('volume core or inode table')
   if (nodeProto.__polykeyZeroing) return
   for (const m of ['write', 'truncate', 'setBuffer']) {
@@ -181,7 +186,9 @@ export class MemStore implements Store {
   /** Give a nameless file (detachOpenFiles) the name p, in a folder that exists. */
   nameOrphan(node: MemNode, p: string): void {
     const dir = p.slice(0, p.lastIndexOf('/'))
-    this.core().getResolvedLink(abs(dir))!.createChild(p.slice(p.lastIndexOf('/') + 1), node)
+    this.core()
+      .getResolvedLink(abs(dir))!
+      .createChild(p.slice(p.lastIndexOf('/') + 1), node)
     node.nlink = 1
     this.core().inodes[node.ino] = node
     this.orphans.delete(node)
@@ -202,12 +209,15 @@ export class MemStore implements Store {
       }
     }
     // File contents in file order: large sequential reads instead of one read per member.
-    node.readEntries(entries.filter((e) => e.type === 'file'), (e, data) => {
-      s.vol.writeFileSync(abs(e.path), data, { mode: 0o600 })
-      data.fill(0) // memfs keeps its own copy
-      s.vol.chmodSync(abs(e.path), e.mode)
-      times.push([e.path, e.mtime])
-    })
+    node.readEntries(
+      entries.filter((e) => e.type === 'file'),
+      (e, data) => {
+        s.vol.writeFileSync(abs(e.path), data, { mode: 0o600 })
+        data.fill(0) // memfs keeps its own copy
+        s.vol.chmodSync(abs(e.path), e.mode)
+        times.push([e.path, e.mtime])
+      },
+    )
     for (const e of entries) if (e.type === 'link' && node.get(e.target)?.type === 'file') s.vol.linkSync(abs(e.target), abs(e.path))
     // Folder mtimes last: creating their children moved them.
     for (const [p, m] of times.reverse()) s.vol.utimesSync(abs(p), m / 1000, m / 1000)
@@ -286,7 +296,10 @@ export class MemStore implements Store {
   listFiles(dir: string): string[] {
     try {
       const entries = this.vol.readdirSync(abs(dir), { withFileTypes: true }) as unknown as { name: string | Buffer; isFile(): boolean }[]
-      return entries.filter((e) => e.isFile()).map((e) => String(e.name)).sort()
+      return entries
+        .filter((e) => e.isFile())
+        .map((e) => String(e.name))
+        .sort()
     } catch {
       return []
     }

@@ -154,8 +154,11 @@ function git(root: string, args: string[], input?: string): Buffer {
 
 /** The store's first-parent history, oldest first, with the entries each commit changed. */
 export function readHistory(root: string): PassCommit[] {
-  if (!fs.existsSync(path.join(root, '.git'))) throw new PolykeyError('REFUSED', `${root} is not a git repository: there is no history to import`, {}, { hint: 'drop --history, or run pass git init first' })
-  const out = git(root, ['log', '--reverse', '--first-parent', '--diff-merges=first-parent', '--no-renames', '--format=%x1e%H%x1f%at%x1f%B%x1f', '--name-status', '-z']).toString('utf8')
+  if (!fs.existsSync(path.join(root, '.git')))
+    throw new PolykeyError('REFUSED', `${root} is not a git repository: there is no history to import`, {}, { hint: 'drop --history, or run pass git init first' })
+  const out = git(root, ['log', '--reverse', '--first-parent', '--diff-merges=first-parent', '--no-renames', '--format=%x1e%H%x1f%at%x1f%B%x1f', '--name-status', '-z']).toString(
+    'utf8',
+  )
   const commits: PassCommit[] = []
   for (const rec of out.split('\x1e').slice(1)) {
     const a = rec.indexOf('\x1f')
@@ -164,7 +167,13 @@ export function readHistory(root: string): PassCommit[] {
     const hash = rec.slice(0, a)
     const time = Number(rec.slice(a + 1, b))
     const message = rec.slice(b + 1, c < 0 ? undefined : c).replace(/\n+$/, '')
-    const tokens = c < 0 ? [] : rec.slice(c + 2).replace(/^\n/, '').split('\0')
+    const tokens =
+      c < 0
+        ? []
+        : rec
+            .slice(c + 2)
+            .replace(/^\n/, '')
+            .split('\0')
     const changes: PassCommit['changes'] = []
     for (let i = 0; i + 1 < tokens.length; i += 2) {
       const status = tokens[i]

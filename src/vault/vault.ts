@@ -187,7 +187,15 @@ export class Vault {
       this.linkIntoTag(m.tag, to.repo, to.name)
     }
     if (from.repo === to.repo) {
-      this.git(to.repo).commit(new Map([[from.name, null], [to.name, { data, mode }]]), `rename ${from.name} to ${to.name}`, this.author, this.now())
+      this.git(to.repo).commit(
+        new Map([
+          [from.name, null],
+          [to.name, { data, mode }],
+        ]),
+        `rename ${from.name} to ${to.name}`,
+        this.author,
+        this.now(),
+      )
     } else {
       this.git(from.repo).commit(new Map([[from.name, null]]), `move ${from.name} to ${to.repo}/${to.name}`, this.author, this.now())
       this.git(to.repo).commit(new Map([[to.name, { data, mode }]]), `add ${to.name} (moved from ${from.repo}/${from.name})`, this.author, this.now())

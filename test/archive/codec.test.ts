@@ -5,9 +5,33 @@ import test from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import {
-  BODY_OFFSET, CHUNK_OVERHEAD, CHUNK_SIZE, FORMAT_VERSION, HEADER_SIZE, MAGIC, SEGMENT_HEADER_SIZE, SLOT_AREA_SIZE, TRAILER_SIZE,
-  chunkCount, decodeHeader, decodeIndex, decodeSegmentHeader, decodeSlotArea, decodeTrailer, decryptChunks, encodeHeader, encodeIndex,
-  encodeSegmentHeader, encodeSlotArea, encodeTrailer, encryptMember, storedSize, type Entry, type IndexOp, type SlotArea, type Trailer,
+  BODY_OFFSET,
+  CHUNK_OVERHEAD,
+  CHUNK_SIZE,
+  FORMAT_VERSION,
+  HEADER_SIZE,
+  MAGIC,
+  SEGMENT_HEADER_SIZE,
+  SLOT_AREA_SIZE,
+  TRAILER_SIZE,
+  chunkCount,
+  decodeHeader,
+  decodeIndex,
+  decodeSegmentHeader,
+  decodeSlotArea,
+  decodeTrailer,
+  decryptChunks,
+  encodeHeader,
+  encodeIndex,
+  encodeSegmentHeader,
+  encodeSlotArea,
+  encodeTrailer,
+  encryptMember,
+  storedSize,
+  type Entry,
+  type IndexOp,
+  type SlotArea,
+  type Trailer,
 } from '../../src/archive/codec.js'
 import { KDF_BOUNDS, hash, randomBytes } from '../../src/crypto/index.js'
 import { PolykeyError } from '../../src/errors.js'
@@ -38,10 +62,11 @@ function mustBeCorrupt(fn: () => unknown, codes = ['CORRUPT']): void {
 const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n }).map((a) => Buffer.from(a))
 const u64 = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })
 const u32 = fc.integer({ min: 0, max: 0xffffffff })
-const component = fc
-  .string({ unit: 'grapheme', minLength: 1, maxLength: 12 })
-  .filter((c) => c !== '.' && c !== '..' && !c.includes('/') && !c.includes('\0'))
-const archivePath = fc.array(component, { minLength: 1, maxLength: 4 }).map((cs) => cs.join('/')).filter((p) => Buffer.byteLength(p) <= 4096)
+const component = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }).filter((c) => c !== '.' && c !== '..' && !c.includes('/') && !c.includes('\0'))
+const archivePath = fc
+  .array(component, { minLength: 1, maxLength: 4 })
+  .map((cs) => cs.join('/'))
+  .filter((p) => Buffer.byteLength(p) <= 4096)
 const mtime = fc.double({ noNaN: true })
 const mode = fc.integer({ min: 0, max: 0o7777 })
 
@@ -54,23 +79,40 @@ const op: fc.Arbitrary<IndexOp> = fc.oneof(
   entry.map((e) => ({ op: 'put' as const, entry: e })),
   archivePath.map((p) => ({ op: 'delete' as const, path: p })),
 )
-const trailer: fc.Arbitrary<Trailer> = fc.record({
-  seq: u64, segStart: u64, indexOffset: u64, indexLength: u32, indexKind: fc.constantFrom('full' as const, 'delta' as const),
-  prevTrailer: u64, chainBytes: u64, chainCount: u32, memberCount: u64, liveBytes: u64, link: fc.option(bytes(16), { nil: null }),
-}).map((r) => ({ ...r })) // fast-check records have a null prototype; decoders return plain objects
-const slotArea: fc.Arbitrary<SlotArea> = fc.record({
-  generation: u64,
-  slots: fc.array(
-    fc.record({
-      type: fc.constant('passphrase' as const),
-      params: fc.record({ opslimit: fc.integer({ min: KDF_BOUNDS.opsMin, max: KDF_BOUNDS.opsMax }), memlimit: fc.integer({ min: KDF_BOUNDS.memMin, max: KDF_BOUNDS.memMax }) }).map((r) => ({ ...r })),
-      salt: bytes(16),
-      nonce: bytes(24),
-      wrapped: bytes(48),
-    }).map((r) => ({ ...r })),
-    { maxLength: 4 },
-  ),
-}).map((r) => ({ ...r }))
+const trailer: fc.Arbitrary<Trailer> = fc
+  .record({
+    seq: u64,
+    segStart: u64,
+    indexOffset: u64,
+    indexLength: u32,
+    indexKind: fc.constantFrom('full' as const, 'delta' as const),
+    prevTrailer: u64,
+    chainBytes: u64,
+    chainCount: u32,
+    memberCount: u64,
+    liveBytes: u64,
+    link: fc.option(bytes(16), { nil: null }),
+  })
+  .map((r) => ({ ...r })) // fast-check records have a null prototype; decoders return plain objects
+const slotArea: fc.Arbitrary<SlotArea> = fc
+  .record({
+    generation: u64,
+    slots: fc.array(
+      fc
+        .record({
+          type: fc.constant('passphrase' as const),
+          params: fc
+            .record({ opslimit: fc.integer({ min: KDF_BOUNDS.opsMin, max: KDF_BOUNDS.opsMax }), memlimit: fc.integer({ min: KDF_BOUNDS.memMin, max: KDF_BOUNDS.memMax }) })
+            .map((r) => ({ ...r })),
+          salt: bytes(16),
+          nonce: bytes(24),
+          wrapped: bytes(48),
+        })
+        .map((r) => ({ ...r })),
+      { maxLength: 4 },
+    ),
+  })
+  .map((r) => ({ ...r }))
 /** Every strictly shorter prefix, or a sample of them for long inputs. */
 function prefixes(b: Buffer): Buffer[] {
   const ns = b.length <= 300 ? [...Array(b.length).keys()] : [0, 1, 7, 8, 9, b.length >> 1, b.length - 17, b.length - 16, b.length - 1]
@@ -105,7 +147,10 @@ test('header: round-trips, and refuses truncated, damaged or foreign bytes', () 
   v3.writeUInt16LE(3, 8)
   hash(v3.subarray(0, 48), 16).copy(v3, 48)
   mustBeCorrupt(() => decodeHeader(v3), ['UNSUPPORTED'])
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (a) => void corruptOrValue(() => decodeHeader(Buffer.from(a)))), RUNS)
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 200 }), (a) => void corruptOrValue(() => decodeHeader(Buffer.from(a)))),
+    RUNS,
+  )
 })
 
 // ------------------------------------------------------------------------------------- slots
@@ -157,7 +202,10 @@ test('segment header: round-trips; short or foreign bytes are not a segment head
     }),
     RUNS,
   )
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (a) => void corruptOrValue(() => decodeSegmentHeader(Buffer.from(a)))), RUNS)
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 64 }), (a) => void corruptOrValue(() => decodeSegmentHeader(Buffer.from(a)))),
+    RUNS,
+  )
 })
 
 // ------------------------------------------------------------------------------------- trailer
@@ -182,7 +230,10 @@ test('trailer: round-trips under its key; any changed byte, other key or other f
     }),
     RUNS,
   )
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), bytes(32), (a, key) => void corruptOrValue(() => decodeTrailer(Buffer.from(a), Buffer.alloc(16), key))), RUNS)
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 200 }), bytes(32), (a, key) => void corruptOrValue(() => decodeTrailer(Buffer.from(a), Buffer.alloc(16), key))),
+    RUNS,
+  )
 })
 
 // ------------------------------------------------------------------------------------- index
@@ -221,7 +272,10 @@ test('index: truncated, extended, damaged or random blocks are CORRUPT', () => {
     const raw = Buffer.concat([Buffer.from([1, 0, 0, 0, 1, 0, 0, 0, 2, p.length, 0]), p])
     mustBeCorrupt(() => decodeIndex(raw))
   }
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (a) => void corruptOrValue(() => decodeIndex(Buffer.from(a)))), { numRuns: 500 })
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), (a) => void corruptOrValue(() => decodeIndex(Buffer.from(a)))),
+    { numRuns: 500 },
+  )
   // A count of four billion entries in eight bytes fails fast rather than looping or allocating.
   mustBeCorrupt(() => decodeIndex(Buffer.from([0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff])))
 })

@@ -57,7 +57,14 @@ test('after many overwrites the file is compacted: smaller, same contents, still
 test('explicit compaction: same members and bytes, no dead space, fsync of the folder', (t) => {
   const folder = tmpdir(t)
   const file = path.join(folder, 'c.pk')
-  buildNode(file, [[dir('data')], ...overwrites(0, 6), [{ op: 'delete', path: 'data/small-0' }, { op: 'put', path: 'data/link', type: 'link', target: 'data/big' }]])
+  buildNode(file, [
+    [dir('data')],
+    ...overwrites(0, 6),
+    [
+      { op: 'delete', path: 'data/small-0' },
+      { op: 'put', path: 'data/link', type: 'link', target: 'data/big' },
+    ],
+  ])
   const before = openSnapshot(file)
   const sizeBefore = fs.statSync(file).size
   // what a compaction killed midway left behind (another process's id); a stranger's file stays
@@ -68,7 +75,7 @@ test('explicit compaction: same members and bytes, no dead space, fsync of the f
   nf.compact()
   const after = snapshot(nf)
   nf.close()
-  assert.deepEqual(tmpFiles(folder), ['.c.pk.compact-notes.txt'], 'the dead compaction\'s file is gone, nothing else')
+  assert.deepEqual(tmpFiles(folder), ['.c.pk.compact-notes.txt'], "the dead compaction's file is gone, nothing else")
   assert.deepEqual(after, before.members)
   const size = fs.statSync(file).size
   assert.ok(size < sizeBefore / 3, `${sizeBefore} -> ${size}`)
@@ -78,45 +85,57 @@ test('explicit compaction: same members and bytes, no dead space, fsync of the f
 
 const failures: [string, (tmp: { fd: number | null }) => void][] = [
   // As if the folder were read-only (we may run as root, where chmod would not stop us).
-  ['the temporary file cannot be created', () => {
-    const real = fs.openSync
-    mock.method(fs, 'openSync', (p: fs.PathLike, ...rest: any[]) => {
-      if (String(p).includes('.compact-')) throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' })
-      return (real as any)(p, ...rest)
-    })
-  }],
-  ['the disk fills up while copying', (tmp) => {
-    const realOpen = fs.openSync
-    const realWrite = fs.writeSync
-    mock.method(fs, 'openSync', (p: fs.PathLike, ...rest: any[]) => {
-      const fd = (realOpen as any)(p, ...rest)
-      if (String(p).includes('.compact-')) tmp.fd = fd
-      return fd
-    })
-    let n = 0
-    mock.method(fs, 'writeSync', (fd: number, ...rest: any[]) => {
-      if (fd === tmp.fd && ++n === 2) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })
-      return (realWrite as any)(fd, ...rest)
-    })
-  }],
-  ['fsync of the temporary file fails', (tmp) => {
-    const realOpen = fs.openSync
-    const realFsync = fs.fsyncSync
-    mock.method(fs, 'openSync', (p: fs.PathLike, ...rest: any[]) => {
-      const fd = (realOpen as any)(p, ...rest)
-      if (String(p).includes('.compact-')) tmp.fd = fd
-      return fd
-    })
-    mock.method(fs, 'fsyncSync', (fd: number) => {
-      if (fd === tmp.fd) throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' })
-      return realFsync(fd)
-    })
-  }],
-  ['the rename fails', () => {
-    mock.method(fs, 'renameSync', () => {
-      throw Object.assign(new Error('EXDEV'), { code: 'EXDEV' })
-    })
-  }],
+  [
+    'the temporary file cannot be created',
+    () => {
+      const real = fs.openSync
+      mock.method(fs, 'openSync', (p: fs.PathLike, ...rest: any[]) => {
+        if (String(p).includes('.compact-')) throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' })
+        return (real as any)(p, ...rest)
+      })
+    },
+  ],
+  [
+    'the disk fills up while copying',
+    (tmp) => {
+      const realOpen = fs.openSync
+      const realWrite = fs.writeSync
+      mock.method(fs, 'openSync', (p: fs.PathLike, ...rest: any[]) => {
+        const fd = (realOpen as any)(p, ...rest)
+        if (String(p).includes('.compact-')) tmp.fd = fd
+        return fd
+      })
+      let n = 0
+      mock.method(fs, 'writeSync', (fd: number, ...rest: any[]) => {
+        if (fd === tmp.fd && ++n === 2) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })
+        return (realWrite as any)(fd, ...rest)
+      })
+    },
+  ],
+  [
+    'fsync of the temporary file fails',
+    (tmp) => {
+      const realOpen = fs.openSync
+      const realFsync = fs.fsyncSync
+      mock.method(fs, 'openSync', (p: fs.PathLike, ...rest: any[]) => {
+        const fd = (realOpen as any)(p, ...rest)
+        if (String(p).includes('.compact-')) tmp.fd = fd
+        return fd
+      })
+      mock.method(fs, 'fsyncSync', (fd: number) => {
+        if (fd === tmp.fd) throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' })
+        return realFsync(fd)
+      })
+    },
+  ],
+  [
+    'the rename fails',
+    () => {
+      mock.method(fs, 'renameSync', () => {
+        throw Object.assign(new Error('EXDEV'), { code: 'EXDEV' })
+      })
+    },
+  ],
 ]
 
 for (const [name, inject] of failures) {

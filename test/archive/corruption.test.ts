@@ -42,7 +42,7 @@ test('a flipped byte in any region: exit 4 or the exact original data', async (t
   let n = 0
   for (const { region, offsets, mustDetect } of targets) {
     for (const at of offsets) {
-      copyWith(node, file, (b) => flipByte(b, at, 1 << at % 8))
+      copyWith(node, file, (b) => flipByte(b, at, 1 << (at % 8)))
       const where = `${region.name}, byte ${at}`
       // Every flip through the node file API (fast); every third one through the CLI as well.
       let detected = false
@@ -101,7 +101,11 @@ test('the real process: damaged trailer, header or slots is one error line and e
   const dir = tmpdir(t)
   const { node } = await cliNodeCopy(dir)
   const size = fs.statSync(node).size
-  const cases = [['trailer', size - 40, ['export', 'tar']], ['header', 20, ['info']], ['slots', 100, ['verify']]] as const
+  const cases = [
+    ['trailer', size - 40, ['export', 'tar']],
+    ['header', 20, ['info']],
+    ['slots', 100, ['verify']],
+  ] as const
   for (const [name, at, cmd] of cases) {
     const file = copyWith(node, path.join(dir, `${name}.pk`), (b) => flipByte(b, at, 0x08))
     {

@@ -113,6 +113,8 @@ test(`SIGKILL at ${KILLS} random moments: the node always opens to a state that 
   next.kill()
   await next.done
   const leftovers = fs.readdirSync(dir).filter((f) => f.includes('.compact-'))
-  t.diagnostic(`${KILLS} kills, ${saves} saves survived, ${warnings.length} opens found an interrupted save, ${midStartup} kills before the writer was ready, ${leftovers.length} compaction temp files left behind`)
+  t.diagnostic(
+    `${KILLS} kills, ${saves} saves survived, ${warnings.length} opens found an interrupted save, ${midStartup} kills before the writer was ready, ${leftovers.length} compaction temp files left behind`,
+  )
   assert.ok(saves >= KILLS / 5, 'the writer made progress between kills')
 })

@@ -18,8 +18,14 @@ const snapshot = (nf: NodeFile) => new Map([...nf.entries()].map((e) => [e.path,
 
 test('findInIndex: finds an entry by its bytes, the last operation wins, damage is CORRUPT', () => {
   const e = (p: string, type: Entry['type'] = 'file'): Entry => ({
-    path: p, type, mode: 0o600, mtime: 1, size: type === 'file' ? 3 : 0, offset: type === 'file' ? 2000 : 0,
-    blobId: type === 'file' ? Buffer.alloc(16, 7) : null, target: type === 'link' ? 'repos/r/a' : '',
+    path: p,
+    type,
+    mode: 0o600,
+    mtime: 1,
+    size: type === 'file' ? 3 : 0,
+    offset: type === 'file' ? 2000 : 0,
+    blobId: type === 'file' ? Buffer.alloc(16, 7) : null,
+    target: type === 'link' ? 'repos/r/a' : '',
   })
   const block = encodeIndex('delta', [
     { op: 'put', entry: e('repos/r/a') },
@@ -51,7 +57,12 @@ test('a reopened node answers lookups lazily and iterates exactly like the eager
   // a few small saves: delta blocks after the full one (puts, an overwrite, deletes, a link)
   let nf = NodeFile.open(p, { passphrase: pass }, { writable: true })
   nf.commit([file('repos/new', 'n'), file('repos/s1', 'changed'), { op: 'delete', path: 'repos/s2' }])
-  nf.commit([{ op: 'put', path: 'tags', type: 'dir' }, { op: 'put', path: 'tags/t', type: 'dir' }, { op: 'put', path: 'tags/t/s3', type: 'link', target: 'repos/s3' }, { op: 'delete', path: 'repos/s4' }])
+  nf.commit([
+    { op: 'put', path: 'tags', type: 'dir' },
+    { op: 'put', path: 'tags/t', type: 'dir' },
+    { op: 'put', path: 'tags/t/s3', type: 'link', target: 'repos/s3' },
+    { op: 'delete', path: 'repos/s4' },
+  ])
   const expected = snapshot(nf)
   nf.close()
 

@@ -61,11 +61,12 @@ test('a crash during the change leaves the old or the new passphrase working (fi
   assert.equal((await cli(['passphrase', 'change'], { node, env: { POLYKEY_NEW_PASSPHRASE: NEW } })).code, 0)
   const neu = fs.readFileSync(node)
   const file = path.join(dir, 'crashed.pk')
-  const state = (edit: (b: Buffer) => void) => copyWith(node, file, () => {
-    const b = Buffer.from(old)
-    edit(b)
-    return b
-  })
+  const state = (edit: (b: Buffer) => void) =>
+    copyWith(node, file, () => {
+      const b = Buffer.from(old)
+      edit(b)
+      return b
+    })
   // 1. The new area is written (and synced), the old not yet wiped: both work.
   state((b) => neu.copy(b, B[0], B[0], B[1]))
   assert.equal(await works(file, PASS), 0)

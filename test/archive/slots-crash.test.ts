@@ -73,7 +73,10 @@ test('slot add and slot rm: a crash at any byte leaves the old or the new slot s
     for (const state of tornStates(from, to)) {
       fs.writeFileSync(file, state)
       const inForce = ids(file)
-      assert.ok(sets.some((s) => JSON.stringify(s) === JSON.stringify(inForce)), `state ${states}: ${inForce}`)
+      assert.ok(
+        sets.some((s) => JSON.stringify(s) === JSON.stringify(inForce)),
+        `state ${states}: ${inForce}`,
+      )
       // Every slot in force opens the node.
       if (inForce.includes(oldIds[0])) assert.ok(opens(file, pass), `state ${states}: the passphrase`)
       if (inForce.includes(added.id)) assert.ok(opens(file, { keyFile: key }), `state ${states}: the key file`)

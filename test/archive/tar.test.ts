@@ -45,11 +45,17 @@ test('GNU tar lists and extracts the export; tags are hardlinks to their secrets
   assert.ok(names.includes('repos/aws/access-key'))
   assert.ok(names.includes('repos/db/password'))
   assert.ok(names.includes('tags/prod/access-key link to repos/aws/access-key'))
-  assert.ok(names.some((n) => n.startsWith('repos/aws/.git/objects/')), 'each repository carries its .git')
+  assert.ok(
+    names.some((n) => n.startsWith('repos/aws/.git/objects/')),
+    'each repository carries its .git',
+  )
   assert.ok(!names.some((n) => n.startsWith('.polykey')), 'node metadata (the identity key) is not exported')
   const link = lines.find((l) => l.includes('tags/prod/access-key'))!
   assert.match(link, /^hrw-------/, 'a hardlink member')
-  assert.match(lines.find((l) => l.endsWith(' repos/aws/access-key'))!, /^-rw------- 0\/0 +20 /)
+  assert.match(
+    lines.find((l) => l.endsWith(' repos/aws/access-key'))!,
+    /^-rw------- 0\/0 +20 /,
+  )
   // Members come out in path order, and every link names a member that came before it.
   const plain = names.filter((n) => !n.includes(' link to '))
   assert.deepEqual(plain, [...plain].sort())
@@ -80,7 +86,10 @@ test('exact mtimes travel in pax headers', async (t) => {
   const text = r.stdout.toString('latin1')
   assert.match(text, /\d+ mtime=\d+\.\d{3}\n/)
   assert.equal(r.stdout.length % 512, 0)
-  assert.ok(r.stdout.subarray(-1024).every((b) => b === 0), 'two zero blocks end the archive')
+  assert.ok(
+    r.stdout.subarray(-1024).every((b) => b === 0),
+    'two zero blocks end the archive',
+  )
 })
 
 test('export tar refuses a terminal (a real pty)', async (t) => {

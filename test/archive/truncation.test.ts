@@ -18,7 +18,10 @@ test('cut at every segment boundary: the state saved there; cut inside a segment
   const map = layout(node)
   assert.ok(map.segments.length >= 9)
   assert.equal(map.segments[0].trailer.indexKind, 'full')
-  assert.ok(map.segments.slice(1).every((s) => s.trailer.indexKind === 'delta'), 'small edits append delta indexes')
+  assert.ok(
+    map.segments.slice(1).every((s) => s.trailer.indexKind === 'delta'),
+    'small edits append delta indexes',
+  )
   const file = path.join(dir, 'cut.pk')
   const cutAt = async (size: number, withInfo = false) => {
     copyWith(node, file, (b) => b.subarray(0, size))
@@ -40,7 +43,16 @@ test('cut at every segment boundary: the state saved there; cut inside a segment
     assert.ok(at.tar.stdout.equals(states.get(seg.seq)!), `cut after segment ${seg.seq}`)
     // Inside it: the segment header, its chunks, its index block, its trailer.
     const idx = seg.regions.find((r) => r.name.includes('index'))!
-    const inside = [seg.start + 1, seg.start + SEGMENT_HEADER_SIZE - 1, seg.start + SEGMENT_HEADER_SIZE, idx.start, idx.start + 30, seg.end - TRAILER_SIZE, seg.end - TRAILER_SIZE + 8, seg.end - 1]
+    const inside = [
+      seg.start + 1,
+      seg.start + SEGMENT_HEADER_SIZE - 1,
+      seg.start + SEGMENT_HEADER_SIZE,
+      idx.start,
+      idx.start + 30,
+      seg.end - TRAILER_SIZE,
+      seg.end - TRAILER_SIZE + 8,
+      seg.end - 1,
+    ]
     const chunks = seg.regions.find((r) => r.name.includes('chunks'))
     if (chunks) inside.push(chunks.start + 1, (chunks.start + chunks.end) >> 1)
     for (const [j, size] of inside.entries()) {

@@ -7,9 +7,7 @@ import { Readable, Writable } from 'node:stream'
 import { main } from '../../src/cli/main.js'
 import type { IO } from '../../src/cli/context.js'
 import { NodeFile, type Change } from '../../src/archive/nodefile.js'
-import {
-  BODY_OFFSET, HEADER_SIZE, SEGMENT_HEADER_SIZE, SLOT_AREA_SIZE, TRAILER_SIZE, decodeSegmentHeader, decodeTrailer, type Trailer,
-} from '../../src/archive/codec.js'
+import { BODY_OFFSET, HEADER_SIZE, SEGMENT_HEADER_SIZE, SLOT_AREA_SIZE, TRAILER_SIZE, decodeSegmentHeader, decodeTrailer, type Trailer } from '../../src/archive/codec.js'
 import { KDF_PROFILES, subkey, wipe } from '../../src/crypto/index.js'
 import { PASS, type RunResult } from '../helpers.js'
 
@@ -20,7 +18,10 @@ export const TEST_KDF = KDF_PROFILES.test
  * bin/polykey minus the process start. Tests that must see the real process (exit status,
  * terminal detection) use run() from ../helpers.js instead.
  */
-export async function cli(args: string[], opts: { node?: string; pass?: string; input?: Buffer | string; stdoutIsTTY?: boolean; env?: Record<string, string> } = {}): Promise<RunResult> {
+export async function cli(
+  args: string[],
+  opts: { node?: string; pass?: string; input?: Buffer | string; stdoutIsTTY?: boolean; env?: Record<string, string> } = {},
+): Promise<RunResult> {
   const out: Buffer[] = []
   const err: Buffer[] = []
   const sink = (to: Buffer[]) => new Writable({ write: (c: Buffer, _e, cb) => (to.push(Buffer.from(c)), cb()) })

@@ -1,8 +1,19 @@
 // The fixed inputs of the test vectors (docs/FORMAT.md §Test vectors) and the codec calls that
 // turn them into bytes. vectors.test.ts pins the outputs.
 import {
-  chainLink, chunkAd, encodeHeader, encodeIndex, encodeSegmentHeader, encodeSlotArea, encodeTrailer, encryptMember, indexAd,
-  wrapPassphraseSlot, wrapKeyFileSlot, encodeSlotBody, type Entry,
+  chainLink,
+  chunkAd,
+  encodeHeader,
+  encodeIndex,
+  encodeSegmentHeader,
+  encodeSlotArea,
+  encodeTrailer,
+  encryptMember,
+  indexAd,
+  wrapPassphraseSlot,
+  wrapKeyFileSlot,
+  encodeSlotBody,
+  type Entry,
 } from '../../src/archive/codec.js'
 import { gpgSlotFromMessage } from '../../src/archive/slots.js'
 import { KDF_PROFILES, deriveFromKeyFile, deriveFromPassphrase, hash, seal, subkey } from '../../src/crypto/index.js'
@@ -43,7 +54,18 @@ export function vectors(): Record<string, Buffer> {
   ])
   const indexBlock = Buffer.concat([indexNonce, seal(keys.index, indexNonce, index, indexAd(fileId, 1170, 2))])
   const trailer = encodeTrailer(
-    { seq: 2, segStart: 1088, indexOffset: 1170, indexLength: indexBlock.length, indexKind: 'delta', prevTrailer: 960_000, chainBytes: indexBlock.length, chainCount: 1, memberCount: 7, liveBytes: 50 },
+    {
+      seq: 2,
+      segStart: 1088,
+      indexOffset: 1170,
+      indexLength: indexBlock.length,
+      indexKind: 'delta',
+      prevTrailer: 960_000,
+      chainBytes: indexBlock.length,
+      chainCount: 1,
+      memberCount: 7,
+      liveBytes: 50,
+    },
     fileId,
     keys.trailer,
   )
@@ -57,7 +79,7 @@ export function vectors(): Record<string, Buffer> {
   )
   const twoChunks = encryptMember(keys.data, fileId, blobId, Buffer.alloc(65537, 0x61), (i) => seqBytes(0x40 + i, 24))
   return {
-    'header': header,
+    header: header,
     'argon2id-test': kek,
     'subkey-data': keys.data,
     'subkey-index': keys.index,
@@ -73,14 +95,30 @@ export function vectors(): Record<string, Buffer> {
     'index-delta': index,
     'index-ad': indexAd(fileId, 1170, 2),
     'index-block': indexBlock,
-    'trailer': trailer,
+    trailer: trailer,
     'header-v2': encodeHeader({ version: 2, fileId }),
     'chain-link': link,
     'trailer-v2': linked,
     'chunk-ad': chunkAd(fileId, blobId, 0, true),
-    'chunk': encryptMember(keys.data, fileId, blobId, Buffer.from('0123456789'), () => chunkNonce),
+    chunk: encryptMember(keys.data, fileId, blobId, Buffer.from('0123456789'), () => chunkNonce),
     'member-65537-blake2b': hash(twoChunks, 32),
-    'audit-record': Buffer.from(recordHash(recordBody({ seq: 1, time: 1764631962000, via: 'mount', secret: 'aws/access-key', pid: 4242, exe: '/usr/bin/cat', cmdline: ['cat', 'repos/aws/access-key'], script: null, allowed: true, reason: null, prev: '0'.repeat(64) })), 'hex'),
+    'audit-record': Buffer.from(
+      recordHash(
+        recordBody({
+          seq: 1,
+          time: 1764631962000,
+          via: 'mount',
+          secret: 'aws/access-key',
+          pid: 4242,
+          exe: '/usr/bin/cat',
+          cmdline: ['cat', 'repos/aws/access-key'],
+          script: null,
+          allowed: true,
+          reason: null,
+          prev: '0'.repeat(64),
+        }),
+      ),
+      'hex',
+    ),
   }
 }
-

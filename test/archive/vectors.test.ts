@@ -13,7 +13,7 @@ import { ROOT, tmpdir } from '../helpers.js'
 
 // expect: values (hex). Long values are split for reading; whitespace is not part of them.
 const EXPECT: Record<string, string> = {
-  'header': `
+  header: `
     504f4c594b4559000100000000000000000102030405060708090a0b0c0d0e0f
     00000000000000000000000000000000889fb841f74430e4f037b04fbd8c8915`,
   'argon2id-test': `
@@ -91,7 +91,7 @@ const EXPECT: Record<string, string> = {
     7eaeaab068762f8f416cf18cfde976f491c839e4d246b7a6bd7924507d27421a
     244f50f23486c2379221dfba2c3d4eeee3127848d2e0cd33007d0aedb6362e90
     e873bcbf36df44c160b9f412`,
-  'trailer': `
+  trailer: `
     504b545241494c00020000000000000040040000000000009204000000000000
     cc0000000100000000a60e0000000000cc000000000000000100000000000000
     0700000000000000320000000000000000000000000000000000000000000000
@@ -109,7 +109,7 @@ const EXPECT: Record<string, string> = {
   'chunk-ad': `
     504b4348554e4b00000102030405060708090a0b0c0d0e0f1011121314151617
     18191a1b1c1d1e1f0000000001`,
-  'chunk': `
+  chunk: `
     e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f742d4d7cf50194f84
     5e0c1a89a217216fdf641457f8abe0460b5f`,
   'member-65537-blake2b': `
@@ -158,12 +158,10 @@ test('the vectors decode back to their inputs', () => {
   assert.ok(t3.link!.equals(v['chain-link']))
   const ops = decodeIndex(v['index-delta'])
   assert.equal(ops.kind, 'delta')
-  assert.deepEqual(ops.ops.map((o) => (o.op === 'put' ? `${o.entry.type} ${o.entry.path}` : `delete ${o.path}`)), [
-    'dir repos/demo',
-    'file repos/demo/token',
-    'link tags/prod/token',
-    'delete repos/demo/old',
-  ])
+  assert.deepEqual(
+    ops.ops.map((o) => (o.op === 'put' ? `${o.entry.type} ${o.entry.path}` : `delete ${o.path}`)),
+    ['dir repos/demo', 'file repos/demo/token', 'link tags/prod/token', 'delete repos/demo/old'],
+  )
   const plain = Buffer.alloc(10)
   decryptChunks(v['subkey-data'], fileId, tokenEntry, 0, v.chunk, plain, 0)
   assert.equal(plain.toString(), '0123456789')
@@ -193,7 +191,10 @@ test('the three-slot vector decodes back: the key file unwraps the master key, t
   const { keyFile } = await import('./vector-inputs.js')
   const v = vectors()
   const area = decodeSlotArea(v['slot-area-three'])!
-  assert.deepEqual(area.slots.map((s) => s.type), ['passphrase', 'gpg', 'keyfile'])
+  assert.deepEqual(
+    area.slots.map((s) => s.type),
+    ['passphrase', 'gpg', 'keyfile'],
+  )
   const kf = area.slots[2]
   assert.ok(kf.type === 'keyfile' && kf.label === 'ci.key' && kf.added === 1_700_000_000)
   const out = secureBuffer(32)

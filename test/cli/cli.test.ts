@@ -26,19 +26,24 @@ test('repositories and secrets: every command, its human output and its --json',
     pk(['secret', 'get', 'aws/access-key']),
   ])
   assert.equal(ok(repos).out, 'aws\ngcp\n')
-  assert.deepEqual(json(reposJson), [{ name: 'aws', secrets: 2 }, { name: 'gcp', secrets: 0 }])
+  assert.deepEqual(json(reposJson), [
+    { name: 'aws', secrets: 2 },
+    { name: 'gcp', secrets: 0 },
+  ])
   assert.equal(ok(secrets).out, 'aws/access-key\naws/secret-key\n')
   const list = json<{ repo: string; name: string; size: number; mtime: string }[]>(secretsJson)
-  assert.deepEqual(list.map((s) => [s.repo, s.name, s.size]), [['aws', 'access-key', 5], ['aws', 'secret-key', 6]])
+  assert.deepEqual(
+    list.map((s) => [s.repo, s.name, s.size]),
+    [
+      ['aws', 'access-key', 5],
+      ['aws', 'secret-key', 6],
+    ],
+  )
   for (const s of list) assert.ok(!Number.isNaN(Date.parse(s.mtime)), `mtime is a date: ${s.mtime}`)
   assert.deepEqual(json(gcpJson), [])
   assert.equal(ok(value).out, 'AKIA1')
 
-  const [noSecret, noRepo, noList] = await Promise.all([
-    pk(['secret', 'get', 'aws/nope']),
-    pk(['secret', 'get', 'nope/x']),
-    pk(['secret', 'list', 'nope']),
-  ])
+  const [noSecret, noRepo, noList] = await Promise.all([pk(['secret', 'get', 'aws/nope']), pk(['secret', 'get', 'nope/x']), pk(['secret', 'list', 'nope'])])
   fails(noSecret, 1, /no secret 'aws\/nope'/)
   fails(noRepo, 1, /no repository 'nope'/)
   fails(noList, 1, /no repository 'nope'/)
@@ -76,7 +81,10 @@ test('repositories and secrets: every command, its human output and its --json',
   assert.equal(ok(idRun).out, `${info.id}\n`)
   assert.deepEqual(json(idJson), { id: info.id })
   assert.equal(ok(await pk(['repo', 'list'])).out, 'amazon\n')
-  assert.deepEqual(json(await pk(['secret', 'list', '--json'])).map((s: any) => `${s.repo}/${s.name}`), ['amazon/secret-key'])
+  assert.deepEqual(
+    json(await pk(['secret', 'list', '--json'])).map((s: any) => `${s.repo}/${s.name}`),
+    ['amazon/secret-key'],
+  )
 
   // a wrong passphrase is exit 3 for these commands too
   fails(await pk(['secret', 'get', 'amazon/secret-key'], { env: { POLYKEY_PASSPHRASE: 'wrong' } }), 3)
@@ -94,7 +102,10 @@ test('history: one commit per change with a message saying what changed; log, ge
 
   const [logJson, logText, limited] = await Promise.all([pk(['repo', 'log', 'app', '--json']), pk(['repo', 'log', 'app']), pk(['repo', 'log', 'app', '--limit', '2', '--json'])])
   const log = json<LogJson[]>(logJson)
-  assert.deepEqual(log.map((e) => e.message), ['remove c', 'rename b to c', 'add b', 'update key', 'add key'])
+  assert.deepEqual(
+    log.map((e) => e.message),
+    ['remove c', 'rename b to c', 'add b', 'update key', 'add key'],
+  )
   for (const e of log) {
     assert.deepEqual(Object.keys(e).sort(), ['commit', 'message', 'signature', 'signer', 'time', 'verified'])
     assert.deepEqual([e.signer, e.verified], ['self', true], 'signed by this node')
@@ -102,7 +113,11 @@ test('history: one commit per change with a message saying what changed; log, ge
     assert.ok(!Number.isNaN(Date.parse(e.time)))
   }
   const times = log.map((e) => Date.parse(e.time))
-  assert.deepEqual(times, [...times].sort((a, b) => b - a), 'newest first')
+  assert.deepEqual(
+    times,
+    [...times].sort((a, b) => b - a),
+    'newest first',
+  )
   const lines = ok(logText).out.trimEnd().split('\n')
   assert.equal(lines.length, 5)
   assert.match(lines[0], /^[0-9a-f]{12}\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+self\s+remove c$/)
@@ -118,7 +133,10 @@ test('history: one commit per change with a message saying what changed; log, ge
     pk(['secret', 'get', 'app/c', '--rev', renamed]),
     pk(['secret', 'get', 'app/key']),
   ])
-  assert.deepEqual(got.map((r) => ok(r).out), ['one', 'one', 'two', 'bee', 'bee', 'two'])
+  assert.deepEqual(
+    got.map((r) => ok(r).out),
+    ['one', 'one', 'two', 'bee', 'bee', 'two'],
+  )
 
   const [notThen, notHex, unknown, gone] = await Promise.all([
     pk(['secret', 'get', 'app/c', '--rev', addKey]),
@@ -186,7 +204,13 @@ test('tags: NAME@REPO for a second secret of one name; tags follow renames and d
 
   assert.deepEqual(await tags(), [
     { tag: 'dev', secrets: [{ entry: 'token', secret: 'aws/token' }] },
-    { tag: 'prod', secrets: [{ entry: 'key', secret: 'aws/key' }, { entry: 'key@gcp', secret: 'gcp/key' }] },
+    {
+      tag: 'prod',
+      secrets: [
+        { entry: 'key', secret: 'aws/key' },
+        { entry: 'key@gcp', secret: 'gcp/key' },
+      ],
+    },
   ])
   const [human, one, info] = await Promise.all([pk(['tag', 'list']), pk(['tag', 'list', 'prod']), pk(['info', '--json'])])
   assert.equal(ok(human).out, 'dev\t1 secret\nprod\t2 secrets\n')
@@ -195,14 +219,23 @@ test('tags: NAME@REPO for a second secret of one name; tags follow renames and d
   fails(await pk(['tag', 'add', 'prod', 'aws/missing']), 1, /no secret/)
   fails(await pk(['tag', 'list', 'nope']), 1, /no tag/)
   // tags are node-level: no commit in any repository
-  assert.deepEqual(json<LogJson[]>(await pk(['repo', 'log', 'aws', '--json'])).map((e) => e.message), ['add token', 'add key'])
+  assert.deepEqual(
+    json<LogJson[]>(await pk(['repo', 'log', 'aws', '--json'])).map((e) => e.message),
+    ['add token', 'add key'],
+  )
 
   // renames keep tags
   ok(await pk(['secret', 'mv', 'aws/token', 'aws/tok']))
   ok(await pk(['repo', 'rename', 'gcp', 'google']))
   assert.deepEqual(await tags(), [
     { tag: 'dev', secrets: [{ entry: 'tok', secret: 'aws/tok' }] },
-    { tag: 'prod', secrets: [{ entry: 'key', secret: 'aws/key' }, { entry: 'key@google', secret: 'google/key' }] },
+    {
+      tag: 'prod',
+      secrets: [
+        { entry: 'key', secret: 'aws/key' },
+        { entry: 'key@google', secret: 'google/key' },
+      ],
+    },
   ])
   ok(await pk(['secret', 'mv', 'aws/key', 'google/key2']))
   assert.deepEqual((await tags()).find((x) => x.tag === 'prod')!.secrets, [
@@ -219,6 +252,9 @@ test('tags: NAME@REPO for a second secret of one name; tags follow renames and d
   // tag rm; the last one removes the tag
   ok(await pk(['tag', 'rm', 'dev', 'aws/tok']))
   fails(await pk(['tag', 'rm', 'dev', 'aws/tok']), 1)
-  assert.equal((await tags()).find((x) => x.tag === 'dev'), undefined)
+  assert.equal(
+    (await tags()).find((x) => x.tag === 'dev'),
+    undefined,
+  )
   assert.equal(ok(await pk(['secret', 'get', 'aws/tok'])).out, 'T', 'untagging keeps the secret')
 })

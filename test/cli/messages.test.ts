@@ -40,7 +40,13 @@ test('usage errors point at the subcommand; an unknown command suggests the near
   const u = await run(['secret', 'put'])
   assert.equal(u.code, 2)
   assert.match(u.stderr, /polykey: hint: see 'polykey secret put --help'/)
-  for (const [typed, meant] of [[['show', 'aws/key'], 'secret get'], [['sceret', 'list'], 'secret list'], [['secret', 'shwo', 'x'], 'secret get'], [['mout', 'x'], 'mount'], [['insert', 'a/b'], 'secret put']] as const) {
+  for (const [typed, meant] of [
+    [['show', 'aws/key'], 'secret get'],
+    [['sceret', 'list'], 'secret list'],
+    [['secret', 'shwo', 'x'], 'secret get'],
+    [['mout', 'x'], 'mount'],
+    [['insert', 'a/b'], 'secret put'],
+  ] as const) {
     const r = await run([...typed])
     assert.equal(r.code, 2)
     assert.match(r.stderr, new RegExp(`polykey: hint: did you mean 'polykey ${meant}'\\?`), `${typed.join(' ')}: ${r.stderr}`)
@@ -50,13 +56,17 @@ test('usage errors point at the subcommand; an unknown command suggests the near
 test('init on a terminal: a mistyped repeat asks again; a very weak passphrase is warned about; Ctrl-C exits 130', async (t) => {
   const dir = tmpdir(t)
   const env = { ...process.env, POLYKEY_PASSPHRASE: undefined, POLYKEY_NODE: path.join(dir, 'a.pk') }
-  const r = await onPty([process.execPath, BIN, 'init', '--kdf', 'test'], [
-    ['New passphrase: ', `${PASS}\r`],
-    ['Repeat: ', 'a typo\r'],
-    ['do not match; try again', ''],
-    ['New passphrase: ', `${PASS}\r`],
-    ['Repeat: ', `${PASS}\r`],
-  ], { env, cwd: os.tmpdir() })
+  const r = await onPty(
+    [process.execPath, BIN, 'init', '--kdf', 'test'],
+    [
+      ['New passphrase: ', `${PASS}\r`],
+      ['Repeat: ', 'a typo\r'],
+      ['do not match; try again', ''],
+      ['New passphrase: ', `${PASS}\r`],
+      ['Repeat: ', `${PASS}\r`],
+    ],
+    { env, cwd: os.tmpdir() },
+  )
   assert.ok(r.ok, r.out)
   assert.equal(r.code, 0, r.out)
   assert.ok(fs.existsSync(env.POLYKEY_NODE))
@@ -66,7 +76,10 @@ test('init on a terminal: a mistyped repeat asks again; a very weak passphrase i
   assert.equal(weak.code, 0)
   assert.match(weak.stderr, /^polykey: warning: this passphrase is very weak/)
 
-  const c = await onPty([process.execPath, BIN, 'init', '--kdf', 'test'], [['New passphrase: ', '\x03']], { env: { ...env, POLYKEY_NODE: path.join(dir, 'c.pk') }, cwd: os.tmpdir() })
+  const c = await onPty([process.execPath, BIN, 'init', '--kdf', 'test'], [['New passphrase: ', '\x03']], {
+    env: { ...env, POLYKEY_NODE: path.join(dir, 'c.pk') },
+    cwd: os.tmpdir(),
+  })
   assert.equal(c.code, 130, c.out)
   assert.ok(!fs.existsSync(path.join(dir, 'c.pk')))
 })

@@ -56,14 +56,22 @@ test('every shell block of the README runs as written (scratch HOME, two nodes o
     'mkdir -p "$HOME/usb"',
     'as() { local who=$1; shift; POLYKEY_NODE="$HOME/$who.pk" "$@"; }',
     // the README's `vim FILE` as a scripted edit: the same save path an editor takes
-    "vim() { command vim -es -u NONE -n -i NONE -c '%s/EXAMPLE/ROTATED/e' -c wq \"$@\"; }",
+    'vim() { command vim -es -u NONE -n -i NONE -c \'%s/EXAMPLE/ROTATED/e\' -c wq "$@"; }',
     'wait_for_serve() { for i in $(seq 100); do grep -q ":" "$HOME/serve.out" 2>/dev/null && return 0; sleep 0.1; done; cat "$HOME/serve.out"; return 1; }',
     'cleanup() { [ -n "${SERVING:-}" ] && kill $SERVING 2>/dev/null; bin/polykey unmount "$HOME/secrets" >/dev/null 2>&1 || true; }',
     'trap cleanup EXIT',
     'as alice bin/polykey init --kdf test >/dev/null; as bob bin/polykey init --kdf test >/dev/null',
     ...body,
   ].join('\n')
-  const env = { ...process.env, HOME: home, POLYKEY_PASSPHRASE: PASS, POLYKEY_TARGET_PASSPHRASE: PASS, POLYKEY_NODE: undefined, XDG_DATA_HOME: undefined, XDG_CONFIG_HOME: undefined }
+  const env = {
+    ...process.env,
+    HOME: home,
+    POLYKEY_PASSPHRASE: PASS,
+    POLYKEY_TARGET_PASSPHRASE: PASS,
+    POLYKEY_NODE: undefined,
+    XDG_DATA_HOME: undefined,
+    XDG_CONFIG_HOME: undefined,
+  }
   const r = await collect('bash', ['-c', script], { env, cwd: ROOT, timeoutMs: 200_000 })
   const out = r.stdout.toString()
   assert.equal(r.code, 0, `the README failed:\n--- script\n${script}\n--- stdout\n${out}\n--- stderr\n${r.stderr}`)

@@ -52,7 +52,9 @@ test('with no agent, names complete to nothing, without a prompt and without ope
 
 test('mounted (the agent answers): repository, secret and tag names; every verb without a passphrase', { skip: NO_FUSE || false }, async (t) => {
   const bin = binDir(t)
-  const s = await mountedNode(t, { seed: { web: { github: 'user: alice\npw: s3cret\n', gitlab: 'tok' }, mail: { imap: 'otpauth://totp/x?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ' } } })
+  const s = await mountedNode(t, {
+    seed: { web: { github: 'user: alice\npw: s3cret\n', gitlab: 'tok' }, mail: { imap: 'otpauth://totp/x?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ' } },
+  })
   await s.pkOk(['tag', 'add', 'prod', 'web/github'])
   const env = { POLYKEY_NODE: s.node, POLYKEY_PASSPHRASE: undefined }
   assert.deepEqual(await bashComplete(bin, 'polykey secret get ', env), ['mail/', 'web/'])

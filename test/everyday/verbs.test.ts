@@ -14,7 +14,9 @@ test('secret generate: prints and stores 24 characters; refuses to overwrite wit
   assert.equal(ok(await pk(['secret', 'get', 'web/github'])).out, r.out.trimEnd(), 'unchanged')
   const forced = ok(await pk(['secret', 'generate', 'web/github', '--force', '--length', '64', '--no-symbols']))
   assert.match(forced.out, /^[A-Za-z0-9]{64}\n$/)
-  const words = ok(await pk(['secret', 'generate', 'web/phrase', '--words', '5', '--separator', ' '])).out.trimEnd().split(' ')
+  const words = ok(await pk(['secret', 'generate', 'web/phrase', '--words', '5', '--separator', ' ']))
+    .out.trimEnd()
+    .split(' ')
   assert.equal(words.length, 5)
   fails(await pk(['secret', 'generate', 'web/bad', '--words', '5', '--length', '9']), 2, /--words/)
   fails(await pk(['secret', 'generate', 'web/bad', '--length', '0']), 2, /--length/)
@@ -30,7 +32,10 @@ test('otp: RFC 6238 vectors for SHA-1/256/512 from otpauth URIs, and a bare base
     const A = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
     let bits = ''
     for (const b of Buffer.from(s)) bits += b.toString(2).padStart(8, '0')
-    return bits.match(/.{1,5}/g)!.map((c) => A[parseInt(c.padEnd(5, '0'), 2)]).join('')
+    return bits
+      .match(/.{1,5}/g)!
+      .map((c) => A[parseInt(c.padEnd(5, '0'), 2)])
+      .join('')
   }
   const seeds = { SHA1: '12345678901234567890', SHA256: '12345678901234567890123456789012', SHA512: '1234567890123456789012345678901234567890123456789012345678901234' }
   for (const [alg, seed] of Object.entries(seeds))
@@ -88,8 +93,14 @@ test('secret cp: a new commit in the target repository only; tags stay; --force 
   ok(await pk(['tag', 'add', 'prod', 'a/key']))
   ok(await pk(['secret', 'cp', 'a/key', 'b/key']))
   assert.deepEqual([...ok(await pk(['secret', 'get', 'b/key'])).stdout], [0, 1, 2, 255])
-  assert.deepEqual(json<{ message: string }[]>(await pk(['repo', 'log', 'b', '--json'])).map((e) => e.message), ['add key (copied from a/key)'])
-  assert.deepEqual(json<{ message: string }[]>(await pk(['repo', 'log', 'a', '--json'])).map((e) => e.message), ['add key'])
+  assert.deepEqual(
+    json<{ message: string }[]>(await pk(['repo', 'log', 'b', '--json'])).map((e) => e.message),
+    ['add key (copied from a/key)'],
+  )
+  assert.deepEqual(
+    json<{ message: string }[]>(await pk(['repo', 'log', 'a', '--json'])).map((e) => e.message),
+    ['add key'],
+  )
   assert.equal(ok(await pk(['tag', 'list', 'prod'])).out, 'a/key\n')
   ok(await pk(['secret', 'put', 'a/other'], { input: 'other' }))
   fails(await pk(['secret', 'cp', 'a/other', 'b/key']), 1, /already exists/)

@@ -3,7 +3,10 @@
 import fs from 'node:fs'
 import { spawn, spawnSync } from 'node:child_process'
 
-export const NO_X: string | false = spawnSync('sh', ['-c', 'command -v Xvfb && command -v xclip'], { stdio: 'ignore' }).status === 0 ? false : 'Xvfb or xclip missing (apt-get install xvfb xclip): clipboard tests SKIPPED'
+export const NO_X: string | false =
+  spawnSync('sh', ['-c', 'command -v Xvfb && command -v xclip'], { stdio: 'ignore' }).status === 0
+    ? false
+    : 'Xvfb or xclip missing (apt-get install xvfb xclip): clipboard tests SKIPPED'
 if (NO_X) console.warn(`\n*** WARNING: ${NO_X} ***\n`)
 
 export async function startXvfb(t: { after(fn: () => unknown): void }): Promise<string> {

@@ -77,7 +77,15 @@ const CASES: [string, Buffer[]][] = [
   ['a frame above the limit ends the answer there', [Buffer.concat([frame(1, 'kept'), frame(1, '', MAX_FRAME + 1), frame(1, 'never'), exit(0)])]],
   ['a frame above the limit after the exit code', [Buffer.concat([exit(6), frame(2, '', 0xffffffff)])]],
   ['a frame of the largest size', [Buffer.concat([frame(1, Buffer.alloc(MAX_FRAME, 0x61)), exit(0)])]],
-  ['a version mismatch, as an agent of another version answers', [Buffer.concat([frame(2, `polykey: error: the node's agent speaks protocol ${PROTOCOL_VERSION + 1}, this polykey ${PROTOCOL_VERSION}; unmount or lock the node and retry\n`), exit(2)])]],
+  [
+    'a version mismatch, as an agent of another version answers',
+    [
+      Buffer.concat([
+        frame(2, `polykey: error: the node's agent speaks protocol ${PROTOCOL_VERSION + 1}, this polykey ${PROTOCOL_VERSION}; unmount or lock the node and retry\n`),
+        exit(2),
+      ]),
+    ],
+  ],
   ['binary stdout', [Buffer.concat([frame(1, Buffer.from([0, 1, 2, 255, 10, 13, 0])), exit(0)])]],
 ]
 
@@ -93,13 +101,21 @@ test('malformed answers: the fast client prints exactly what the Node client pri
   }
 })
 
-test('the request the fast client sends is the Node client\'s: arguments, folder, terminal state, forwarded variables', { skip: !built && 'native client not built' }, async (t) => {
+test("the request the fast client sends is the Node client's: arguments, folder, terminal state, forwarded variables", { skip: !built && 'native client not built' }, async (t) => {
   const dir = tmpdir(t)
   const node = path.join(dir, 'n.pk')
   fs.writeFileSync(node, '')
   const fake = await fakeAgent(t, node, [exit(0)])
   const args = ['secret', 'get', 'r/é "quoted" \\ \t\u0001 ✓', '--node', node, '--rev', 'HEAD']
-  const env = { ...process.env, POLYKEY_NODE: undefined, POLYKEY_PASSPHRASE: undefined, COLUMNS: '77', POLYKEY_SYNC_TIMEOUT: '', POLYKEY_TARGET_PASSPHRASE: 'peer "pass"', HOME: process.env.HOME }
+  const env = {
+    ...process.env,
+    POLYKEY_NODE: undefined,
+    POLYKEY_PASSPHRASE: undefined,
+    COLUMNS: '77',
+    POLYKEY_SYNC_TIMEOUT: '',
+    POLYKEY_TARGET_PASSPHRASE: 'peer "pass"',
+    HOME: process.env.HOME,
+  }
   assertSame(await both(args, { env, cwd: dir }), 'request')
   assert.equal(fake.requests.length, 2)
   const [a, b] = fake.requests.map((r) => JSON.parse(r.slice(0, r.indexOf('\n'))))

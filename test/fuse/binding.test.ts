@@ -38,53 +38,67 @@ const S_IFREG = 0o100000
 const IS_ROOT = process.getuid?.() === 0
 const NOBODY = 65534
 
-interface Call { op: string, path: string, ctx: FuseContext, args: unknown[] }
-interface Node { data: Buffer, mode: number, atime: number, mtime: number, ctime: number }
+interface Call {
+  op: string
+  path: string
+  ctx: FuseContext
+  args: unknown[]
+}
+interface Node {
+  data: Buffer
+  mode: number
+  atime: number
+  mtime: number
+  ctime: number
+}
 
 /** A tiny writable in-memory filesystem that records every call. */
-function memFs (calls: Call[]): { ops: FuseOperations, files: Map<string, Node> } {
+function memFs(calls: Call[]): { ops: FuseOperations; files: Map<string, Node> } {
   const Fuse = loadFuse()
   const t0 = Date.UTC(2020, 0, 1)
-  const files = new Map<string, Node>([
-    ['/a.txt', { data: Buffer.from('hello\n'), mode: S_IFREG | 0o644, atime: t0, mtime: t0, ctime: t0 }],
-  ])
+  const files = new Map<string, Node>([['/a.txt', { data: Buffer.from('hello\n'), mode: S_IFREG | 0o644, atime: t0, mtime: t0, ctime: t0 }]])
   const stat = (n: Node): FuseStat => ({ mode: n.mode, size: n.data.length, nlink: 1, uid: 0, gid: 0, atime: n.atime, mtime: n.mtime, ctime: n.ctime })
-  const rec = (op: string, p: string, ctx: FuseContext, ...args: unknown[]): void => { calls.push({ op, path: p, ctx, args }) }
+  const rec = (op: string, p: string, ctx: FuseContext, ...args: unknown[]): void => {
+    calls.push({ op, path: p, ctx, args })
+  }
   const resize = (n: Node, size: number): void => {
     const data = Buffer.alloc(size)
     n.data.copy(data, 0, 0, Math.min(size, n.data.length))
     n.data = data
   }
   const ops: FuseOperations = {
-    getattr (p, cb, ctx) {
+    getattr(p, cb, ctx) {
       rec('getattr', p, ctx)
       if (p === '/') return cb(0, { mode: S_IFDIR | 0o755, size: 4096, nlink: 2, uid: 0, gid: 0, atime: t0, mtime: t0, ctime: t0 })
       const n = files.get(p)
       return n ? cb(0, stat(n)) : cb(Fuse.ENOENT)
     },
-    readdir (p, cb, ctx) {
+    readdir(p, cb, ctx) {
       rec('readdir', p, ctx)
       if (p !== '/') return cb(Fuse.ENOENT)
-      return cb(0, [...files.keys()].map((k) => k.slice(1)))
+      return cb(
+        0,
+        [...files.keys()].map((k) => k.slice(1)),
+      )
     },
-    open (p, flags, cb, ctx) {
+    open(p, flags, cb, ctx) {
       rec('open', p, ctx, flags)
       return files.has(p) ? cb(0, 7) : cb(Fuse.ENOENT)
     },
-    create (p, mode, cb, ctx) {
+    create(p, mode, cb, ctx) {
       rec('create', p, ctx, mode)
       const now = Date.now()
       files.set(p, { data: Buffer.alloc(0), mode, atime: now, mtime: now, ctime: now })
       return cb(0, 8)
     },
-    read (p, fd, buf, len, pos, cb, ctx) {
+    read(p, fd, buf, len, pos, cb, ctx) {
       rec('read', p, ctx, fd, len, pos)
       const n = files.get(p)
       if (!n) return cb(Fuse.ENOENT)
       if (pos >= n.data.length) return cb(0)
       return cb(n.data.copy(buf, 0, pos, Math.min(n.data.length, pos + len)))
     },
-    write (p, fd, buf, len, pos, cb, ctx) {
+    write(p, fd, buf, len, pos, cb, ctx) {
       rec('write', p, ctx, fd, len, pos)
       const n = files.get(p)
       if (!n) return cb(Fuse.ENOENT)
@@ -93,21 +107,21 @@ function memFs (calls: Call[]): { ops: FuseOperations, files: Map<string, Node> 
       n.mtime = n.ctime = Date.now()
       return cb(len)
     },
-    truncate (p, size, cb, ctx) {
+    truncate(p, size, cb, ctx) {
       rec('truncate', p, ctx, size)
       const n = files.get(p)
       if (!n) return cb(Fuse.ENOENT)
       resize(n, size)
       return cb(0)
     },
-    ftruncate (p, fd, size, cb, ctx) {
+    ftruncate(p, fd, size, cb, ctx) {
       rec('ftruncate', p, ctx, fd, size)
       const n = files.get(p)
       if (!n) return cb(Fuse.ENOENT)
       resize(n, size)
       return cb(0)
     },
-    utimens (p, atime, mtime, cb, ctx) {
+    utimens(p, atime, mtime, cb, ctx) {
       rec('utimens', p, ctx, atime, mtime)
       const n = files.get(p)
       if (!n) return cb(Fuse.ENOENT)
@@ -116,7 +130,7 @@ function memFs (calls: Call[]): { ops: FuseOperations, files: Map<string, Node> 
       n.ctime = Date.now()
       return cb(0)
     },
-    fallocate (p, mode, offset, length, fd, cb, ctx) {
+    fallocate(p, mode, offset, length, fd, cb, ctx) {
       rec('fallocate', p, ctx, mode, offset, length, fd)
       const n = files.get(p)
       if (!n) return cb(Fuse.ENOENT)
@@ -124,7 +138,7 @@ function memFs (calls: Call[]): { ops: FuseOperations, files: Map<string, Node> 
       if (mode === 0 && offset + length > n.data.length) resize(n, offset + length)
       return cb(0)
     },
-    release (p, fd, cb, ctx) {
+    release(p, fd, cb, ctx) {
       rec('release', p, ctx, fd)
       return cb(0)
     },
@@ -132,10 +146,15 @@ function memFs (calls: Call[]): { ops: FuseOperations, files: Map<string, Node> 
   return { ops, files }
 }
 
-interface RunResult { code: number, stdout: string, stderr: string, pid: number }
+interface RunResult {
+  code: number
+  stdout: string
+  stderr: string
+  pid: number
+}
 
 /** Run a command asynchronously (never *Sync: see the header). */
-function run (cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
   return new Promise((resolve) => {
     const child = execFile(cmd, args, { timeout: 20_000, env: { ...process.env, TZ: 'UTC', LC_ALL: 'C', ...opts.env } }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : 1) : 0
@@ -144,7 +163,7 @@ function run (cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {
   })
 }
 
-async function ok (cmd: string, args: string[], opts?: { env?: NodeJS.ProcessEnv }): Promise<RunResult> {
+async function ok(cmd: string, args: string[], opts?: { env?: NodeJS.ProcessEnv }): Promise<RunResult> {
   const r = await run(cmd, args, opts)
   assert.equal(r.code, 0, `${cmd} ${args.join(' ')} failed (${r.code}): ${r.stderr}`)
   return r
@@ -153,8 +172,10 @@ async function ok (cmd: string, args: string[], opts?: { env?: NodeJS.ProcessEnv
 /** Every mountpoint this file created, checked again at the end. */
 const created = new Set<string>()
 
-function mountedInProcMounts (mnt: string): boolean {
-  return readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === mnt)
+function mountedInProcMounts(mnt: string): boolean {
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === mnt)
 }
 
 /**
@@ -162,7 +183,7 @@ function mountedInProcMounts (mnt: string): boolean {
  * fuse.unmount(), then `fusermount -u -z` if it is still there. Asserts that
  * /proc/mounts no longer lists the mountpoint.
  */
-async function withMount (ops: FuseOperations, opts: FuseMountOptions, fn: (mnt: string, fuse: FuseInstance) => Promise<void>): Promise<void> {
+async function withMount(ops: FuseOperations, opts: FuseMountOptions, fn: (mnt: string, fuse: FuseInstance) => Promise<void>): Promise<void> {
   const Fuse = loadFuse()
   const mnt = mkdtempSync('/tmp/polykey-fuse-test-')
   created.add(mnt)
@@ -283,7 +304,10 @@ test('patched FUSE binding', { skip: NO_FUSE, timeout: 120_000 }, async (t) => {
         await ok('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', 'stat', '-c', '%s', file])
         const theirs = calls.slice(before).filter((c) => c.op === 'getattr' && c.path === '/a.txt')
         assert.ok(theirs.length > 0)
-        assert.ok(theirs.every((c) => c.ctx.uid === NOBODY && c.ctx.gid === NOBODY), JSON.stringify(theirs.map((c) => c.ctx)))
+        assert.ok(
+          theirs.every((c) => c.ctx.uid === NOBODY && c.ctx.gid === NOBODY),
+          JSON.stringify(theirs.map((c) => c.ctx)),
+        )
       } else {
         t.diagnostic('not root or no setpriv: non-root caller check skipped')
       }
@@ -402,7 +426,12 @@ test('patched FUSE binding', { skip: NO_FUSE, timeout: 120_000 }, async (t) => {
       assert.equal((await ok('stat', ['-c', '%s', path.join(mnt, 'dir/inner.bin')])).stdout.trim(), '300000')
       const md5 = (await ok('md5sum', [path.join(mnt, 'dir/inner.bin')])).stdout.split(' ')[0]
       const { createHash } = await import('node:crypto')
-      assert.equal(md5, createHash('md5').update(files.get('dir/inner.bin') as Buffer).digest('hex'))
+      assert.equal(
+        md5,
+        createHash('md5')
+          .update(files.get('dir/inner.bin') as Buffer)
+          .digest('hex'),
+      )
       const denied = await run('sh', ['-c', 'echo x > "$1"', 'sh', path.join(mnt, 'top.txt')])
       assert.notEqual(denied.code, 0, 'mapfs is read-only')
     } finally {

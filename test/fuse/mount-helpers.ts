@@ -61,7 +61,8 @@ export async function waitFor<T>(what: string | (() => string), fn: () => T | Pr
     } catch (err) {
       last = err
     }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`)
+    if (Date.now() > end)
+      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`)
     await sleep(everyMs)
   }
 }
@@ -344,4 +345,3 @@ export async function drive(s: Session, cmd: string, steps: Step[], timeoutMs = 
     if (child.exitCode === null) child.kill('SIGKILL')
   }
 }
-

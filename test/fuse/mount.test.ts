@@ -46,7 +46,9 @@ describe('the mount as a user sees it', { concurrency: true }, () => {
     assert.doesNotMatch(la, /^[-d]r[-w][-x][^-]/m) // nothing readable by group or others
     // files 0600, folders 0700, owned by the mounting user; a new file gets its create mode less
     // the umask (077 here; 022 below), folders 0700 whatever the umask
-    await s.ok('umask 077; echo new > repos/aws/made && umask 022 && mkdir repos/made-repo tags/made-tag && umask 077 && cp repos/aws/key repos/gcp/copied && echo x > repos/made-repo/f')
+    await s.ok(
+      'umask 077; echo new > repos/aws/made && umask 022 && mkdir repos/made-repo tags/made-tag && umask 077 && cp repos/aws/key repos/gcp/copied && echo x > repos/made-repo/f',
+    )
     const files = ['repos/aws/key', 'repos/aws/token', 'tags/prod/key', 'repos/aws/made', 'repos/gcp/copied', 'repos/made-repo/f'].map((p) => path.join(m, p))
     const dirs = ['', 'repos', 'tags', 'repos/aws', 'repos/made-repo', 'tags/prod', 'tags/made-tag'].map((p) => path.join(m, p))
     for (const line of await stat('%a %u %g %F %n', ...files)) assert.equal(line.split(' ').slice(0, 4).join(' '), `600 ${UID} ${GID} regular`, line)
@@ -223,7 +225,6 @@ describe('the mount as a user sees it', { concurrency: true }, () => {
     assert.equal(await s.pkOk(['secret', 'get', 'aws/key']), 'rotated')
   })
 
-
   it('kernel caching never shows stale names, sizes or content: CLI changes, other names of a tagged secret, appends', { skip }, async (t) => {
     const s = await mountedNode(t, { seed: { aws: { key: 'K1', other: 'O' } }, tags: { prod: ['aws/key'] } })
     const o = async (cmd: string) => (await s.ok(cmd)).trimEnd()
@@ -265,7 +266,6 @@ describe('the mount as a user sees it', { concurrency: true }, () => {
     assert.equal(r.code, 0, r.err)
     assert.equal(r.out.trimEnd(), `${s.repo('amazon')}\nO2N`)
   })
-
 })
 
 async function socketOf(s: Session): Promise<string> {

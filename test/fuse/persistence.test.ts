@@ -14,7 +14,9 @@ const skip = NO_FUSE || undefined
 const UTC = { env: { TZ: 'UTC' } }
 const names = (dir: string) => fs.readdirSync(dir).sort()
 const tagged = async (s: Session) =>
-  (JSON.parse(await s.pkOk(['tag', 'list', '--json'])) as { tag: string; secrets: { entry: string; secret: string }[] }[]).flatMap((t) => t.secrets.map((x) => `${t.tag}/${x.entry}=${x.secret}`)).sort()
+  (JSON.parse(await s.pkOk(['tag', 'list', '--json'])) as { tag: string; secrets: { entry: string; secret: string }[] }[])
+    .flatMap((t) => t.secrets.map((x) => `${t.tag}/${x.entry}=${x.secret}`))
+    .sort()
 
 describe('persistence on a real mount', { concurrency: true }, () => {
   it('fusermount -u from outside persists everything, and a remount shows it all (modes, mtimes, tags)', { skip }, async (t) => {
@@ -130,18 +132,24 @@ describe('persistence on a real mount', { concurrency: true }, () => {
     return `${rounds} reads raced ${steps + shellSteps} saves`
   }
 
-  it('concurrent readers and a writer rewriting in place (>, >>, truncate, both paths): no reader error, no zeros never written; SIGTERM persists everything', { skip }, async (t) => {
-    const s = await mountedNode(t, { seed: { aws: { c: 'v-0', other: 'o' } }, tags: { prod: ['aws/c'] } })
-    t.diagnostic(await readersAndWriter(
-      s,
-      'inplace',
-      300,
-      'printf "v-$i" > repos/aws/c || exit 1; printf "v-$i" > tags/prod/c || exit 2; echo x >> repos/aws/c || exit 3; truncate -s $((2 + ${#i})) tags/prod/c || exit 4; printf "v-$i" > repos/aws/c || exit 5;',
-      10,
-    ))
-    await signalAfterChanges(s, 'SIGTERM')
-    assert.equal(await s.pkOk(['secret', 'get', 'aws/c']), 'v-310')
-  })
+  it(
+    'concurrent readers and a writer rewriting in place (>, >>, truncate, both paths): no reader error, no zeros never written; SIGTERM persists everything',
+    { skip },
+    async (t) => {
+      const s = await mountedNode(t, { seed: { aws: { c: 'v-0', other: 'o' } }, tags: { prod: ['aws/c'] } })
+      t.diagnostic(
+        await readersAndWriter(
+          s,
+          'inplace',
+          300,
+          'printf "v-$i" > repos/aws/c || exit 1; printf "v-$i" > tags/prod/c || exit 2; echo x >> repos/aws/c || exit 3; truncate -s $((2 + ${#i})) tags/prod/c || exit 4; printf "v-$i" > repos/aws/c || exit 5;',
+          10,
+        ),
+      )
+      await signalAfterChanges(s, 'SIGTERM')
+      assert.equal(await s.pkOk(['secret', 'get', 'aws/c']), 'v-310')
+    },
+  )
 
   // A save that renames a new file over the secret takes the old node's name away inside libfuse;
   // a reader whose lookup came just before the rename used to get ENOENT from its open (and its
@@ -149,13 +157,15 @@ describe('persistence on a real mount', { concurrency: true }, () => {
   // fstat with the attributes last sent (docs/FUSE.md).
   it('concurrent readers and a writer saving by rename (write-temp-then-mv, sed -i): no reader error, only old or new bytes', { skip }, async (t) => {
     const s = await mountedNode(t, { seed: { aws: { c: 'v-0', other: 'o' } }, tags: { prod: ['aws/c'] } })
-    t.diagnostic(await readersAndWriter(
-      s,
-      'rename',
-      300,
-      'printf "v-$i" > repos/aws/.c.tmp && mv repos/aws/.c.tmp repos/aws/c || exit 1; printf "v-$i" > tags/prod/.c.tmp && mv tags/prod/.c.tmp tags/prod/c || exit 2; sed -i "s/v-$i/v-$i/" tags/prod/c || exit 3;',
-      10,
-    ))
+    t.diagnostic(
+      await readersAndWriter(
+        s,
+        'rename',
+        300,
+        'printf "v-$i" > repos/aws/.c.tmp && mv repos/aws/.c.tmp repos/aws/c || exit 1; printf "v-$i" > tags/prod/.c.tmp && mv tags/prod/.c.tmp tags/prod/c || exit 2; sed -i "s/v-$i/v-$i/" tags/prod/c || exit 3;',
+        10,
+      ),
+    )
   })
 
   it('no plaintext on disk: the node file, /tmp, /dev/shm and the runtime folder never hold a secret', { skip }, async (t) => {
@@ -179,7 +189,13 @@ describe('persistence on a real mount', { concurrency: true }, () => {
     await s.pkOk(['secret', 'put', 'm/cli'], { input: `${marker}-cli` })
     assert.equal(await s.pkOk(['secret', 'get', 'm/cli']), `${marker}-cli`)
     // vim, appending a line (so the marker never enters a register saved to ~/.viminfo)
-    await drive(s, 'vim repos/m/s', [{ until: () => fs.existsSync(s.repo('m', '.s.swp')), what: 'swap' }, { until: /\d+L, \d+B/, what: 'loaded' }, 'Goextra\x1b', { ms: 150 }, ':wq\r'])
+    await drive(s, 'vim repos/m/s', [
+      { until: () => fs.existsSync(s.repo('m', '.s.swp')), what: 'swap' },
+      { until: /\d+L, \d+B/, what: 'loaded' },
+      'Goextra\x1b',
+      { ms: 150 },
+      ':wq\r',
+    ])
     assert.equal(await s.ok('cat repos/m/s'), `${marker}\n${marker}-4\nextra\n`)
     await s.waitLog('m', (l) => l.length > 0 && !fs.existsSync(s.repo('m', '.s.swp')))
     await sleep(1200) // let the last commit and save happen

@@ -85,7 +85,18 @@ describe('POSIX semantics on a real mount', { concurrency: true }, () => {
     const s = await mountedNode(t, { seed: { aws: { key: 'K' } }, tags: { prod: ['aws/key'] } })
     const long = 'x'.repeat(256)
     const ok255 = 'y'.repeat(255)
-    for (const cmd of [`stat repos/aws/${long}`, `cat repos/aws/${long}`, `touch repos/aws/${long}`, `mkdir repos/${long}`, `ln repos/aws/key tags/prod/${long}`, `ln repos/aws/key repos/aws/${long}`, `mv repos/aws/key repos/aws/${long}`, `rm repos/aws/${long}`, `truncate -s 0 repos/aws/${long}`, `chmod 600 repos/aws/${long}`]) {
+    for (const cmd of [
+      `stat repos/aws/${long}`,
+      `cat repos/aws/${long}`,
+      `touch repos/aws/${long}`,
+      `mkdir repos/${long}`,
+      `ln repos/aws/key tags/prod/${long}`,
+      `ln repos/aws/key repos/aws/${long}`,
+      `mv repos/aws/key repos/aws/${long}`,
+      `rm repos/aws/${long}`,
+      `truncate -s 0 repos/aws/${long}`,
+      `chmod 600 repos/aws/${long}`,
+    ]) {
       const r = await s.sh(cmd)
       assert.notEqual(r.code, 0, cmd)
       assert.match(r.err, /File name too long/, `${cmd.slice(0, 30)}: ${r.err}`)
@@ -123,7 +134,10 @@ describe('MemStore: what a descriptor holds is zeroed when it lets go', () => {
     assert.equal(b.toString(), 'secret-a')
     assert.equal(s.orphans.size, 1)
     s.closeFd(fd)
-    assert.ok(buf.subarray(0, 8).every((x) => x === 0), 'zeroed')
+    assert.ok(
+      buf.subarray(0, 8).every((x) => x === 0),
+      'zeroed',
+    )
     assert.equal(s.orphans.size, 0)
   })
   it('a file given new content as a whole: open descriptors keep the old bytes (moved, not copied), zeroed at their close', () => {

@@ -28,7 +28,12 @@ describe('editors and tools on a real mount', { concurrency: true }, () => {
       ])
     // Meanwhile another vim just sits on repos/aws/idle: its swap file lives through the commits.
     let commitsChecked = false
-    const idle = drive(s, 'vim repos/aws/idle', [{ until: () => exists(s.repo('aws', '.idle.swp')), what: 'swap' }, { until: () => commitsChecked, what: 'the commits checked' }, ':q!\r'], 60_000)
+    const idle = drive(
+      s,
+      'vim repos/aws/idle',
+      [{ until: () => exists(s.repo('aws', '.idle.swp')), what: 'swap' }, { until: () => commitsChecked, what: 'the commits checked' }, ':q!\r'],
+      60_000,
+    )
     idle.catch(() => {}) // awaited below; no unhandled rejection meanwhile
     // an untagged secret (vim saves by renaming) and a tagged one through its tag path (in place)
     await Promise.all([
@@ -59,14 +64,25 @@ describe('editors and tools on a real mount', { concurrency: true }, () => {
     assert.deepEqual(names(s.repo('aws')), ['idle', 'key', 'plain'])
     await s.unmount()
     const tar = await s.exported()
-    assert.ok(tar.some((n) => n.endsWith('repos/aws/plain')), tar.join(' '))
+    assert.ok(
+      tar.some((n) => n.endsWith('repos/aws/plain')),
+      tar.join(' '),
+    )
     assert.ok(!tar.some((n) => /\.swp|4913|~$/.test(n)), tar.join(' '))
   })
 
   it('nano, on a repository path and on a tag path', { skip }, async (t) => {
     const s = await mountedNode(t, { seed: { aws: { key: 'old', other: 'other' } }, tags: { prod: ['aws/key'] } })
     const nano = (file: string, text: string) =>
-      drive(s, `nano ${q(file)}`, [{ until: /\^X/, what: 'nano to start' }, text, '\x0f', { until: /File Name to Write/, what: 'the write prompt' }, '\r', { until: /Wrote \d+ line/, what: 'Wrote' }, '\x18'])
+      drive(s, `nano ${q(file)}`, [
+        { until: /\^X/, what: 'nano to start' },
+        text,
+        '\x0f',
+        { until: /File Name to Write/, what: 'the write prompt' },
+        '\r',
+        { until: /Wrote \d+ line/, what: 'Wrote' },
+        '\x18',
+      ])
     await nano('tags/prod/key', 'nano-')
     await nano('repos/aws/other', 'more-')
     assert.equal(await s.ok('cat repos/aws/key'), 'nano-old\n')
@@ -168,7 +184,10 @@ describe('editors and tools on a real mount', { concurrency: true }, () => {
       assert.deepEqual(names(s.repo('aws')), ['key-copy', 'other', 'token'])
       assert.deepEqual(names(s.repo('gcp')), ['g', 'token'])
       assert.deepEqual([names(s.tag('prod')), names(s.tag('dev')), names(s.tag('new'))], [['other'], [], ['g']])
-      assert.equal(await s.ok('cat repos/aws/token repos/aws/other repos/gcp/g tags/new/g tags/prod/other repos/aws/key-copy | od -An -c | tr -s " \\n" " "'), ' T m G a g a i n \\n G G G a g a i n \\n K \\0 \\0 \\0 \\0 \\0 ')
+      assert.equal(
+        await s.ok('cat repos/aws/token repos/aws/other repos/gcp/g tags/new/g tags/prod/other repos/aws/key-copy | od -An -c | tr -s " \\n" " "'),
+        ' T m G a g a i n \\n G G G a g a i n \\n K \\0 \\0 \\0 \\0 \\0 ',
+      )
       await sameFile('aws/other', 'prod/other')
       await sameFile('gcp/g', 'new/g')
       assert.deepEqual(await mtimes(), want)
@@ -198,7 +217,10 @@ describe('editors and tools on a real mount', { concurrency: true }, () => {
 
     await s.unmount()
     const tar = await s.exported()
-    assert.ok(tar.some((n) => n.endsWith('repos/aws/real')), tar.join(' '))
+    assert.ok(
+      tar.some((n) => n.endsWith('repos/aws/real')),
+      tar.join(' '),
+    )
     for (const n of tar) assert.doesNotMatch(n, /\.swp|4913|~$|\.#|#x#|new-in-tag/, n)
     await s.mount()
     assert.deepEqual(names(s.repo('aws')), ['real', 'x'])

@@ -48,7 +48,10 @@ test('an exported repository is a git repository: log, fsck, show HEAD~1:NAME, s
   const repo = path.join(out, 'repos', 'proj')
   const gl = git(repo, 'log', '--format=%H %s')
   assert.equal(gl.code, 0, gl.err)
-  assert.deepEqual(gl.out.trim().split('\n'), log.map((e) => `${e.commit} ${e.message}`))
+  assert.deepEqual(
+    gl.out.trim().split('\n'),
+    log.map((e) => `${e.commit} ${e.message}`),
+  )
   const fsck = git(repo, 'fsck', '--full', '--strict', '--no-dangling')
   assert.equal(fsck.code, 0, fsck.err + fsck.out)
   assert.equal(git(repo, 'show', 'HEAD~1:c').out, 'bee')
@@ -60,7 +63,10 @@ test('an exported repository is a git repository: log, fsck, show HEAD~1:NAME, s
   // the index names every secret with its blob; status and diff see a clean work tree
   const staged = git(repo, 'ls-files', '--stage').out.trim().split('\n')
   const blob = (name: string) => git(repo, 'hash-object', name).out.trim()
-  assert.deepEqual(staged, ['a', 'bin', 'c'].map((n) => `100644 ${blob(n)} 0\t${n}`))
+  assert.deepEqual(
+    staged,
+    ['a', 'bin', 'c'].map((n) => `100644 ${blob(n)} 0\t${n}`),
+  )
   const status = git(repo, 'status', '--porcelain')
   assert.equal(status.code, 0, status.err)
   assert.equal(status.out, '')
@@ -88,7 +94,10 @@ test('the git index encoder: entries sorted by name bytes, read back by git', { 
   assert.equal(r.code, 0, r.err)
   const rows = r.out.split('\0').filter(Boolean)
   const sorted = [...names].sort((p, q) => Buffer.compare(Buffer.from(p), Buffer.from(q)))
-  assert.deepEqual(rows.map((l) => l.split('\t')[1]), sorted)
+  assert.deepEqual(
+    rows.map((l) => l.split('\t')[1]),
+    sorted,
+  )
   assert.equal(rows[sorted.indexOf('a')], `100755 ${oid(2)} 0\ta`)
   // empty index
   fs.writeFileSync(path.join(dir, '.git', 'index'), encodeIndex([]))

@@ -113,7 +113,12 @@ test('deltas: hostile ones are refused with the reason, before allocating what t
     [delta(10, 2 ** 40, [1, 1]), /too large \(1099511627776 bytes\)/],
     [Buffer.from([10, ...Array(9).fill(0xff), 1]), /absurd/],
   ]
-  for (const [d, why] of cases) assert.throws(() => applyDelta(base, d, 1 << 20), (err: Error) => err instanceof DeltaError && why.test(err.message), String(why))
+  for (const [d, why] of cases)
+    assert.throws(
+      () => applyDelta(base, d, 1 << 20),
+      (err: Error) => err instanceof DeltaError && why.test(err.message),
+      String(why),
+    )
 })
 
 test('the tree decoder: what it reuses from the tree before is what a plain decode finds (random histories)', () => {
@@ -171,7 +176,10 @@ test('pack index: byte for byte what git index-pack writes for the same pack; lo
   ]
   const { pack, entries } = buildPack(objs, { deltas: true, compressFrom: 4096 })
   const oids = objs.map((o) => encodeObject(o.type, o.content).oid)
-  const ours = encodePackIndex(oids.map((oid, i) => ({ oid, offset: entries[i].offset, crc: zlib.crc32(pack.subarray(entries[i].offset, entries[i].end)) })), pack.subarray(pack.length - 20))
+  const ours = encodePackIndex(
+    oids.map((oid, i) => ({ oid, offset: entries[i].offset, crc: zlib.crc32(pack.subarray(entries[i].offset, entries[i].end)) })),
+    pack.subarray(pack.length - 20),
+  )
   const dir = tmpdir(t)
   fs.writeFileSync(path.join(dir, 'p.pack'), pack)
   // (not --strict: these trees name made-up blobs; outside a repository git 2.39 crashes on --strict)
@@ -189,9 +197,19 @@ test('pack index: byte for byte what git index-pack writes for the same pack; lo
   assert.equal(idx.find(Buffer.alloc(20, 0xff)), -1)
   assert.equal(idx.find(Buffer.alloc(20, 0)), -1)
   // offsets past 2 GiB go to the 64-bit table
-  const far = encodePackIndex([{ oid: oidOf(1), offset: 12, crc: 1 }, { oid: oidOf(2), offset: 2 ** 33 + 5, crc: 2 }, { oid: oidOf(3), offset: 2 ** 31, crc: 3 }], Buffer.alloc(20))
+  const far = encodePackIndex(
+    [
+      { oid: oidOf(1), offset: 12, crc: 1 },
+      { oid: oidOf(2), offset: 2 ** 33 + 5, crc: 2 },
+      { oid: oidOf(3), offset: 2 ** 31, crc: 3 },
+    ],
+    Buffer.alloc(20),
+  )
   const fi = new PackIndex(far)
-  assert.deepEqual([1, 2, 3].map((n) => fi.offsetAt(fi.find(Buffer.from(oidOf(n), 'hex')))), [12, 2 ** 33 + 5, 2 ** 31])
+  assert.deepEqual(
+    [1, 2, 3].map((n) => fi.offsetAt(fi.find(Buffer.from(oidOf(n), 'hex')))),
+    [12, 2 ** 33 + 5, 2 ** 31],
+  )
   // damage is noticed
   const bad = Buffer.from(ours)
   bad[2000] ^= 1
@@ -240,13 +258,19 @@ test('a damaged pack or idx is reported as corrupt, never read as other data', (
   bad[good.length >> 1] ^= 1
   v.store.writeFile(file, bad)
   const head = v.git('r').head()!
-  assert.throws(() => v.git('r').readCommit(head), (err: Error) => err instanceof PolykeyError && err.code === 'CORRUPT' && /does not match its checksum/.test(err.message))
+  assert.throws(
+    () => v.git('r').readCommit(head),
+    (err: Error) => err instanceof PolykeyError && err.code === 'CORRUPT' && /does not match its checksum/.test(err.message),
+  )
   v.store.writeFile(file, good)
   const idxFile = `repos/r/.git/objects/pack/${p.name}.idx`
   const idx = Buffer.from(v.store.readFile(idxFile)!)
   idx[1100] ^= 1
   v.store.writeFile(idxFile, idx)
-  assert.throws(() => v.git('r').readCommit(head), (err: Error) => err instanceof PolykeyError && err.code === 'CORRUPT' && /idx is corrupt/.test(err.message))
+  assert.throws(
+    () => v.git('r').readCommit(head),
+    (err: Error) => err instanceof PolykeyError && err.code === 'CORRUPT' && /idx is corrupt/.test(err.message),
+  )
 })
 
 test('stored packs: a chain longer than the limit, or a delta whose base is not before it, is corrupt', () => {
@@ -270,65 +294,75 @@ test('stored packs: a chain longer than the limit, or a delta whose base is not 
   const offsets = entries.map((e) => ((off += e.length), off - e.length))
   // every entry is the same tree, so index each under a made-up id and read by them
   const ids = offsets.map((_, i) => oidOf(i + 1))
-  g.addPack(pack, ids.map((oid, i) => ({ oid, offset: offsets[i], end: offsets[i] + entries[i].length })))
+  g.addPack(
+    pack,
+    ids.map((oid, i) => ({ oid, offset: offsets[i], end: offsets[i] + entries[i].length })),
+  )
   const read = (i: number) => v.git('r').readObject(ids[i])
   assert.throws(() => read(MAX_DELTA_DEPTH + 1), /chain of more than 50 deltas/)
   assert.throws(() => read(3), /does not hash to its id/, 'the ids are made up: caught')
 })
 
-test('a long history in a node file: real git reads the export (fsck --strict, verify-pack, log, show); the CLI reads old values', { skip: !hasGit && 'git is not installed' }, async (t) => {
-  const dir = tmpdir(t)
-  const file = path.join(dir, 'node.pk')
-  createNode(file, Buffer.from(PASS), KDF_PROFILES.test)
-  const n = await OpenNode.open(file, { passphrase: Buffer.from(PASS) }, { write: true })
-  const commits = 400
-  let loose = -1
-  try {
-    n.vault.repoCreate('big')
-    for (let i = 0; i < commits; i++) n.vault.secretPut('big', `s${String(i % 50).padStart(2, '0')}`, Buffer.from(`value ${i}\n`))
-    n.vault.repoCreate('small')
-    n.vault.secretPut('small', 'only', Buffer.from('loose objects only'))
-    loose = n.vault.git('big').looseCount()
-    n.save()
-  } finally {
-    n.close()
-  }
-  // counted from the saved index (a walk of its bytes), the same as while the changes were pending
-  const again = await OpenNode.open(file, { passphrase: Buffer.from(PASS) })
-  assert.equal(again.vault.git('big').looseCount(), loose)
-  assert.equal(again.vault.git('small').looseCount(), 3)
-  again.close()
-  const env = { POLYKEY_NODE: file, NODE_EXTRA_CA_CERTS: undefined }
-  const log = JSON.parse((await run(['repo', 'log', 'big', '--json'], { env })).out) as { commit: string }[]
-  assert.equal(log.length, commits)
-  const old = await run(['secret', 'get', 'big/s07', '--rev', log[commits - 8].commit.slice(0, 12)], { env })
-  assert.equal(old.code, 0, old.stderr)
-  assert.equal(old.out, 'value 7\n')
+test(
+  'a long history in a node file: real git reads the export (fsck --strict, verify-pack, log, show); the CLI reads old values',
+  { skip: !hasGit && 'git is not installed' },
+  async (t) => {
+    const dir = tmpdir(t)
+    const file = path.join(dir, 'node.pk')
+    createNode(file, Buffer.from(PASS), KDF_PROFILES.test)
+    const n = await OpenNode.open(file, { passphrase: Buffer.from(PASS) }, { write: true })
+    const commits = 400
+    let loose = -1
+    try {
+      n.vault.repoCreate('big')
+      for (let i = 0; i < commits; i++) n.vault.secretPut('big', `s${String(i % 50).padStart(2, '0')}`, Buffer.from(`value ${i}\n`))
+      n.vault.repoCreate('small')
+      n.vault.secretPut('small', 'only', Buffer.from('loose objects only'))
+      loose = n.vault.git('big').looseCount()
+      n.save()
+    } finally {
+      n.close()
+    }
+    // counted from the saved index (a walk of its bytes), the same as while the changes were pending
+    const again = await OpenNode.open(file, { passphrase: Buffer.from(PASS) })
+    assert.equal(again.vault.git('big').looseCount(), loose)
+    assert.equal(again.vault.git('small').looseCount(), 3)
+    again.close()
+    const env = { POLYKEY_NODE: file, NODE_EXTRA_CA_CERTS: undefined }
+    const log = JSON.parse((await run(['repo', 'log', 'big', '--json'], { env })).out) as { commit: string }[]
+    assert.equal(log.length, commits)
+    const old = await run(['secret', 'get', 'big/s07', '--rev', log[commits - 8].commit.slice(0, 12)], { env })
+    assert.equal(old.code, 0, old.stderr)
+    assert.equal(old.out, 'value 7\n')
 
-  const tar = await run(['export', 'tar'], { env })
-  assert.equal(tar.code, 0, tar.stderr)
-  const out = path.join(dir, 'x')
-  fs.mkdirSync(out)
-  assert.equal(spawnSync('tar', ['-x', '-C', out], { input: tar.stdout }).status, 0)
-  const repo = path.join(out, 'repos', 'big')
-  const packs = fs.readdirSync(path.join(repo, '.git', 'objects', 'pack'))
-  const fanout = fs.readdirSync(path.join(repo, '.git', 'objects')).filter((d) => /^[0-9a-f]{2}$/.test(d))
-  assert.equal(fanout.reduce((n, d) => n + fs.readdirSync(path.join(repo, '.git', 'objects', d)).length, 0), loose)
-  assert.ok(packs.some((f) => f.endsWith('.idx')) && packs.some((f) => f.endsWith('.pack')), String(packs))
-  const fsck = git(repo, 'fsck', '--full', '--strict', '--no-dangling')
-  assert.equal(fsck.code, 0, fsck.err + fsck.out)
-  for (const idx of packs.filter((f) => f.endsWith('.idx'))) {
-    const vp = git(repo, 'verify-pack', '-v', path.join('.git', 'objects', 'pack', idx))
-    assert.equal(vp.code, 0, vp.err)
-  }
-  assert.equal(git(repo, 'rev-list', '--count', 'HEAD').out.trim(), String(commits))
-  assert.equal(git(repo, 'log', '--format=%H').out.trim().split('\n').join(), log.map((e) => e.commit).join())
-  assert.equal(git(repo, 'show', `${log[commits - 1].commit}:s00`).out, 'value 0\n')
-  assert.equal(git(repo, 'status', '--porcelain').out, '')
-  const small = path.join(out, 'repos', 'small')
-  assert.equal(git(small, 'fsck', '--strict', '--no-dangling').code, 0)
-  assert.match(git(small, 'count-objects').out, /^3 objects/, 'a short history stays loose')
-})
+    const tar = await run(['export', 'tar'], { env })
+    assert.equal(tar.code, 0, tar.stderr)
+    const out = path.join(dir, 'x')
+    fs.mkdirSync(out)
+    assert.equal(spawnSync('tar', ['-x', '-C', out], { input: tar.stdout }).status, 0)
+    const repo = path.join(out, 'repos', 'big')
+    const packs = fs.readdirSync(path.join(repo, '.git', 'objects', 'pack'))
+    const fanout = fs.readdirSync(path.join(repo, '.git', 'objects')).filter((d) => /^[0-9a-f]{2}$/.test(d))
+    assert.equal(
+      fanout.reduce((n, d) => n + fs.readdirSync(path.join(repo, '.git', 'objects', d)).length, 0),
+      loose,
+    )
+    assert.ok(packs.some((f) => f.endsWith('.idx')) && packs.some((f) => f.endsWith('.pack')), String(packs))
+    const fsck = git(repo, 'fsck', '--full', '--strict', '--no-dangling')
+    assert.equal(fsck.code, 0, fsck.err + fsck.out)
+    for (const idx of packs.filter((f) => f.endsWith('.idx'))) {
+      const vp = git(repo, 'verify-pack', '-v', path.join('.git', 'objects', 'pack', idx))
+      assert.equal(vp.code, 0, vp.err)
+    }
+    assert.equal(git(repo, 'rev-list', '--count', 'HEAD').out.trim(), String(commits))
+    assert.equal(git(repo, 'log', '--format=%H').out.trim().split('\n').join(), log.map((e) => e.commit).join())
+    assert.equal(git(repo, 'show', `${log[commits - 1].commit}:s00`).out, 'value 0\n')
+    assert.equal(git(repo, 'status', '--porcelain').out, '')
+    const small = path.join(out, 'repos', 'small')
+    assert.equal(git(small, 'fsck', '--strict', '--no-dangling').code, 0)
+    assert.match(git(small, 'count-objects').out, /^3 objects/, 'a short history stays loose')
+  },
+)
 
 test('commits: the line-by-line decoder finds what the split-and-regex one did (random headers, odd signatures)', () => {
   // the decoder as it was: split the header into lines, the author by /^(.*) <(.*)> (\d+) ([+-]\d{4})$/
@@ -349,23 +383,56 @@ test('commits: the line-by-line decoder finds what the split-and-regex one did (
     if (!/^[0-9a-f]{40}$/.test(c.tree)) throw new Error('corrupt')
     return c
   }
-  const frag = fc.constantFrom('tree ', 'parent ', 'author ', 'committer ', 'a'.repeat(40), oidOf(7), ' <', '>', '> ', ' 123', ' +0000', ' -0130', '\n', '\n\n', ' ', '<', 'x', '\r', '\u2028', 'é', '12', '+', 'tree', 'author', 'parentx')
+  const frag = fc.constantFrom(
+    'tree ',
+    'parent ',
+    'author ',
+    'committer ',
+    'a'.repeat(40),
+    oidOf(7),
+    ' <',
+    '>',
+    '> ',
+    ' 123',
+    ' +0000',
+    ' -0130',
+    '\n',
+    '\n\n',
+    ' ',
+    '<',
+    'x',
+    '\r',
+    '\u2028',
+    'é',
+    '12',
+    '+',
+    'tree',
+    'author',
+    'parentx',
+  )
   const words = (n: number) => fc.array(frag, { maxLength: n }).map((a) => a.join(''))
   const signed = fc
     .tuple(words(6), words(6), fc.nat(), fc.constantFrom('+0000', '-0130', '+12345', 'x'))
     .map(([name, email, ts, tz]) => `tree ${'a'.repeat(40)}\nparent ${oidOf(2)}\nauthor ${name} <${email}> ${ts} ${tz}\ncommitter x <y> 1 +0000\n\nmsg\n`)
   fc.assert(
-    fc.property(fc.oneof(words(30).map((t) => `tree ${'a'.repeat(40)}\n${t}`), words(30), signed), (t) => {
-      const b = Buffer.from(t)
-      let want: unknown
-      try {
-        want = reference(b)
-      } catch {
-        assert.throws(() => decodeCommit(b), /corrupt/)
-        return
-      }
-      assert.deepEqual(decodeCommit(b), want)
-    }),
+    fc.property(
+      fc.oneof(
+        words(30).map((t) => `tree ${'a'.repeat(40)}\n${t}`),
+        words(30),
+        signed,
+      ),
+      (t) => {
+        const b = Buffer.from(t)
+        let want: unknown
+        try {
+          want = reference(b)
+        } catch {
+          assert.throws(() => decodeCommit(b), /corrupt/)
+          return
+        }
+        assert.deepEqual(decodeCommit(b), want)
+      },
+    ),
     { numRuns: 3000 },
   )
 })
@@ -381,5 +448,8 @@ test('a damaged loose object does not stop commits: packing waits, the damage is
   assert.ok(g.looseCount() >= LOOSE_LIMIT, 'not packed')
   assert.equal(g.packs().length, 0)
   assert.equal(v.repoLog('r').length, 101)
-  assert.throws(() => g.readObject(blob), (err: Error) => err instanceof PolykeyError && err.code === 'CORRUPT')
+  assert.throws(
+    () => g.readObject(blob),
+    (err: Error) => err instanceof PolykeyError && err.code === 'CORRUPT',
+  )
 })

@@ -44,8 +44,15 @@ test('isomorphic-git reads every repository polykey wrote: same commits, same va
     const gdir = `/repos/${repo}`
     const ours = vault.repoLog(repo)
     const theirs = await git.log({ fs: vfs, dir: gdir, cache })
-    assert.deepEqual(theirs.map((c) => c.oid), ours.map((e) => e.commit), `${repo}: the same history`)
-    assert.deepEqual(theirs.map((c) => c.commit.message.trim()), ours.map((e) => e.message.trim()))
+    assert.deepEqual(
+      theirs.map((c) => c.oid),
+      ours.map((e) => e.commit),
+      `${repo}: the same history`,
+    )
+    assert.deepEqual(
+      theirs.map((c) => c.commit.message.trim()),
+      ours.map((e) => e.message.trim()),
+    )
     for (const c of theirs) {
       const { tree } = await git.readTree({ fs: vfs, dir: gdir, oid: c.oid, cache })
       for (const e of tree) {

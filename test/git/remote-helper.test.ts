@@ -41,10 +41,13 @@ test('git clone, log --show-signature, edit, commit, push, secret get; non-fast-
   assert.equal(push.code, 0, push.stderr)
   assert.equal(await me.ok(['secret', 'get', 'web/token']), 't2')
   const log = JSON.parse(await me.ok(['repo', 'log', 'web', '--json'])) as { message: string; signer: string | null; verified: boolean }[]
-  assert.deepEqual(log.slice(0, 2).map((e) => [e.message.split('\n')[0], e.signer, e.verified]), [
-    ['git push: 1 commit, up to ' + (await git(dir, ['rev-parse', '--short=12', 'HEAD'], env)).out.trim(), 'self', true],
-    ['rotate token', null, false],
-  ])
+  assert.deepEqual(
+    log.slice(0, 2).map((e) => [e.message.split('\n')[0], e.signer, e.verified]),
+    [
+      ['git push: 1 commit, up to ' + (await git(dir, ['rev-parse', '--short=12', 'HEAD'], env)).out.trim(), 'self', true],
+      ['rotate token', null, false],
+    ],
+  )
   assert.equal((await git(dir, ['status', '-sb'], env)).out.split('\n')[0], '## main...origin/main', 'git sees itself up to date after the push')
 
   // a second push without fetching: a fast-forward past the node's push commit
@@ -95,12 +98,21 @@ test('git clone, log --show-signature, edit, commit, push, secret get; non-fast-
   // errors: one line of the helper's
   const wrong = await git(work, ['clone', `polykey::${me.node}#web`, 'w2'], { ...env, POLYKEY_PASSPHRASE: 'wrong' })
   assert.notEqual(wrong.code, 0)
-  assert.deepEqual(wrong.stderr.split('\n').filter((l) => l.startsWith('polykey:')), [`polykey: error: wrong passphrase for ${me.node}`])
+  assert.deepEqual(
+    wrong.stderr.split('\n').filter((l) => l.startsWith('polykey:')),
+    [`polykey: error: wrong passphrase for ${me.node}`],
+  )
   const missing = await git(work, ['clone', 'polykey::#nope', 'w3'], env)
   assert.notEqual(missing.code, 0)
-  assert.deepEqual(missing.stderr.split('\n').filter((l) => l.startsWith('polykey:')), [`polykey: error: no repository 'nope' in ${me.node}`])
+  assert.deepEqual(
+    missing.stderr.split('\n').filter((l) => l.startsWith('polykey:')),
+    [`polykey: error: no repository 'nope' in ${me.node}`],
+  )
   const badUrl = await git(work, ['clone', `polykey::${me.node}`, 'w4'], env)
-  assert.deepEqual(badUrl.stderr.split('\n').filter((l) => l.startsWith('polykey:')), [`polykey: error: expected polykey::NODE_PATH#REPO or polykey::#REPO, got polykey::${me.node}`])
+  assert.deepEqual(
+    badUrl.stderr.split('\n').filter((l) => l.startsWith('polykey:')),
+    [`polykey: error: expected polykey::NODE_PATH#REPO or polykey::#REPO, got polykey::${me.node}`],
+  )
 })
 
 test('mounted: the mount signs its commits; git clone → edit → push goes through the agent and shows in the mount', { skip: NO_FUSE || skip }, async (t) => {

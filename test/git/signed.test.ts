@@ -88,7 +88,13 @@ test('node id --ssh, node name, repo signers; CLI, import, revert and merge comm
   const log = JSON.parse(await alice.ok(['repo', 'log', 'app', '--json'])) as { commit: string; message: string; signer: string; verified: boolean }[]
   assert.deepEqual(
     log.map((e) => [e.message.split(' ')[0], e.signer, e.verified]),
-    [['merge', 'self', true], ['add', 'self', true], ['revert', 'self', true], ['add', 'self', true], ['import', 'self', true]],
+    [
+      ['merge', 'self', true],
+      ['add', 'self', true],
+      ['revert', 'self', true],
+      ['add', 'self', true],
+      ['import', 'self', true],
+    ],
   )
   // bob's side of the merge, signed by bob
   const theirs = await verifyCommit(repo, 'HEAD^2', signers, env)

@@ -51,7 +51,11 @@ export function gpgHome(t: { after(fn: () => void): void }, opts: { passphrase?:
   })
   const pass = ['--pinentry-mode', 'loopback', '--passphrase', opts.passphrase ?? '']
   gpg([...pass, '--quick-gen-key', uid, 'ed25519', 'cert,sign', '0'])
-  const fpr = gpg(['--with-colons', '--list-keys', uid]).toString().split('\n').find((l) => l.startsWith('fpr'))!.split(':')[9]
+  const fpr = gpg(['--with-colons', '--list-keys', uid])
+    .toString()
+    .split('\n')
+    .find((l) => l.startsWith('fpr'))!
+    .split(':')[9]
   gpg([...pass, '--quick-add-key', fpr, 'cv25519', 'encr', '0'])
   // Forget what loopback generation cached: unlocking must go through the pinentry.
   execFileSync('gpgconf', ['--reload', 'gpg-agent'], { env, stdio: 'ignore' })

@@ -46,7 +46,10 @@ test('import pass: repositories, names, tags, recipients, values byte for byte, 
   assert.equal(r.code, 0, r.stderr)
   const summary = JSON.parse(r.out)
   assert.equal(summary.secrets, ENTRIES.length)
-  assert.deepEqual(summary.repositories.map((x: { name: string }) => x.name), ['pass', 'personal', 'work'])
+  assert.deepEqual(
+    summary.repositories.map((x: { name: string }) => x.name),
+    ['pass', 'personal', 'work'],
+  )
   // Every value as pass shows it.
   for (const [name] of ENTRIES) {
     const t = mapPassPath(name)
@@ -68,10 +71,17 @@ test('import pass: repositories, names, tags, recipients, values byte for byte, 
   assert.deepEqual(repos.find((x: { name: string }) => x.name === 'personal').gpgId[''], [g.fpr])
   // History: the work repository's log is pass's log of the work folder, same times and messages.
   const log = JSON.parse((await run(['repo', 'log', 'work', '--json'], { node })).out) as { time: string; message: string }[]
-  const passLog = pass(['git', 'log', '--format=%at%x09%s', '--', 'work']).toString().trim().split('\n').map((l) => l.split('\t'))
+  const passLog = pass(['git', 'log', '--format=%at%x09%s', '--', 'work'])
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => l.split('\t'))
   // pass commits touching work/ except `init -p work` (.gpg-id only, no entries)
   const entryCommits = passLog.filter(([, msg]) => !/^Set GPG id/.test(msg) && !/Reencrypt/.test(msg))
-  assert.deepEqual(log.map((e) => [String(Date.parse(e.time) / 1000), e.message]), entryCommits)
+  assert.deepEqual(
+    log.map((e) => [String(Date.parse(e.time) / 1000), e.message]),
+    entryCommits,
+  )
   // An old version is there.
   const first = log[log.length - 1]
   assert.match(first.message, /work\/aws\/prod\/key/)
@@ -100,7 +110,10 @@ test('import pass: collisions are listed and nothing is imported; a failed decry
   pass(['rm', '-f', 'top'])
   // An entry encrypted to a key this user does not have.
   fs.mkdirSync(path.join(store, 'y'))
-  fs.writeFileSync(path.join(store, 'y', 'foreign.gpg'), execFileSync('gpg', ['--batch', '--trust-model', 'always', '-e', '-r', stranger.fpr], { env: stranger.env, input: 'nope' }))
+  fs.writeFileSync(
+    path.join(store, 'y', 'foreign.gpg'),
+    execFileSync('gpg', ['--batch', '--trust-model', 'always', '-e', '-r', stranger.fpr], { env: stranger.env, input: 'nope' }),
+  )
   r = await run(['import', 'pass'], { node, env })
   assert.equal(r.code, 1)
   assert.match(r.stderr, /^polykey: cannot decrypt y\/foreign: gpg could not decrypt .*No secret key\n/m)

@@ -27,7 +27,10 @@ test('a node with only a gpg slot opens with no prompt when gpg-agent has the ke
   const pass = (await slots(node)).find((s) => s.kind === 'passphrase')!
   assert.equal((await run(['slot', 'rm', pass.id], { node, env: g.env })).code, 0)
   const left = await slots(node)
-  assert.deepEqual(left.map((s) => [s.kind, s.fingerprint]), [['gpg', g.fpr]])
+  assert.deepEqual(
+    left.map((s) => [s.kind, s.fingerprint]),
+    [['gpg', g.fpr]],
+  )
   assert.match(left[0].added!, /^\d{4}-\d\d-\d\dT/)
   // No passphrase anywhere, no terminal: gpg alone unlocks it.
   const get = await run(['secret', 'get', 'ci/token'], { node, env: { ...g.env, ...NO_PASS } })
@@ -95,7 +98,10 @@ test('key files: created 0600 with 32 random bytes, unlock with --key-file or $P
   assert.equal(st.size, 32)
   assert.equal(st.mode & 0o777, 0o600)
   const list = await slots(node)
-  assert.deepEqual(list.map((s) => s.kind), ['passphrase', 'keyfile'])
+  assert.deepEqual(
+    list.map((s) => s.kind),
+    ['passphrase', 'keyfile'],
+  )
   assert.equal(list[1].label, 'ci.key')
   assert.equal((await run(['repo', 'create', 'a'], { node })).code, 0)
   assert.equal((await run(['secret', 'put', 'a/b'], { node, input: 'v' })).code, 0)
@@ -143,7 +149,10 @@ test('passphrase change keeps the gpg and key-file slots; slot add passphrase ad
   assert.equal((await run(['--key-file', key, 'slot', 'add', 'passphrase'], { node, env: { ...NO_PASS, POLYKEY_NEW_PASSPHRASE: 'second' } })).code, 0)
   assert.equal((await run(['info'], { node, env: { POLYKEY_PASSPHRASE: 'second' } })).code, 0)
   assert.equal((await run(['info'], { node, env: { POLYKEY_PASSPHRASE: 'new one' } })).code, 0)
-  assert.deepEqual((await slots(node)).map((s) => s.kind), ['passphrase', 'keyfile', 'passphrase'])
+  assert.deepEqual(
+    (await slots(node)).map((s) => s.kind),
+    ['passphrase', 'keyfile', 'passphrase'],
+  )
 })
 
 test('slot add and rm while an agent holds the node: refused at once, with a hint', async (t) => {

@@ -6,10 +6,32 @@ import { MemStore } from '../../src/vault/mem-store.js'
 import { AUDIT_DIR, AuditLog, CHUNK_RECORDS, MAX_CHUNKS, recordBody, recordHash, type AuditEvent } from '../../src/vault/audit.js'
 import { scriptArg } from '../../src/fuse/proc.js'
 
-const ev = (i: number): AuditEvent => ({ time: 1_700_000_000_000 + i, via: 'mount', secret: `r/s${i % 7}`, pid: 100 + i, exe: '/usr/bin/cat', cmdline: ['cat', `s${i}`], script: null, allowed: i % 5 !== 0, reason: i % 5 ? null : 'no-rule' })
+const ev = (i: number): AuditEvent => ({
+  time: 1_700_000_000_000 + i,
+  via: 'mount',
+  secret: `r/s${i % 7}`,
+  pid: 100 + i,
+  exe: '/usr/bin/cat',
+  cmdline: ['cat', `s${i}`],
+  script: null,
+  allowed: i % 5 !== 0,
+  reason: i % 5 ? null : 'no-rule',
+})
 
 test('audit record vector (docs/FORMAT.md "Audit log")', () => {
-  const r = { seq: 1, time: 1764631962000, via: 'mount' as const, secret: 'aws/access-key', pid: 4242, exe: '/usr/bin/cat', cmdline: ['cat', 'repos/aws/access-key'], script: null, allowed: true, reason: null, prev: '0'.repeat(64) }
+  const r = {
+    seq: 1,
+    time: 1764631962000,
+    via: 'mount' as const,
+    secret: 'aws/access-key',
+    pid: 4242,
+    exe: '/usr/bin/cat',
+    cmdline: ['cat', 'repos/aws/access-key'],
+    script: null,
+    allowed: true,
+    reason: null,
+    prev: '0'.repeat(64),
+  }
   assert.equal(recordHash(recordBody(r)), '263a536cb8dc25e1729720569ab438a690c68bf86c56f1e58292a4f6a64360c2')
 })
 
@@ -21,7 +43,10 @@ test('audit chain: batches append, the first record follows the zero hash, each 
   log.record(ev(3))
   const { records, chain } = new AuditLog(s).read() // a fresh reader sees what was flushed
   assert.equal(chain.ok, true)
-  assert.deepEqual(records.map((r) => r.seq), [1, 2, 3])
+  assert.deepEqual(
+    records.map((r) => r.seq),
+    [1, 2, 3],
+  )
   assert.equal(records[0].prev, '0'.repeat(64))
   assert.equal(records[1].prev, records[0].hash)
   assert.equal(records[2].hash, recordHash(recordBody(records[2])))

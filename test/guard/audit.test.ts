@@ -6,7 +6,16 @@ import fs from 'node:fs'
 import { NO_FUSE, mountedNode } from '../fuse/mount-helpers.js'
 import { run } from '../helpers.js'
 
-interface Rec { seq: number; time: string; via: string; secret: string; allowed: boolean; pid: number; exe: string; cmdline: string[] }
+interface Rec {
+  seq: number
+  time: string
+  via: string
+  secret: string
+  allowed: boolean
+  pid: number
+  exe: string
+  cmdline: string[]
+}
 
 test('audit: opens through the mount and CLI reads are recorded, and kept in the node', { skip: NO_FUSE }, async (t) => {
   const s = await mountedNode(t, { seed: { app: { token: 'tok\n', db: 'db\n' } } })

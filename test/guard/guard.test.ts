@@ -48,7 +48,10 @@ test('guarded mount: cat is allowed, a copy of cat elsewhere is refused; pending
 
   // Rules list and removal.
   const rules = JSON.parse(await s.pkOk(['access', 'list', '--json'])) as { id: string; program: string; scope: string }[]
-  assert.deepEqual(rules.map((x) => [x.program, x.scope]), [[CAT, 'node']])
+  assert.deepEqual(
+    rules.map((x) => [x.program, x.scope]),
+    [[CAT, 'node']],
+  )
   await s.pkOk(['access', 'rm', rules[0].id])
   assert.notEqual((await s.sh('cat repos/app/token')).code, 0)
   const rm = await s.pk(['access', 'rm', rules[0].id])

@@ -71,7 +71,9 @@ export async function fakeServices(t: T): Promise<FakeServices> {
             {
               id: '9a2c8a8ac48162723c7992570c87da00',
               basics: { username: name, ctime: 1399919269, mtime: 1399919269 },
-              public_keys: o.bundle ? { primary: { key_fingerprint: (o.fingerprint ?? '').toLowerCase(), kid: '0101aa', key_type: 1, bundle: o.bundle }, pgp_public_keys: [o.bundle] } : {},
+              public_keys: o.bundle
+                ? { primary: { key_fingerprint: (o.fingerprint ?? '').toLowerCase(), kid: '0101aa', key_type: 1, bundle: o.bundle }, pgp_public_keys: [o.bundle] }
+                : {},
               proofs_summary: { all: o.proofs ?? [] },
             },
           ],
@@ -134,7 +136,8 @@ export function gpgUser(t: T, name: string): GpgUser {
     home,
     fingerprint,
     bundle,
-    clearsign: (text) => execFileSync('gpg', ['--batch', '--armor', '--clearsign', '--local-user', fingerprint], { env, input: text, stdio: ['pipe', 'pipe', 'ignore'] }).toString(),
+    clearsign: (text) =>
+      execFileSync('gpg', ['--batch', '--armor', '--clearsign', '--local-user', fingerprint], { env, input: text, stdio: ['pipe', 'pipe', 'ignore'] }).toString(),
   }
 }
 

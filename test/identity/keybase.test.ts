@@ -75,7 +75,13 @@ test('keybase: a statement in the gists of a proven GitHub account; identity ver
 test('keybase: signed by a key Keybase does not list; the key no longer listed', async (t) => {
   const s = await setup(t)
   const doc = await claim(s)
-  const text = (await s.alice.pk(['identity', 'node-sign', JSON.stringify({ service: 'keybase', user: 'alice', userKey: `pgp:${s.pgp.fingerprint}`, created: '2026-01-01T00:00:00Z', expires: '2099-01-01T00:00:00Z' })])).out
+  const text = (
+    await s.alice.pk([
+      'identity',
+      'node-sign',
+      JSON.stringify({ service: 'keybase', user: 'alice', userKey: `pgp:${s.pgp.fingerprint}`, created: '2026-01-01T00:00:00Z', expires: '2099-01-01T00:00:00Z' }),
+    ])
+  ).out
   const mallory = gpgUser(t, 'mallory')
   s.svc.doc('/.well-known/polykey.txt', mallory.clearsign(text))
   const r = await s.bob.pk(['peer', 'add', 'al', 'keybase:alice'], { env: s.svc.env })
@@ -83,7 +89,11 @@ test('keybase: signed by a key Keybase does not list; the key no longer listed',
   assert.match(oneLine(r.stderr), /signed by PGP key [0-9A-F]{16}, which Keybase \(for alice\) does not list/)
   // Keybase now lists only mallory's key for alice: alice's own statement no longer holds
   s.svc.doc('/.well-known/polykey.txt', doc)
-  s.svc.keybaseUser('alice', { bundle: mallory.bundle, fingerprint: mallory.fingerprint, proofs: [{ proof_type: 'generic_web_site', nametag: 'x', state: 1, service_url: `${s.svc.base}/` }] })
+  s.svc.keybaseUser('alice', {
+    bundle: mallory.bundle,
+    fingerprint: mallory.fingerprint,
+    proofs: [{ proof_type: 'generic_web_site', nametag: 'x', state: 1, service_url: `${s.svc.base}/` }],
+  })
   const r2 = await s.bob.pk(['peer', 'add', 'al', 'keybase:alice'], { env: s.svc.env })
   assert.equal(r2.code, 1)
   assert.match(oneLine(r2.stderr), /does not list/)
@@ -114,7 +124,13 @@ test('keybase: unknown user (them: [null]), error code inside HTTP 200, expired 
   const r2 = await s.bob.pk(['peer', 'add', 'x', 'keybase:weird'], { env: s.svc.env })
   assert.equal(r2.code, 1)
   assert.match(oneLine(r2.stderr), /Keybase refused the lookup: bad list of usernames \(code 100\)/)
-  const text = (await s.alice.pk(['identity', 'node-sign', JSON.stringify({ service: 'keybase', user: 'alice', userKey: `pgp:${s.pgp.fingerprint}`, created: '2020-01-01T00:00:00Z', expires: '2020-06-01T00:00:00Z' })])).out
+  const text = (
+    await s.alice.pk([
+      'identity',
+      'node-sign',
+      JSON.stringify({ service: 'keybase', user: 'alice', userKey: `pgp:${s.pgp.fingerprint}`, created: '2020-01-01T00:00:00Z', expires: '2020-06-01T00:00:00Z' }),
+    ])
+  ).out
   s.svc.doc('/.well-known/polykey.txt', s.pgp.clearsign(text))
   const r3 = await s.bob.pk(['peer', 'add', 'al', 'keybase:alice'], { env: s.svc.env })
   assert.equal(r3.code, 1)

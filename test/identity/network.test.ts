@@ -37,7 +37,11 @@ test('rate limits: HTTP 429 from Keybase, 403 with no requests left from GitHub'
   assert.equal(r.code, 1)
   assert.equal(oneLine(r.stderr), 'polykey: error: Keybase is rate-limiting requests for 60 s; try again later')
   svc.githubKeys('alice', ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGCdummydummydummydummydummydummydummydummy'])
-  svc.routes.set('/api/users/alice/gists', { status: 403, headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '1800000000' }, body: '{"message":"API rate limit exceeded"}' })
+  svc.routes.set('/api/users/alice/gists', {
+    status: 403,
+    headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '1800000000' },
+    body: '{"message":"API rate limit exceeded"}',
+  })
   const r2 = await bob.pk(['peer', 'add', 'x', 'github:alice'], { env: svc.env })
   assert.equal(r2.code, 1)
   assert.match(oneLine(r2.stderr), /the GitHub API is rate-limiting requests until \d\d:\d\d UTC; try again later/)

@@ -71,7 +71,12 @@ test('strict parse: one encoding per statement', () => {
     [VECTOR.replace(/node-signature: .*\n/, ''), /no 'node-signature'/],
     [VECTOR + 'x'.repeat(5000) + '\n', /too long/],
   ]
-  for (const [text, why] of bad) assert.throws(() => parseStatement(text), (e: any) => e.code === 'REFUSED' && why.test(e.message), `${why}`)
+  for (const [text, why] of bad)
+    assert.throws(
+      () => parseStatement(text),
+      (e: any) => e.code === 'REFUSED' && why.test(e.message),
+      `${why}`,
+    )
   // every single flipped signature bit is caught
   const s = parseStatement(VECTOR.replace(/node-signature: (.)/, (_m, c) => `node-signature: ${c === '0' ? '1' : '0'}`))
   assert.throws(() => checkNodeSignature(s), /node signature does not match/)
@@ -126,15 +131,37 @@ test('identities on the command line', () => {
 })
 
 test('service answers parse defensively', () => {
-  const ok = { status: { code: 0 }, them: [{ basics: { username: 'alice' }, public_keys: { primary: { key_fingerprint: 'ab'.repeat(20), bundle: '-----BEGIN PGP PUBLIC KEY BLOCK-----\nx' }, pgp_public_keys: [42, null] }, proofs_summary: { all: [null, 7, { proof_type: 'dns', nametag: 'alice.example', state: 1 }, { proof_type: 'github', nametag: 'gh', state: 3 }] } }] }
+  const ok = {
+    status: { code: 0 },
+    them: [
+      {
+        basics: { username: 'alice' },
+        public_keys: { primary: { key_fingerprint: 'ab'.repeat(20), bundle: '-----BEGIN PGP PUBLIC KEY BLOCK-----\nx' }, pgp_public_keys: [42, null] },
+        proofs_summary: { all: [null, 7, { proof_type: 'dns', nametag: 'alice.example', state: 1 }, { proof_type: 'github', nametag: 'gh', state: 3 }] },
+      },
+    ],
+  }
   const u = parseLookup(ok, 'alice')
   assert.equal(u.bundles.length, 1)
   assert.equal(u.primary, 'AB'.repeat(20))
   assert.deepEqual(u.proofs, [{ type: 'dns', name: 'alice.example' }])
-  for (const bad of [null, 3, 'x', {}, { status: {} }, { status: { code: 0 } }, { status: { code: 0 }, them: [5] }, { status: { code: 0 }, them: [{}] }]) assert.throws(() => parseLookup(bad, 'alice'), (e: any) => e.code === 'PEER' || e.code === 'NOT_FOUND')
+  for (const bad of [null, 3, 'x', {}, { status: {} }, { status: { code: 0 } }, { status: { code: 0 }, them: [5] }, { status: { code: 0 }, them: [{}] }])
+    assert.throws(
+      () => parseLookup(bad, 'alice'),
+      (e: any) => e.code === 'PEER' || e.code === 'NOT_FOUND',
+    )
   assert.throws(() => parseLookup({ status: { code: 0 }, them: [] }, 'alice'), /no user 'alice'/)
   assert.throws(() => parseLookup({ status: { code: 602, name: 'RATE_LIMIT' } }, 'alice'), /rate-limiting/)
   assert.deepEqual(parseKeys(`${VECTOR_KEY} me@laptop\n\nnot a key\n${VECTOR_KEY}\n`), [VECTOR_KEY])
-  assert.deepEqual(parseGists([{ owner: { login: 'Alice' }, files: { 'polykey.txt': { filename: 'polykey.txt', raw_url: 'https://x/1' }, 'a.md': { filename: 'a.md', raw_url: 'https://x/2' } } }, { owner: { login: 'mallory' }, files: { 'polykey.txt': { filename: 'polykey.txt', raw_url: 'https://x/3' } } }], 'alice'), ['https://x/1'])
+  assert.deepEqual(
+    parseGists(
+      [
+        { owner: { login: 'Alice' }, files: { 'polykey.txt': { filename: 'polykey.txt', raw_url: 'https://x/1' }, 'a.md': { filename: 'a.md', raw_url: 'https://x/2' } } },
+        { owner: { login: 'mallory' }, files: { 'polykey.txt': { filename: 'polykey.txt', raw_url: 'https://x/3' } } },
+      ],
+      'alice',
+    ),
+    ['https://x/1'],
+  )
   assert.throws(() => parseGists({}, 'alice'), /malformed gist list/)
 })

@@ -76,7 +76,7 @@ test('the socket an attacker plants in /tmp (XDG_RUNTIME_DIR unset) is never use
   assert.equal(fake.received(), '', 'the planted socket received nothing')
 })
 
-test("a socket in the agent folder that another user owns, or a folder others can enter, is refused in one line", async (t) => {
+test('a socket in the agent folder that another user owns, or a folder others can enter, is refused in one line', async (t) => {
   if (process.getuid?.() !== 0) return t.skip('needs root to chown')
   const { node } = await newNode(t)
   assert.equal((await run(['repo', 'create', 'r'], { node })).code, 0)
@@ -129,7 +129,11 @@ test('options before the command do not lose stdin: `--node N secret put` throug
   assert.equal((await run(['repo', 'create', 'r'], { node })).code, 0)
   assert.equal((await run(['secret', 'put', 'r/s'], { node, input: 'old' })).code, 0)
   await unlocked(t, node)
-  for (const args of [['--node', node, 'secret', 'put', 'r/s'], ['secret', '--node', node, 'put', 'r/s'], ['secret', 'put', '--node', node, 'r/s']]) {
+  for (const args of [
+    ['--node', node, 'secret', 'put', 'r/s'],
+    ['secret', '--node', node, 'put', 'r/s'],
+    ['secret', 'put', '--node', node, 'r/s'],
+  ]) {
     const value = `new value via ${args.indexOf('put')}`
     const r = await run(args, { input: value, env: { POLYKEY_PASSPHRASE: undefined } })
     assert.equal(r.code, 0, r.stderr)
@@ -144,7 +148,11 @@ test('through the agent, export tar, seal and secret dump on a terminal are refu
   assert.equal((await run(['secret', 'put', 'r/key'], { node, input: 'AKIAPLAINTEXT' })).code, 0)
   await unlocked(t, node)
   const env = { ...process.env, POLYKEY_NODE: node, POLYKEY_PASSPHRASE: undefined }
-  for (const args of [['export', 'tar'], ['secret', 'dump', 'r'], ['--node', node, 'export', 'tar']]) {
+  for (const args of [
+    ['export', 'tar'],
+    ['secret', 'dump', 'r'],
+    ['--node', node, 'export', 'tar'],
+  ]) {
     const r = await onPty([BIN, ...args], [], { env, cwd: os.tmpdir() })
     assert.equal(r.code, 1, r.out)
     assert.match(r.out, /polykey: error: refusing to write plaintext secrets to a terminal/)
@@ -222,7 +230,14 @@ test('passphrase variables reach no child: env, the editor, the unlock agent', a
 test('env skips variables that change how programs run, unless allowed by name', async (t) => {
   const { node } = await newNode(t)
   assert.equal((await run(['repo', 'create', 'shared'], { node })).code, 0)
-  for (const [name, value] of [['LD_PRELOAD', '/tmp/evil.so'], ['BASH_ENV', '/tmp/evil.sh'], ['path', '/tmp/evil'], ['NODE_OPTIONS', '--require /tmp/evil.js'], ['PYTHONSTARTUP', '/tmp/evil.py'], ['API_TOKEN', 'fine']])
+  for (const [name, value] of [
+    ['LD_PRELOAD', '/tmp/evil.so'],
+    ['BASH_ENV', '/tmp/evil.sh'],
+    ['path', '/tmp/evil'],
+    ['NODE_OPTIONS', '--require /tmp/evil.js'],
+    ['PYTHONSTARTUP', '/tmp/evil.py'],
+    ['API_TOKEN', 'fine'],
+  ])
     assert.equal((await run(['secret', 'put', `shared/${name}`], { node, input: value })).code, 0)
   const r = await run(['env', 'shared', '--', 'env'], { node })
   assert.equal(r.code, 0, r.stderr)

@@ -37,7 +37,10 @@ test('a tampered commit is refused on pull, and so is a new commit without a sig
   const honest = await forge('tamper')
   const r = await alice.pk(['pull', bob.node, 'r'], { env: target })
   assert.equal(r.code, 1)
-  assert.match(r.stderr, /^polykey: error: .*sent history that is refused: commit [0-9a-f]{12} carries a signature that does not verify \(the signature does not verify\); nothing was changed$/m)
+  assert.match(
+    r.stderr,
+    /^polykey: error: .*sent history that is refused: commit [0-9a-f]{12} carries a signature that does not verify \(the signature does not verify\); nothing was changed$/m,
+  )
   assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('polykey: error:')).length, 1)
   assert.ok(fs.readFileSync(alice.node).equals(before), "alice's node is unchanged")
 

@@ -27,20 +27,24 @@ async function guarded(t: { after(fn: () => unknown): void }, wrap: string[] = [
   return s
 }
 
-test('an allowed program started with LD_PRELOAD is refused (the preloaded code would run inside it)', { skip: NO_FUSE || !LIBC ? 'needs FUSE and a libc to preload' : false }, async (t) => {
-  const s = await guarded(t)
-  await s.pkOk(['access', 'allow', CAT])
-  assert.equal(await s.ok('cat repos/app/token'), 'tok-1\n')
-  for (const v of ['LD_PRELOAD', 'LD_AUDIT', 'LD_LIBRARY_PATH']) {
-    const r = await s.sh(`${v}=${q(v === 'LD_LIBRARY_PATH' ? path.dirname(LIBC!) : LIBC!)} cat repos/app/token`)
-    assert.notEqual(r.code, 0, v)
-    assert.match(r.err, /Permission denied/, v)
-  }
-  const pending = JSON.parse(await s.pkOk(['access', 'pending', '--json'])) as { program: string; reason: string; allow: string }[]
-  const p = pending.find((x) => x.program === CAT)
-  assert.ok(p && p.reason.startsWith('loader '), JSON.stringify(pending))
-  assert.match(p.allow, /without LD_PRELOAD/)
-})
+test(
+  'an allowed program started with LD_PRELOAD is refused (the preloaded code would run inside it)',
+  { skip: NO_FUSE || !LIBC ? 'needs FUSE and a libc to preload' : false },
+  async (t) => {
+    const s = await guarded(t)
+    await s.pkOk(['access', 'allow', CAT])
+    assert.equal(await s.ok('cat repos/app/token'), 'tok-1\n')
+    for (const v of ['LD_PRELOAD', 'LD_AUDIT', 'LD_LIBRARY_PATH']) {
+      const r = await s.sh(`${v}=${q(v === 'LD_LIBRARY_PATH' ? path.dirname(LIBC!) : LIBC!)} cat repos/app/token`)
+      assert.notEqual(r.code, 0, v)
+      assert.match(r.err, /Permission denied/, v)
+    }
+    const pending = JSON.parse(await s.pkOk(['access', 'pending', '--json'])) as { program: string; reason: string; allow: string }[]
+    const p = pending.find((x) => x.program === CAT)
+    assert.ok(p && p.reason.startsWith('loader '), JSON.stringify(pending))
+    assert.match(p.allow, /without LD_PRELOAD/)
+  },
+)
 
 test('replacing an allowed binary (new file, or new bytes in the same file) revokes its rule', { skip: NO_FUSE }, async (t) => {
   const s = await guarded(t)
@@ -61,34 +65,50 @@ test('replacing an allowed binary (new file, or new bytes in the same file) revo
   assert.notEqual((await s.sh(`${q(tool)} repos/app/token`)).code, 0)
 })
 
-test('another process of the same user can neither read the mount process memory nor ptrace it', { skip: NO_FUSE || !has('setpriv') || !has('strace') ? 'needs FUSE, setpriv and strace' : false }, async (t) => {
-  // As root, CAP_SYS_PTRACE would let anything in: both sides run with the same reduced
-  // capabilities (just what mounting needs), as two processes of one ordinary user would.
-  const caps = process.getuid?.() === 0 ? ['setpriv', '--bounding-set=-all,+sys_admin', '--inh-caps=-all'] : []
-  const s = await guarded(t, caps)
-  const pid = s.pid()
-  const attack = (target: number): Promise<{ code: number; stdout: string }> =>
-    collect(caps[0] ?? 'sh', [...caps.slice(1), ...(caps.length ? ['sh'] : []), '-c', `head -c 16 /proc/${target}/mem >/dev/null 2>&1 && echo mem-read; strace -p ${target} -o /dev/null >/dev/null 2>&1 & sleep 0.5; kill $! 2>/dev/null && echo attached`], { env: process.env, cwd: '/', timeoutMs: 10_000 }).then((x) => ({ code: x.code, stdout: x.stdout.toString() }))
-  // The control: a dumpable process of the same user and capabilities is open to both.
-  const control = spawnSync('sh', ['-c', `${caps.join(' ')} sleep 5 >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' })
-  const cpid = Number(control.stdout.trim())
-  try {
-    const c = await attack(cpid)
-    assert.match(c.stdout, /attached/, 'control: strace can attach to an ordinary process')
-  } finally {
+test(
+  'another process of the same user can neither read the mount process memory nor ptrace it',
+  { skip: NO_FUSE || !has('setpriv') || !has('strace') ? 'needs FUSE, setpriv and strace' : false },
+  async (t) => {
+    // As root, CAP_SYS_PTRACE would let anything in: both sides run with the same reduced
+    // capabilities (just what mounting needs), as two processes of one ordinary user would.
+    const caps = process.getuid?.() === 0 ? ['setpriv', '--bounding-set=-all,+sys_admin', '--inh-caps=-all'] : []
+    const s = await guarded(t, caps)
+    const pid = s.pid()
+    const attack = (target: number): Promise<{ code: number; stdout: string }> =>
+      collect(
+        caps[0] ?? 'sh',
+        [
+          ...caps.slice(1),
+          ...(caps.length ? ['sh'] : []),
+          '-c',
+          `head -c 16 /proc/${target}/mem >/dev/null 2>&1 && echo mem-read; strace -p ${target} -o /dev/null >/dev/null 2>&1 & sleep 0.5; kill $! 2>/dev/null && echo attached`,
+        ],
+        { env: process.env, cwd: '/', timeoutMs: 10_000 },
+      ).then((x) => ({ code: x.code, stdout: x.stdout.toString() }))
+    // The control: a dumpable process of the same user and capabilities is open to both.
+    const control = spawnSync('sh', ['-c', `${caps.join(' ')} sleep 5 >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' })
+    const cpid = Number(control.stdout.trim())
     try {
-      process.kill(cpid, 'SIGKILL')
-    } catch {}
-  }
-  const r = await attack(pid)
-  assert.doesNotMatch(r.stdout, /mem-read|attached/)
-  assert.equal(s.mounted(), true)
-})
+      const c = await attack(cpid)
+      assert.match(c.stdout, /attached/, 'control: strace can attach to an ordinary process')
+    } finally {
+      try {
+        process.kill(cpid, 'SIGKILL')
+      } catch {}
+    }
+    const r = await attack(pid)
+    assert.doesNotMatch(r.stdout, /mem-read|attached/)
+    assert.equal(s.mounted(), true)
+  },
+)
 
 async function editAudit(node: string, fn: (chunk: string[]) => string[]): Promise<void> {
   const n = await OpenNode.open(node, { passphrase: Buffer.from(PASS) }, { write: true })
   try {
-    const name = n.store.list(AUDIT_DIR).filter((x) => x.startsWith('log-')).pop()!
+    const name = n.store
+      .list(AUDIT_DIR)
+      .filter((x) => x.startsWith('log-'))
+      .pop()!
     const p = `${AUDIT_DIR}/${name}`
     const lines = n.store.readFile(p)!.toString().split('\n').filter(Boolean)
     n.store.writeFile(p, Buffer.from(fn(lines).join('\n') + '\n'))

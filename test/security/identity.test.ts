@@ -66,9 +66,17 @@ test('keys come over TLS only: plain http to another host is refused, also when 
 test('the node signs only statements naming itself (no signing oracle for other nodes or other bytes)', async (t) => {
   const [alice, carol] = [await makeNode(t), await makeNode(t)]
   const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'
-  const out = await alice.ok(['identity', 'node-sign', JSON.stringify({ service: 'github', user: 'alice', userKey: key, node: carol.id, created: '2026-01-01T00:00:00Z', expires: '2099-01-01T00:00:00Z' })])
+  const out = await alice.ok([
+    'identity',
+    'node-sign',
+    JSON.stringify({ service: 'github', user: 'alice', userKey: key, node: carol.id, created: '2026-01-01T00:00:00Z', expires: '2099-01-01T00:00:00Z' }),
+  ])
   assert.ok(out.includes(`node: ${alice.id}\n`) && !out.includes(carol.id))
-  const r = await alice.pk(['identity', 'node-sign', JSON.stringify({ service: 'github', user: 'alice\nnode: x', userKey: key, created: '2026-01-01T00:00:00Z', expires: '2099-01-01T00:00:00Z' })])
+  const r = await alice.pk([
+    'identity',
+    'node-sign',
+    JSON.stringify({ service: 'github', user: 'alice\nnode: x', userKey: key, created: '2026-01-01T00:00:00Z', expires: '2099-01-01T00:00:00Z' }),
+  ])
   assert.equal(r.code, 1)
   assert.match(r.stderr, /malformed/)
 })

@@ -108,5 +108,8 @@ test('a node file renamed over while open for writing: the next save is refused,
   )
   assert.ok(fs.readFileSync(node).equals(before), 'the file now at the path is untouched')
   fs.rmSync(node)
-  assert.throws(() => nf.commit([put('c', 'three')]), (err: unknown) => err instanceof PolykeyError && /removed or renamed/.test(err.message))
+  assert.throws(
+    () => nf.commit([put('c', 'three')]),
+    (err: unknown) => err instanceof PolykeyError && /removed or renamed/.test(err.message),
+  )
 })

@@ -14,7 +14,12 @@ test('the CLI refuses control characters in repository, secret, tag and peer nam
   const { node } = await newNode(t)
   assert.equal((await run(['repo', 'create', 'ok'], { node })).code, 0)
   for (const bad of HOSTILE) {
-    for (const args of [['repo', 'create', bad], ['secret', 'put', `ok/${bad}`], ['tag', 'add', bad, 'ok/x'], ['peer', 'add', bad, 'a'.repeat(64)]]) {
+    for (const args of [
+      ['repo', 'create', bad],
+      ['secret', 'put', `ok/${bad}`],
+      ['tag', 'add', bad, 'ok/x'],
+      ['peer', 'add', bad, 'a'.repeat(64)],
+    ]) {
       const r = await run(args, { node, input: 'v' })
       assert.equal(r.code, 2, `${args.join(' ')} → ${r.code} ${r.stderr}`)
       assert.match(r.stderr, /^polykey: error: invalid .* (name|alias) .*contains the control character U\+[0-9A-F]{4}\n$/)
@@ -28,7 +33,10 @@ test("a peer's tree with a control character in a name does not parse (the pull 
   for (const bad of HOSTILE) {
     assert.ok(nameProblem(bad), JSON.stringify(bad))
     const tree = encodeTree([{ mode: '100644', name: bad, oid: encodeObject('blob', Buffer.from('x')).oid }])
-    assert.throws(() => checkObject('tree', tree, encodeObject('tree', tree).oid), (err: Error) => /control character/.test(err.message))
+    assert.throws(
+      () => checkObject('tree', tree, encodeObject('tree', tree).oid),
+      (err: Error) => /control character/.test(err.message),
+    )
   }
   assert.equal(nameProblem('plain-name.txt'), null)
   assert.equal(nameProblem('ünïcödé ok'), null)

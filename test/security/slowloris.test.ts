@@ -11,14 +11,16 @@ function idleCrowd(t: { after(fn: () => void): void }, address: string, n: numbe
   const socks: net.Socket[] = []
   t.after(() => socks.forEach((s) => s.destroy()))
   return Promise.all(
-    Array.from({ length: n }, () =>
-      new Promise<net.Socket>((resolve) => {
-        const s = net.connect({ host, port, localAddress })
-        s.on('error', () => {})
-        s.once('connect', () => resolve(s))
-        s.once('close', () => resolve(s))
-        socks.push(s)
-      }),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Socket>((resolve) => {
+          const s = net.connect({ host, port, localAddress })
+          s.on('error', () => {})
+          s.once('connect', () => resolve(s))
+          s.once('close', () => resolve(s))
+          socks.push(s)
+        }),
     ),
   )
 }
@@ -47,7 +49,8 @@ test('a crowd from the same address: the peer is told the server is busy (or get
   await bob.ok(['peer', 'add', 'alice', alice.id, served.address])
   await idleCrowd(t, served.address, 64, '127.0.0.1')
   const c = await bob.pk(['clone', 'alice', 'deploy'])
-  if (c.code !== 0) assert.match(c.stderr, /^polykey: error: peer alice at 127\.0\.0\.1:\d+ is busy \(too many connections right now\); nothing was exchanged\npolykey: hint: try again/)
+  if (c.code !== 0)
+    assert.match(c.stderr, /^polykey: error: peer alice at 127\.0\.0\.1:\d+ is busy \(too many connections right now\); nothing was exchanged\npolykey: hint: try again/)
   assert.ok(!/did not prove/.test(c.stderr), c.stderr)
   // The idle ones are cut after the server's handshake deadline: then there is room again.
   await new Promise((r) => setTimeout(r, 3500))

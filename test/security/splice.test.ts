@@ -20,7 +20,10 @@ const FIXTURE_V1 = path.join(ROOT, 'test', 'fixtures', 'v1', 'node-v1.pk')
 function diverge(dir: string, base: string, pass = PASS, values = ['AAAA', 'BBBB']): { a: string; b: string } {
   const a = path.join(dir, 'a.pk')
   const b = path.join(dir, 'b.pk')
-  for (const [node, v] of [[a, values[0]], [b, values[1]]] as const) {
+  for (const [node, v] of [
+    [a, values[0]],
+    [b, values[1]],
+  ] as const) {
     fs.copyFileSync(base, node)
     const nf = NodeFile.open(node, { passphrase: Buffer.from(pass) }, { writable: true })
     for (const name of ['x', 'y', 'z']) nf.commit([put(`repos/r/${name}`, `${v}-${name}`)])
@@ -36,7 +39,9 @@ async function assertSplicesRefused(dir: string, a: string, b: string, pass?: st
   let differ = 0
   while (differ < A.length && A[differ] === B[differ]) differ++
   const endsA = new Set(layout(a, pass).segments.map((s) => s.end))
-  const cuts = layout(b, pass).segments.map((s) => s.end).filter((n) => n > differ && endsA.has(n) && n < A.length)
+  const cuts = layout(b, pass)
+    .segments.map((s) => s.end)
+    .filter((n) => n > differ && endsA.has(n) && n < A.length)
   assert.ok(cuts.length > 0, 'the copies share a segment boundary after they diverge (the attack is possible)')
   for (const n of cuts) {
     const spliced = path.join(dir, `spliced-${n}.pk`)

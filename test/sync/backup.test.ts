@@ -16,7 +16,8 @@ async function nodeFile(t: { after(fn: () => void): void }, name: string, pass: 
   return file
 }
 const on = (file: string, pass: string, args: string[], env: Record<string, string> = {}) => run(args, { node: file, env: { POLYKEY_PASSPHRASE: pass, ...env } })
-const peersOf = async (file: string, pass: string) => JSON.parse((await on(file, pass, ['peer', 'list', '--json'])).out) as { alias: string; id: string; owner: boolean; repos: string[] }[]
+const peersOf = async (file: string, pass: string) =>
+  JSON.parse((await on(file, pass, ['peer', 'list', '--json'])).out) as { alias: string; id: string; owner: boolean; repos: string[] }[]
 
 test('push --all to a node file carries peers and access lists; a restore onto a fresh node brings everything back', async (t) => {
   const [me, alice, bob] = await Promise.all([makeNode(t), makeNode(t), makeNode(t)])

@@ -23,8 +23,22 @@ import { parseAddress } from '../../src/sync/peers.js'
 import { encodeSignedCommit } from '../../src/git/signature.js'
 import { sshSign } from '../../src/crypto/sshsig.js'
 
-type Mode = 'honest' | 'not-json' | 'oversize' | 'huge-pack' | 'corrupt-pack' | 'wrong-ids' | 'evil-tree' | 'wrong-type'
-  | 'delta-beyond-base' | 'delta-wrong-size' | 'delta-self' | 'delta-outside' | 'delta-mid-entry' | 'delta-deep' | 'ref-delta'
+type Mode =
+  | 'honest'
+  | 'not-json'
+  | 'oversize'
+  | 'huge-pack'
+  | 'corrupt-pack'
+  | 'wrong-ids'
+  | 'evil-tree'
+  | 'wrong-type'
+  | 'delta-beyond-base'
+  | 'delta-wrong-size'
+  | 'delta-self'
+  | 'delta-outside'
+  | 'delta-mid-entry'
+  | 'delta-deep'
+  | 'ref-delta'
 
 /** A pack of hand-made entries (header, entries, SHA-1): for deltas no honest peer sends. */
 function rawPack(entries: Buffer[]): Buffer {
@@ -59,16 +73,21 @@ async function fakeAlice(t: { after(fn: () => Promise<void>): void }, aliceNode:
   const n = await open(aliceNode)
   const keys = n.identity().keys
   n.close()
-  const l = await listenTcp({ host: '127.0.0.1', port: 0 }, keys, (s) => {
-    const ch = new Channel(s, 'bob')
-    void (async () => {
-      for (;;) {
-        const m = await ch.recv().catch(() => null)
-        if (!m) return
-        if (m.t === 'fetch') await answerFetch(ch, s, m, aliceNode, mode())
-      }
-    })()
-  }, () => {})
+  const l = await listenTcp(
+    { host: '127.0.0.1', port: 0 },
+    keys,
+    (s) => {
+      const ch = new Channel(s, 'bob')
+      void (async () => {
+        for (;;) {
+          const m = await ch.recv().catch(() => null)
+          if (!m) return
+          if (m.t === 'fetch') await answerFetch(ch, s, m, aliceNode, mode())
+        }
+      })()
+    },
+    () => {},
+  )
   t.after(() => l.close())
   return `127.0.0.1:${l.address.port}`
 }
@@ -116,7 +135,10 @@ async function answerFetch(ch: Channel, s: { write(b: Buffer): boolean }, m: Ext
       // A well-formed pack whose tree tries to write outside the repository.
       const blob = { type: 'blob' as const, content: Buffer.from('pwned') }
       const tree = { type: 'tree' as const, content: encodeTree([{ mode: '100644', name: '..', oid: encodeObject('blob', blob.content).oid }]) }
-      const commit = { type: 'commit' as const, content: encodeCommit({ tree: encodeObject('tree', tree.content).oid, parents: [head], author: { ...tip.author }, message: 'evil\n' }) }
+      const commit = {
+        type: 'commit' as const,
+        content: encodeCommit({ tree: encodeObject('tree', tree.content).oid, parents: [head], author: { ...tip.author }, message: 'evil\n' }),
+      }
       return send(withObjects([commit, tree, blob]), encodeObject('commit', commit.content).oid)
     }
     case 'delta-beyond-base':
@@ -151,7 +173,10 @@ async function answerFetch(ch: Channel, s: { write(b: Buffer): boolean }, m: Ext
     case 'wrong-type': {
       // The "tree" a commit names is really a blob.
       const blob = { type: 'blob' as const, content: Buffer.from('not a tree') }
-      const commit = { type: 'commit' as const, content: encodeCommit({ tree: encodeObject('blob', blob.content).oid, parents: [head], author: { ...tip.author }, message: 'x\n' }) }
+      const commit = {
+        type: 'commit' as const,
+        content: encodeCommit({ tree: encodeObject('blob', blob.content).oid, parents: [head], author: { ...tip.author }, message: 'x\n' }),
+      }
       return send(withObjects([commit, blob]), encodeObject('commit', commit.content).oid)
     }
   }
@@ -204,10 +229,15 @@ test('a server with the wrong key gets nothing: not even our identity', async (t
   const [alice, bob] = await Promise.all([makeNode(t), makeNode(t)])
   let connected = 0
   let gotData = false
-  const impostor = await listenTcp({ host: '127.0.0.1', port: 0 }, signingKeyPair(), (s) => {
-    connected++
-    s.on('data', () => (gotData = true))
-  }, () => {})
+  const impostor = await listenTcp(
+    { host: '127.0.0.1', port: 0 },
+    signingKeyPair(),
+    (s) => {
+      connected++
+      s.on('data', () => (gotData = true))
+    },
+    () => {},
+  )
   t.after(() => impostor.close())
   await bob.ok(['peer', 'add', 'alice', alice.id, `127.0.0.1:${impostor.address.port}`])
   const before = fs.readFileSync(bob.node)
@@ -237,14 +267,19 @@ test('lying clients: alice cuts off bad pushes and stays as she was', async (t) 
   const newRoot = () => {
     const blob = { type: 'blob' as const, content: Buffer.from('replaced') }
     const tree = { type: 'tree' as const, content: encodeTree([{ mode: '100644', name: 'key', oid: encodeObject('blob', blob.content).oid }]) }
-    const commit = { type: 'commit' as const, content: encodeCommit({ tree: encodeObject('tree', tree.content).oid, parents: [], author: { ...tip.author }, message: 'history? what history?\n' }) }
+    const commit = {
+      type: 'commit' as const,
+      content: encodeCommit({ tree: encodeObject('tree', tree.content).oid, parents: [], author: { ...tip.author }, message: 'history? what history?\n' }),
+    }
     return { oid: encodeObject('commit', commit.content).oid, pack: buildPack([commit, tree, blob]).pack }
   }
   const child = (extra: Partial<{ corrupt: boolean }> = {}) => {
     const blob = { type: 'blob' as const, content: Buffer.from('v2') }
     const tree = { type: 'tree' as const, content: encodeTree([{ mode: '100644', name: 'key', oid: encodeObject('blob', blob.content).oid }]) }
     // signed by bob, as his node signs every commit it makes
-    const content = encodeSignedCommit({ tree: encodeObject('tree', tree.content).oid, parents: [head], author: { ...tip.author }, message: 'v2\n' }, (p) => sshSign(p, bobKeys, 'git'))
+    const content = encodeSignedCommit({ tree: encodeObject('tree', tree.content).oid, parents: [head], author: { ...tip.author }, message: 'v2\n' }, (p) =>
+      sshSign(p, bobKeys, 'git'),
+    )
     const commit = { type: 'commit' as const, content }
     const pack = buildPack([commit, tree, blob]).pack
     if (extra.corrupt) pack[pack.length - 30] ^= 1
@@ -253,31 +288,55 @@ test('lying clients: alice cuts off bad pushes and stays as she was', async (t) 
 
   type Lie = (ch: Channel, s: { write(b: Buffer): boolean }) => Promise<void>
   const lies: [string, Lie, RegExp][] = [
-    ['drops history', async (ch) => {
-      const r = newRoot()
-      await ch.sendWithData({ t: 'push', repo: 'deploy', old: head, new: r.oid, bytes: r.pack.length }, r.pack)
-    }, /the update of 'deploy' from bob \([0-9a-f]{16}…\) would drop history/],
-    ['corrupt pack', async (ch) => {
-      const r = child({ corrupt: true })
-      await ch.sendWithData({ t: 'push', repo: 'deploy', old: head, new: r.oid, bytes: r.pack.length }, r.pack)
-    }, /bob \([0-9a-f]{16}…\) sent a bad pack: /],
-    ['pack without its head', async (ch) => {
-      const r = child()
-      const other = newRoot()
-      await ch.sendWithData({ t: 'push', repo: 'deploy', old: head, new: r.oid, bytes: other.pack.length }, other.pack)
-    }, /sent a bad pack: no object in it hashes to commit [0-9a-f]{40} \(the announced head\)/],
-    ['oversize message', async (_ch, s) => {
-      const h = Buffer.alloc(5)
-      h.writeUInt32BE(0x7fffffff)
-      h.writeUInt8(2, 4)
-      s.write(h)
-    }, /sent an oversize message \(2147483646 bytes; the limit is 1048576\)/],
-    ['bad message', async (ch) => {
-      ch.send({ t: 'repos', repos: [] } as Message)
-    }, /sent an unexpected 'repos' message/],
-    ['malformed message', async (_ch, s) => {
-      s.write(encodeMessage({ t: 'fetch', repo: '../etc', haves: [] } as Message))
-    }, /sent a malformed 'fetch' message/],
+    [
+      'drops history',
+      async (ch) => {
+        const r = newRoot()
+        await ch.sendWithData({ t: 'push', repo: 'deploy', old: head, new: r.oid, bytes: r.pack.length }, r.pack)
+      },
+      /the update of 'deploy' from bob \([0-9a-f]{16}…\) would drop history/,
+    ],
+    [
+      'corrupt pack',
+      async (ch) => {
+        const r = child({ corrupt: true })
+        await ch.sendWithData({ t: 'push', repo: 'deploy', old: head, new: r.oid, bytes: r.pack.length }, r.pack)
+      },
+      /bob \([0-9a-f]{16}…\) sent a bad pack: /,
+    ],
+    [
+      'pack without its head',
+      async (ch) => {
+        const r = child()
+        const other = newRoot()
+        await ch.sendWithData({ t: 'push', repo: 'deploy', old: head, new: r.oid, bytes: other.pack.length }, other.pack)
+      },
+      /sent a bad pack: no object in it hashes to commit [0-9a-f]{40} \(the announced head\)/,
+    ],
+    [
+      'oversize message',
+      async (_ch, s) => {
+        const h = Buffer.alloc(5)
+        h.writeUInt32BE(0x7fffffff)
+        h.writeUInt8(2, 4)
+        s.write(h)
+      },
+      /sent an oversize message \(2147483646 bytes; the limit is 1048576\)/,
+    ],
+    [
+      'bad message',
+      async (ch) => {
+        ch.send({ t: 'repos', repos: [] } as Message)
+      },
+      /sent an unexpected 'repos' message/,
+    ],
+    [
+      'malformed message',
+      async (_ch, s) => {
+        s.write(encodeMessage({ t: 'fetch', repo: '../etc', haves: [] } as Message))
+      },
+      /sent a malformed 'fetch' message/,
+    ],
   ]
   const before = fs.readFileSync(alice.node)
   for (const [name, lie, expected] of lies) {

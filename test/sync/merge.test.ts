@@ -20,7 +20,13 @@ test('merge of different secrets, conflicts on the same one, --ours and --theirs
   const there = (args: string[], input?: string) => run(args, { node: usb, env: { POLYKEY_PASSPHRASE: USB_PASS }, input })
 
   await me.ok(['repo', 'create', 'r'])
-  for (const [k, v] of [['a', 'A0'], ['b', 'B0'], ['c', 'C0'], ['d', 'D0']]) await me.ok(['secret', 'put', `r/${k}`], { input: v })
+  for (const [k, v] of [
+    ['a', 'A0'],
+    ['b', 'B0'],
+    ['c', 'C0'],
+    ['d', 'D0'],
+  ])
+    await me.ok(['secret', 'put', `r/${k}`], { input: v })
   await me.ok(['tag', 'add', 'keep', 'r/a'])
   await me.ok(['push', 'r', usb], { env })
 

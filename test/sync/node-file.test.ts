@@ -36,7 +36,10 @@ test('push --all to a node file copies every repository and the tags; pull and c
   assert.equal(all.code, 0, all.stderr)
   assert.match(all.out, /aws: pushed [0-9a-f]{12} \(\d+ objects\)/)
   assert.match(all.out, /empty: created \(empty\)/)
-  assert.deepEqual(JSON.parse((await onUsb(usb, ['repo', 'list', '--json'])).out).map((r: { name: string }) => r.name), ['aws', 'deploy', 'empty'])
+  assert.deepEqual(
+    JSON.parse((await onUsb(usb, ['repo', 'list', '--json'])).out).map((r: { name: string }) => r.name),
+    ['aws', 'deploy', 'empty'],
+  )
   assert.deepEqual(JSON.parse((await onUsb(usb, ['tag', 'list', '--json'])).out), JSON.parse(await me.ok(['tag', 'list', '--json'])))
   assert.equal((await onUsb(usb, ['secret', 'get', 'aws/secret-key'])).out, 'wJalr')
   for (const repo of ['aws', 'deploy'])

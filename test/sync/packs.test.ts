@@ -30,7 +30,13 @@ function memVault(): Vault {
   const kp = signingKeyPair()
   return new Vault(s, nodeAuthor(s, kp.publicKey.toString('hex'), kp))
 }
-const remoteOf = (v: Vault) => new VaultRemote('alice', v, () => {}, () => {})
+const remoteOf = (v: Vault) =>
+  new VaultRemote(
+    'alice',
+    v,
+    () => {},
+    () => {},
+  )
 const commitMany = (v: Vault, repo: string, n: number, from = 0) => {
   for (let i = from; i < from + n; i++) v.secretPut(repo, `s${i % 30}`, Buffer.from(`value ${i}`))
 }
@@ -53,7 +59,10 @@ test('clone keeps the pack it received (with an idx); a small pull goes loose; a
   assert.equal(cl.objects, 180)
   const g = bob.git('r')
   assert.equal(g.looseCount(), 0)
-  assert.deepEqual(packFiles(bob, 'r'), [`pack-${wire.pack.subarray(wire.pack.length - 20).toString('hex')}.idx`, `pack-${wire.pack.subarray(wire.pack.length - 20).toString('hex')}.pack`])
+  assert.deepEqual(packFiles(bob, 'r'), [
+    `pack-${wire.pack.subarray(wire.pack.length - 20).toString('hex')}.idx`,
+    `pack-${wire.pack.subarray(wire.pack.length - 20).toString('hex')}.pack`,
+  ])
   assert.ok(bob.store.readFile(`repos/r/.git/objects/pack/${g.packs()[0].name}.pack`)!.equals(wire.pack), 'the pack as it came')
   assert.deepEqual(bob.repoLog('r'), alice.repoLog('r'))
   assert.equal(bob.secretGet('r', 's7').toString(), 'value 37')
@@ -107,7 +116,12 @@ test('a pack with objects that nothing here reaches is not kept as it is: only w
   commitMany(alice, 'r', 40, 50)
   const whole = packFor(alice, 'r', []) // everything, though bob2 has most of it
   await pull(bob2, Object.assign(remoteOf(alice), { fetch: async () => ({ head: whole.head, pack: whole.pack }) }), 'r')
-  assert.ok(bob2.git('r').packs().some((p) => p.name === `pack-${whole.pack.subarray(whole.pack.length - 20).toString('hex')}`))
+  assert.ok(
+    bob2
+      .git('r')
+      .packs()
+      .some((p) => p.name === `pack-${whole.pack.subarray(whole.pack.length - 20).toString('hex')}`),
+  )
   assert.deepEqual(bob2.repoLog('r'), alice.repoLog('r'))
 })
 
@@ -124,12 +138,21 @@ function gitIndexPack(pack: Buffer): void {
 }
 
 function git(cwd: string, ...args: string[]) {
-  const r = spawnSync('git', args, { cwd, encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', HOME: cwd, LC_ALL: 'C' } })
+  const r = spawnSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+    env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', HOME: cwd, LC_ALL: 'C' },
+  })
   return { code: r.status ?? 1, out: r.stdout, err: r.stderr }
 }
 
 /** `polykey export tar` of a node, unpacked; returns the path of one repository in it. */
-async function exported(node: { ok(args: string[]): Promise<string>; pk(args: string[]): Promise<{ code: number; stdout: Buffer; stderr: string }>; dir: string }, repo: string, tag: string): Promise<string> {
+async function exported(
+  node: { ok(args: string[]): Promise<string>; pk(args: string[]): Promise<{ code: number; stdout: Buffer; stderr: string }>; dir: string },
+  repo: string,
+  tag: string,
+): Promise<string> {
   const r = await node.pk(['export', 'tar'])
   assert.equal(r.code, 0, r.stderr)
   const out = path.join(node.dir, `export-${tag}`)
@@ -182,13 +205,22 @@ test("git's own packs, with its deltas (OFS_DELTA, any copy/insert mix), parse a
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
   assert.equal(git(dir, 'init', '-q').code, 0)
   for (let c = 0; c < 30; c++) {
-    for (let f = 0; f < 50; f++) if (c === 0 || f % 7 === c % 7) fs.writeFileSync(path.join(dir, `secret-${f}`), `value ${f} ${c} ${'long enough to be worth a delta '.repeat(f % 5)}\n`)
+    for (let f = 0; f < 50; f++)
+      if (c === 0 || f % 7 === c % 7) fs.writeFileSync(path.join(dir, `secret-${f}`), `value ${f} ${c} ${'long enough to be worth a delta '.repeat(f % 5)}\n`)
     git(dir, 'add', '-A')
     assert.equal(git(dir, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', `c${c}`).code, 0)
   }
-  const pack = spawnSync('git', ['pack-objects', '--revs', '--stdout', '--delta-base-offset', '--window=50', '--depth=50'], { cwd: dir, input: 'HEAD\n', maxBuffer: 1 << 26 }).stdout
+  const pack = spawnSync('git', ['pack-objects', '--revs', '--stdout', '--delta-base-offset', '--window=50', '--depth=50'], {
+    cwd: dir,
+    input: 'HEAD\n',
+    maxBuffer: 1 << 26,
+  }).stdout
   const objects = parsePack(pack)
-  const want = git(dir, 'rev-list', '--objects', 'HEAD').out.trim().split('\n').map((l) => l.slice(0, 40)).sort()
+  const want = git(dir, 'rev-list', '--objects', 'HEAD')
+    .out.trim()
+    .split('\n')
+    .map((l) => l.slice(0, 40))
+    .sort()
   assert.deepEqual(objects.map((o) => o.oid).sort(), want)
   // entries reused from the tree before (told by git's deltas what they share) are the right ones
   for (const o of objects) if (o.type === 'tree') assert.deepEqual(o.entries, decodeTree(o.content))
@@ -204,12 +236,18 @@ test('a tree that shares entries with a tree nothing reaches still has every blo
   const entry = (name: string, b: { content: Buffer }) => ({ mode: '100644', name, oid: encodeObject('blob', b.content).oid })
   const t1 = { type: 'tree' as const, content: encodeTree([entry('a', x)]) } // reaches nothing
   const t2 = { type: 'tree' as const, content: encodeTree([entry('a', x), entry('b', y)]) } // a delta of t1: 'a' is reused
-  const commit = { type: 'commit' as const, content: encodeCommit({ tree: encodeObject('tree', t2.content).oid, parents: [], author: { name: 't', email: 't@t', timestamp: 1, tz: '+0000' }, message: 'm\n' }) }
+  const commit = {
+    type: 'commit' as const,
+    content: encodeCommit({ tree: encodeObject('tree', t2.content).oid, parents: [], author: { name: 't', email: 't@t', timestamp: 1, tz: '+0000' }, message: 'm\n' }),
+  }
   const pack = buildPack([commit, t1, t2, y], { deltas: true }).pack
   const objects = parsePack(pack)
   const t2p = objects.find((o) => o.oid === encodeObject('tree', t2.content).oid)!
   assert.equal(t2p.after?.oid, encodeObject('tree', t1.content).oid, 't2 reuses entries of t1')
-  assert.deepEqual(t2p.fresh?.map((e) => e.name), ['b'])
+  assert.deepEqual(
+    t2p.fresh?.map((e) => e.name),
+    ['b'],
+  )
   assert.throws(
     () => checkConnected(new Map(objects.map((o) => [o.oid, o])), repoSource(null), encodeObject('commit', commit.content).oid),
     new RegExp(`no object in it hashes to blob ${entry('a', x).oid} \\('a' in`),
@@ -233,13 +271,25 @@ test('a clone reuses the stored packs as they are, with the loose objects after 
   const bob = memVault()
   const cl = await pull(bob, remoteOf(alice), 'r', { clone: true })
   assert.equal(cl.head, g.head())
-  assert.deepEqual(bob.git('r').log().map((e) => e.commit), g.log().map((e) => e.commit))
+  assert.deepEqual(
+    bob
+      .git('r')
+      .log()
+      .map((e) => e.commit),
+    g.log().map((e) => e.commit),
+  )
   assert.equal(bob.secretGet('r', 's0').toString(), 'value 0')
   if (hasGit) gitIndexPack(wire.pack)
   // the same objects in two packs: not reusable as one pack, built object by object instead
   const head = g.readObject(g.head()!)
-  const dup = buildPack([{ type: 'commit', content: head.content }, { type: 'blob', content: Buffer.from('value 0') }])
-  g.addPack(dup.pack, parsePack(dup.pack).map((o) => ({ oid: o.oid, offset: o.offset, end: o.end })))
+  const dup = buildPack([
+    { type: 'commit', content: head.content },
+    { type: 'blob', content: Buffer.from('value 0') },
+  ])
+  g.addPack(
+    dup.pack,
+    parsePack(dup.pack).map((o) => ({ oid: o.oid, offset: o.offset, end: o.end })),
+  )
   assert.equal(g.wholePack(), null)
   const built = packFor(alice, 'r', [])
   assert.equal(parsePack(built.pack).length, built.count)

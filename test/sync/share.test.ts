@@ -29,7 +29,7 @@ test('alice shares deploy with bob; carol is refused; unshare stops bob; only ow
   const c = await bob.pk(['clone', 'alice', 'deploy'])
   assert.equal(c.code, 0, c.stderr)
   assert.match(c.out, /cloned deploy from alice/)
-  assert.equal((await bob.ok(['secret', 'get', 'deploy/api-key'])), SECRET)
+  assert.equal(await bob.ok(['secret', 'get', 'deploy/api-key']), SECRET)
   const aliceLog = JSON.parse(await alice.ok(['repo', 'log', 'deploy', '--json']))
   assert.deepEqual(withoutSigner(JSON.parse(await bob.ok(['repo', 'log', 'deploy', '--json']))), withoutSigner(aliceLog))
 

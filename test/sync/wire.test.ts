@@ -27,7 +27,13 @@ import { PolykeyError } from '../../src/errors.js'
 const messages: Message[] = [
   { t: 'hello', version: 1 },
   { t: 'list' },
-  { t: 'repos', repos: [{ name: 'deploy', head: 'a'.repeat(40) }, { name: 'empty', head: null }] },
+  {
+    t: 'repos',
+    repos: [
+      { name: 'deploy', head: 'a'.repeat(40) },
+      { name: 'empty', head: null },
+    ],
+  },
   { t: 'fetch', repo: 'deploy', haves: ['b'.repeat(40)] },
   { t: 'pack', repo: 'deploy', head: 'c'.repeat(40), bytes: 1234 },
   { t: 'push', repo: 'deploy', old: null, new: 'd'.repeat(40), bytes: 0 },
@@ -48,7 +54,10 @@ test('frames: every message and data chunk round-trips, whole and in 1..7-byte p
   const bytes = Buffer.concat([...messages.map(encodeMessage), encodeData(data), encodeData(Buffer.alloc(0))])
   for (const chunk of [bytes.length, 1, 2, 3, 5, 7]) {
     const frames = decodeAll(bytes, chunk)
-    assert.deepEqual(frames.slice(0, messages.length).map((f) => (f as { message: Message }).message), messages)
+    assert.deepEqual(
+      frames.slice(0, messages.length).map((f) => (f as { message: Message }).message),
+      messages,
+    )
     assert.ok((frames[messages.length] as { data: Buffer }).data.equals(data))
     assert.equal((frames[messages.length + 1] as { data: Buffer }).data.length, 0)
   }
@@ -108,7 +117,10 @@ test('packs: what we build, real git indexes; what we parse is checked', (t) => 
   const { pack, count } = buildPack(objs)
   assert.equal(count, 3)
   const parsed = parsePack(pack)
-  assert.deepEqual(parsed.map((o) => o.oid), objs.map((o) => encodeObject(o.type, o.content).oid))
+  assert.deepEqual(
+    parsed.map((o) => o.oid),
+    objs.map((o) => encodeObject(o.type, o.content).oid),
+  )
   const dir = tmpdir(t)
   execFileSync('git', ['init', '-q', '--bare', dir])
   const out = execFileSync('git', ['index-pack', '--stdin', '--strict'], { cwd: dir, input: pack }).toString()
@@ -117,7 +129,12 @@ test('packs: what we build, real git indexes; what we parse is checked', (t) => 
 
   // and real git's packs (without deltas) parse here, ids equal
   const gitPack = fs.readdirSync(path.join(dir, 'objects', 'pack')).find((f) => f.endsWith('.pack'))!
-  assert.deepEqual(parsePack(fs.readFileSync(path.join(dir, 'objects', 'pack', gitPack))).map((o) => o.oid).sort(), parsed.map((o) => o.oid).sort())
+  assert.deepEqual(
+    parsePack(fs.readFileSync(path.join(dir, 'objects', 'pack', gitPack)))
+      .map((o) => o.oid)
+      .sort(),
+    parsed.map((o) => o.oid).sort(),
+  )
 
   const flip = (i: number) => {
     const p = Buffer.from(pack)
@@ -151,7 +168,6 @@ test('packs: what we build, real git indexes; what we parse is checked', (t) => 
   assert.throws(() => parsePack(buildPack([{ type: 'commit', content: Buffer.from('tree nope\n\nmsg\n') }]).pack), /does not parse/)
 })
 
-
 test('sealed bundles: only the recipient opens them, the sender is proven, any flip is caught', () => {
   const alice = signingKeyPair()
   const bob = signingKeyPair()
@@ -164,7 +180,10 @@ test('sealed bundles: only the recipient opens them, the sender is proven, any f
   const opened = openBundle(bundle, bob)
   assert.deepEqual(opened.header, header)
   assert.ok(opened.pack.equals(pack))
-  assert.throws(() => openBundle(bundle, carol), (e: PolykeyError) => e.code === 'WRONG_KEY')
+  assert.throws(
+    () => openBundle(bundle, carol),
+    (e: PolykeyError) => e.code === 'WRONG_KEY',
+  )
   for (const i of [0, 10, bundle.length - 1]) {
     const b = Buffer.from(bundle)
     b[i] ^= 1

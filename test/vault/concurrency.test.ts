@@ -13,11 +13,19 @@ test('20 concurrent `secret put` of different secrets all land, one commit each'
   const puts = await Promise.all(Array.from({ length: n }, (_, i) => pk(['secret', 'put', `c/s${i}`], { input: `value ${i}` })))
   puts.forEach((r, i) => ok(r, `put ${i}`))
   const [list, log] = await Promise.all([pk(['secret', 'list', 'c', '--json']), pk(['repo', 'log', 'c', '--json'])])
-  assert.deepEqual(json<{ name: string }[]>(list).map((s) => s.name).sort(), Array.from({ length: n }, (_, i) => `s${i}`).sort())
+  assert.deepEqual(
+    json<{ name: string }[]>(list)
+      .map((s) => s.name)
+      .sort(),
+    Array.from({ length: n }, (_, i) => `s${i}`).sort(),
+  )
   assert.equal(json<LogJson[]>(log).length, n)
   // every value, in one process: env makes S0…S19 variables
   const values = ok(await pk(['env', 'c', '--', process.execPath, '-e', `process.stdout.write(JSON.stringify(Array.from({ length: ${n} }, (_, i) => process.env['S' + i])))`]))
-  assert.deepEqual(JSON.parse(values.out), Array.from({ length: n }, (_, i) => `value ${i}`))
+  assert.deepEqual(
+    JSON.parse(values.out),
+    Array.from({ length: n }, (_, i) => `value ${i}`),
+  )
 })
 
 test('a lock held by a live process: the writer waits --lock-timeout, then exits 1 naming the holder; readers go on', async (t) => {

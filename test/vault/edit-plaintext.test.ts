@@ -35,7 +35,14 @@ esac
   )
   return {
     env: (mode, extra = {}) => ({ EDITOR: `sh ${script}`, VISUAL: undefined, PK_MODE: mode, PK_LOG: log, ...extra }),
-    seen: () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' ')) : []),
+    seen: () =>
+      fs.existsSync(log)
+        ? fs
+            .readFileSync(log, 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => l.split(' '))
+        : [],
   }
 }
 

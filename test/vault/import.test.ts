@@ -37,10 +37,23 @@ test('import dir: one commit per repository, values exact, sub-folders and loose
     pk(['repo', 'log', 'db', '--json']),
     pk(['secret', 'list', '--json']),
   ])
-  assert.deepEqual(json(repos), [{ name: 'db', secrets: 1 }, { name: 'emptyrepo', secrets: 0 }, { name: 'web', secrets: 4 }])
-  assert.deepEqual(json<LogJson[]>(web).map((e) => e.message), ['import 4 secrets'])
-  assert.deepEqual(json<LogJson[]>(db).map((e) => e.message), ['import 1 secret'])
-  assert.deepEqual(json<{ repo: string; name: string }[]>(secrets).map((s) => `${s.repo}/${s.name}`), ['db/password', 'web/.env', 'web/binary', 'web/empty', 'web/token'])
+  assert.deepEqual(json(repos), [
+    { name: 'db', secrets: 1 },
+    { name: 'emptyrepo', secrets: 0 },
+    { name: 'web', secrets: 4 },
+  ])
+  assert.deepEqual(
+    json<LogJson[]>(web).map((e) => e.message),
+    ['import 4 secrets'],
+  )
+  assert.deepEqual(
+    json<LogJson[]>(db).map((e) => e.message),
+    ['import 1 secret'],
+  )
+  assert.deepEqual(
+    json<{ repo: string; name: string }[]>(secrets).map((s) => `${s.repo}/${s.name}`),
+    ['db/password', 'web/.env', 'web/binary', 'web/empty', 'web/token'],
+  )
   const got = await Promise.all(Object.keys(files).map((p) => pk(['secret', 'get', p])))
   Object.values(files).forEach((data, i) => assert.ok(ok(got[i]).stdout.equals(data), Object.keys(files)[i]))
 
@@ -52,10 +65,19 @@ test('import dir: one commit per repository, values exact, sub-folders and loose
   fs.mkdirSync(path.join(again, 'fresh'))
   fs.writeFileSync(path.join(again, 'fresh', 'one'), '1')
   const summary = json<{ repo: string; secrets: number; commit: string | null }[]>(await pk(['import', 'dir', again, '--json']))
-  assert.deepEqual(summary.map((s) => [s.repo, s.secrets]), [['fresh', 1], ['web', 2]])
+  assert.deepEqual(
+    summary.map((s) => [s.repo, s.secrets]),
+    [
+      ['fresh', 1],
+      ['web', 2],
+    ],
+  )
   for (const s of summary) assert.match(s.commit!, /^[0-9a-f]{40}$/)
   const webLog = json<LogJson[]>(await pk(['repo', 'log', 'web', '--json']))
-  assert.deepEqual(webLog.map((e) => e.message), ['import 2 secrets', 'import 4 secrets'])
+  assert.deepEqual(
+    webLog.map((e) => e.message),
+    ['import 2 secrets', 'import 4 secrets'],
+  )
   assert.equal(webLog[0].commit, summary[1].commit)
   assert.equal(ok(await pk(['secret', 'get', 'web/token'])).out, 'tok2')
 

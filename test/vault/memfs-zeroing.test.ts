@@ -23,16 +23,26 @@ test('grown, truncated and deleted file buffers are zeroed', () => {
   vol.writeSync(fd, Buffer.alloc(4096, 0x41))
   vol.closeSync(fd)
   assert.notEqual(inodeOf(vol, '/f').buf, first)
-  assert.ok(first.every((b) => b === 0), 'the buffer dropped on growth is zero')
+  assert.ok(
+    first.every((b) => b === 0),
+    'the buffer dropped on growth is zero',
+  )
   // truncate
   const second = inodeOf(vol, '/f').buf!
   vol.truncateSync('/f', 3)
-  if (inodeOf(vol, '/f').buf !== second) assert.ok(second.every((b) => b === 0), 'the buffer dropped on truncate is zero')
+  if (inodeOf(vol, '/f').buf !== second)
+    assert.ok(
+      second.every((b) => b === 0),
+      'the buffer dropped on truncate is zero',
+    )
   // delete
   vol.writeFileSync('/g', Buffer.from('DELETE-ME-SECRET'))
   const g = inodeOf(vol, '/g').buf!
   vol.unlinkSync('/g')
-  assert.ok(g.every((b) => b === 0), "a deleted file's buffer is zero")
+  assert.ok(
+    g.every((b) => b === 0),
+    "a deleted file's buffer is zero",
+  )
 })
 
 test('a memfs whose internals changed is refused loudly', () => {

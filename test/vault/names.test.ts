@@ -39,7 +39,10 @@ test('hostile names through the CLI: exit 2, one error line, nothing created', a
 
   const [repos, secrets, tags] = await Promise.all([pk(['repo', 'list', '--json']), pk(['secret', 'list', '--json']), pk(['tag', 'list', '--json'])])
   assert.deepEqual(json(repos), [{ name: 'good', secrets: 1 }])
-  assert.deepEqual(json(secrets).map((s: any) => s.name), ['x'])
+  assert.deepEqual(
+    json(secrets).map((s: any) => s.name),
+    ['x'],
+  )
   assert.deepEqual(json(tags), [])
 
   // the longest allowed name works, in bytes not characters
@@ -61,10 +64,23 @@ test('the names module: NUL and the other rules, as USAGE errors (exit 2)', () =
   assert.equal(nameProblem(multibyte256), 'is longer than 255 bytes')
   assert.equal(nameProblem(multibyte255), null)
   assert.equal(nameProblem('...'), null)
-  for (const [kind, name] of [['secret', 'a\0b'], ['repository', '.git'], ['secret', '.git'], ['tag', '..']] as const) {
-    assert.throws(() => checkName(kind, name), (err: unknown) => err instanceof PolykeyError && err.code === 'USAGE' && exitCodeOf(err) === 2)
+  for (const [kind, name] of [
+    ['secret', 'a\0b'],
+    ['repository', '.git'],
+    ['secret', '.git'],
+    ['tag', '..'],
+  ] as const) {
+    assert.throws(
+      () => checkName(kind, name),
+      (err: unknown) => err instanceof PolykeyError && err.code === 'USAGE' && exitCodeOf(err) === 2,
+    )
   }
   assert.equal(checkName('tag', 'prod'), 'prod')
   assert.deepEqual(parseSecretRef('r/n'), { repo: 'r', name: 'n' })
-  for (const ref of ['r/a\0b', 'r\0/x', 'r/a/b', 'noslash', '/x', 'r/']) assert.throws(() => parseSecretRef(ref), (e: unknown) => exitCodeOf(e) === 2, ref)
+  for (const ref of ['r/a\0b', 'r\0/x', 'r/a/b', 'noslash', '/x', 'r/'])
+    assert.throws(
+      () => parseSecretRef(ref),
+      (e: unknown) => exitCodeOf(e) === 2,
+      ref,
+    )
 })

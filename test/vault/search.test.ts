@@ -53,7 +53,11 @@ test('the values grep decrypted are zeroed once searched', async (t) => {
     store.readFiles = (paths, fn) => orig(paths, (p, d) => (seen.push(d), fn(p, d)))
     grepSecrets(n.vault, 'password')
     assert.equal(seen.length, 3)
-    for (const d of seen) assert.ok(d.every((b) => b === 0), 'zeroed')
+    for (const d of seen)
+      assert.ok(
+        d.every((b) => b === 0),
+        'zeroed',
+      )
     assert.equal(n.vault.secretGet('web', 'github').toString(), 'user: alice\npassword: one\n', 'the node is untouched')
   } finally {
     n.close()

@@ -19,7 +19,21 @@ export function attrOps(c: OpsContext): AttrOps {
       c.guard('statfs', cb, () => {
         const total = os.totalmem()
         const free = os.freemem()
-        return [{ bsize: 4096, frsize: 4096, blocks: Math.floor(total / 4096), bfree: Math.floor(free / 4096), bavail: Math.floor(free / 4096), files: 1_000_000, ffree: 1_000_000, favail: 1_000_000, fsid: 0x706b, flag: 0, namemax: 255 }]
+        return [
+          {
+            bsize: 4096,
+            frsize: 4096,
+            blocks: Math.floor(total / 4096),
+            bfree: Math.floor(free / 4096),
+            bavail: Math.floor(free / 4096),
+            files: 1_000_000,
+            ffree: 1_000_000,
+            favail: 1_000_000,
+            fsid: 0x706b,
+            flag: 0,
+            namemax: 255,
+          },
+        ]
       })
     },
     getattr(path, cb) {

@@ -37,7 +37,8 @@ export function hide(c: OpsContext, from: string, hidden: string, ks: Kind, pid:
   const { s } = c
   s.move(from, hidden)
   const secret = ks.k === 'secret' && !isScratchName(ks.name)
-  if (secret) c.host.changed(ks.repo) // committed as removed unless the rename comes
+  if (secret)
+    c.host.changed(ks.repo) // committed as removed unless the rename comes
   else c.host.touched()
   const h: Hidden = { from, hidden, pid, secret, gone: false, timer: setTimeout(() => settleRemoved(c, h), SETTLE_MS) }
   h.timer.unref?.()

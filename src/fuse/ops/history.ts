@@ -36,12 +36,26 @@ export function withHistory(c: OpsContext, ops: FuseOperations, view: HistoryVie
     const t = k.k === 'commit' ? k.commit.time * 1000 : t0
     return { ...base, mode: S_IFDIR | 0o500, size: 0, nlink: 2, mtime: t, atime: t, ctime: t, blocks: 0 }
   }
-  const erofs = (name: string, cb: OpCb) => c.guard(name, cb, () => {
-    throw c.fail('EROFS')
-  })
+  const erofs = (name: string, cb: OpCb) =>
+    c.guard(name, cb, () => {
+      throw c.fail('EROFS')
+    })
 
   // Which argument of each changing operation is a path (both for rename and link).
-  const changing: Record<string, number[]> = { chmod: [0], chown: [0], utimens: [0], truncate: [0], create: [0], mkdir: [0], rmdir: [0], unlink: [0], symlink: [1], mknod: [0], rename: [0, 1], link: [0, 1] }
+  const changing: Record<string, number[]> = {
+    chmod: [0],
+    chown: [0],
+    utimens: [0],
+    truncate: [0],
+    create: [0],
+    mkdir: [0],
+    rmdir: [0],
+    unlink: [0],
+    symlink: [1],
+    mknod: [0],
+    rename: [0, 1],
+    link: [0, 1],
+  }
   const out: Record<string, unknown> = { ...ops }
   for (const [name, at] of Object.entries(changing)) {
     const fn = (ops as Record<string, ((...a: unknown[]) => void) | undefined>)[name]
