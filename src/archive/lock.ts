@@ -162,7 +162,8 @@ function lockedError(holder: LockHolder | null, lockPath: string, viaFile: boole
       hint: !holder
         ? `if no polykey is using this node, remove ${lockPath}`
         : holder.host === os.hostname()
-          ? `if that process is gone, remove ${lockPath}`
+          ? // A dead holder on this host is taken over without asking: this one is alive.
+            `process ${holder.pid} is running: wait for it, or if it is a mount or 'polykey unlock' of this node, 'polykey status' says where (unmount or lock it)`
           : 'unmount or stop the other polykey first',
     },
   )
