@@ -78,3 +78,23 @@ export async function newNode(t: { after(fn: () => void): void }): Promise<{ dir
   if (r.code !== 0) throw new Error(`init failed: ${r.stderr}`)
   return { dir, node }
 }
+
+/**
+ * Keep the node unlocked (an agent without FUSE) for the rest of the test. Afterwards the agent
+ * is locked, and killed by its pid if it outlived that (the test's folder, and with it the node
+ * file the lock command looks for, may already be gone).
+ */
+export async function unlocked(t: { after(fn: () => unknown): void }, node: string): Promise<void> {
+  const r = await run(['unlock', '--timeout', '0'], { node })
+  if (r.code !== 0) throw new Error(`unlock failed (${r.code}): ${r.stderr}`)
+  const pid = (JSON.parse((await run(['status', '--json'], { node })).out) as { pid: number | null }).pid
+  t.after(async () => {
+    const l = await run(['lock'], { node })
+    if (l.code === 0 && /^locked /.test(l.out)) return
+    try {
+      if (pid) process.kill(pid, 'SIGTERM') // it saves and exits
+    } catch {
+      /* gone already */
+    }
+  })
+}

@@ -8,18 +8,10 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { BIN, collect, newNode, run, tmpdir } from '../helpers.js'
+import { BIN, collect, newNode, run, tmpdir, unlocked } from '../helpers.js'
 import { agentPaths } from '../../src/agent/paths.js'
 import { Context } from '../../src/cli/context.js'
 import { assertSame, both, bothOnPty, built, NO_NODE_PATH } from './both.js'
-
-async function unlocked(t: { after(fn: () => unknown): void }, node: string): Promise<void> {
-  const r = await run(['unlock', '--timeout', '0'], { node })
-  assert.equal(r.code, 0, r.stderr)
-  t.after(async () => {
-    await run(['lock'], { node })
-  })
-}
 
 test('every agent-served command, its errors and stdin: the same through the fast client and through Node', { skip: !built && 'native client not built' }, async (t) => {
   const { node, dir } = await newNode(t)

@@ -8,20 +8,11 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { spawn, spawnSync } from 'node:child_process'
-import { BIN, PASS, newNode, run } from '../helpers.js'
+import { BIN, PASS, newNode, run, unlocked } from '../helpers.js'
 import { onPty } from '../pty.js'
 import { agentDir, agentPaths } from '../../src/agent/paths.js'
 
 const NOBODY = 65534
-
-/** Keep the node unlocked (an agent without FUSE) for the rest of the test. */
-async function unlocked(t: { after(fn: () => unknown): void }, node: string): Promise<void> {
-  const r = await run(['unlock', '--timeout', '0'], { node })
-  assert.equal(r.code, 0, r.stderr)
-  t.after(async () => {
-    await run(['lock'], { node })
-  })
-}
 
 /** A listener that records what it is sent and answers like an agent would, as uid `uid`. */
 function fakeAgent(sock: string, uid: number, answer: string): { kill(): void; received(): string; ready: Promise<void> } {
