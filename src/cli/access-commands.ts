@@ -46,7 +46,11 @@ export function canRecord(ctx: Context): boolean {
   return true
 }
 
-/** Record values the CLI hands out (secret get, env, otp): who asked, from the agent's or this process's view. */
+/**
+ * Record values the CLI hands out (secret get, env, otp): who asked, from the agent's or this
+ * process's view. On the node file the records are written now (the caller's withVault saves);
+ * in an agent (mount or unlock) they wait in memory for its next save, like the mount's own.
+ */
 export async function recordCliRead(ctx: Context, v: Vault, via: AuditVia, secrets: string[]): Promise<void> {
   const { processInfo } = await import('../fuse/proc.js')
   const pid = ctx.conn?.peerPid ?? process.pid
@@ -64,7 +68,7 @@ export async function recordCliRead(ctx: Context, v: Vault, via: AuditVia, secre
       allowed: true,
       reason: null,
     })
-  log.flush()
+  if (!ctx.hosted) log.flush()
 }
 
 // ------------------------------------------------------------------------------ access

@@ -274,7 +274,12 @@ export const groups: Group[] = [
       command({
         command: 'get <ref>',
         describe: 'value to stdout, byte for byte (or to the clipboard with --clip)',
-        builder: (y) => clip(y).positional('ref', str).option('rev', { type: 'string', describe: 'the value at this commit' }),
+        builder: (y) =>
+          clip(y)
+            .positional('ref', str)
+            .option('rev', { type: 'string', describe: 'the value at this commit' })
+            // otp reads through here (ctx.call): its read is audited as 'otp'
+            .option('audit-as', { choices: ['get', 'otp'] as const, default: 'get' as const, hidden: true }),
         needs: { runs: 'agent', localWith: 'clip' },
       }).run(() => vault().then((m) => m.secretGet)),
       command({

@@ -119,7 +119,7 @@ export async function otp(ctx: Context, argv: ClipArgs & { ref: string }) {
     await needClipboard(ctx)
   }
   const { parseTotp, totp } = await import('../otp/totp.js')
-  const got = await readSecret(ctx, [ref])
+  const got = await readSecret(ctx, [ref, '--audit-as', 'otp'])
   if ('code' in got) return got.code
   let params
   try {

@@ -29,6 +29,11 @@ export interface HostOptions {
 
 /** How often a failed save is retried while an agent waits to end. */
 const RETRY_SAVE_MS = 2000
+/**
+ * An unlock agent saves the audit records of reads (secret get, env, otp) this long after the
+ * first unsaved one, as a mount does (docs/SECURITY.md "Read audit"): a read is not an fsync.
+ */
+const AUDIT_SAVE_MS = 10_000
 
 export class NodeHost implements HostedVault {
   private openNode: OpenNode | null = null
@@ -37,6 +42,7 @@ export class NodeHost implements HostedVault {
   private readonly agent = new AgentServer()
   private stopping: Promise<void> | null = null
   private idleTimer: NodeJS.Timeout | null = null
+  private auditTimer: NodeJS.Timeout | null = null
   private resolveDone!: () => void
   /** settles once everything is saved, the node released and the socket gone */
   readonly done = new Promise<void>((r) => (this.resolveDone = r))
@@ -85,8 +91,25 @@ export class NodeHost implements HostedVault {
 
   private async openUnlocked(): Promise<void> {
     const { OpenNode } = await import('../vault/node.js')
-    this.openNode = await OpenNode.open(this.o.nodePath, { masterKey: this.master }, { write: true, lockTimeoutMs: 2000, warn: this.o.log })
-    this.nodeId = this.openNode.identity().id
+    const n = (this.openNode = await OpenNode.open(this.o.nodePath, { masterKey: this.master }, { write: true, lockTimeoutMs: 2000, warn: this.o.log }))
+    this.nodeId = n.identity().id
+    const { auditLog } = await import('../vault/audit.js')
+    auditLog(n.store).onPending = (full) => {
+      if (full) return this.saveAudit(n)
+      this.auditTimer ??= setTimeout(() => this.saveAudit(n), AUDIT_SAVE_MS)
+    }
+  }
+
+  /** Save the unlocked node's waiting audit records (a failure is retried by the next save or at stop). */
+  private saveAudit(n: OpenNode): void {
+    if (this.auditTimer) clearTimeout(this.auditTimer)
+    this.auditTimer = null
+    if (this.openNode !== n) return
+    try {
+      n.save()
+    } catch (err) {
+      this.o.log(`cannot save the audit records of reads (kept in memory and retried): ${(err as Error).message}`)
+    }
   }
 
   private async openMounted(mountpoint: string, mo: { guard?: boolean; audit?: boolean } = this.o): Promise<void> {
@@ -249,6 +272,7 @@ export class NodeHost implements HostedVault {
 
   private async release(): Promise<void> {
     if (this.idleTimer) clearInterval(this.idleTimer)
+    if (this.auditTimer) clearTimeout(this.auditTimer)
     const m = this.mounted
     this.mounted = null
     if (m) await m.close()

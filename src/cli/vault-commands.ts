@@ -69,15 +69,16 @@ export async function secretPut(ctx: Context, argv: { ref: string; new?: boolean
   }
   return EXIT.OK
 }
-export async function secretGet(ctx: Context, argv: { ref: string; rev?: string; clip?: boolean; clipSeconds?: number }) {
+export async function secretGet(ctx: Context, argv: { ref: string; rev?: string; clip?: boolean; clipSeconds?: number; auditAs?: 'get' | 'otp' }) {
   if (argv.clip) return (await import('./everyday-commands.js')).secretGetClip(ctx, argv)
   const { repo, name } = parseSecretRef(String(argv.ref))
   const { recordCliRead, canRecord } = await import('./access-commands.js')
-  // Writing: the read is recorded in the node's audit log (docs/SECURITY.md "Read audit").
+  // The read is recorded in the node's audit log (docs/SECURITY.md "Read audit"): on the node
+  // file this writes; in an agent the record waits for the agent's next save.
   const record = canRecord(ctx)
-  const data = await ctx.withVault(record, async (v) => {
+  const data = await ctx.withVault(record && !ctx.hosted, async (v) => {
     const value = v.secretGet(repo, name, argv.rev === undefined ? undefined : String(argv.rev))
-    if (record) await recordCliRead(ctx, v, 'get', [argv.rev === undefined ? `${repo}/${name}` : `${repo}/${name}@${String(argv.rev)}`])
+    if (record) await recordCliRead(ctx, v, argv.auditAs === 'otp' ? 'otp' : 'get', [argv.rev === undefined ? `${repo}/${name}` : `${repo}/${name}@${String(argv.rev)}`])
     return value
   })
   await new Promise<void>((resolve, reject) => ctx.io.stdout.write(data, (err) => (err ? reject(err) : resolve())))
@@ -108,7 +109,7 @@ export async function secretDump(ctx: Context, argv: { repos: string[] }) {
   const repos = (argv.repos as unknown[]).map((r) => checkName('repository', String(r)))
   const { recordCliRead, canRecord } = await import('./access-commands.js')
   const record = canRecord(ctx)
-  const out = await ctx.withVault(record, async (v) => {
+  const out = await ctx.withVault(record && !ctx.hosted, async (v) => {
     const all = repos.map((repo) => {
       if (!v.hasRepo(repo)) throw new PolykeyError('NOT_FOUND', `no repository '${repo}'`, { repo })
       return { repo, secrets: v.secretNames(repo).map((name) => ({ name, value: v.secretGet(repo, name).toString('base64') })) }

@@ -7,6 +7,7 @@ import { SeenRecord } from '../archive/seen.js'
 import { ArchiveStore } from './archive-store.js'
 import { Vault, META } from './vault.js'
 import { nodeAuthor } from './author.js'
+import { auditLog } from './audit.js'
 import { type KdfParams, signingKeyPair, type SigningKeyPair, wipe, secureBuffer } from '../crypto/index.js'
 import { corrupt } from '../errors.js'
 
@@ -77,8 +78,9 @@ export class OpenNode {
     return identityOf(this.file)
   }
 
-  /** Append what the command changed (one segment). */
+  /** Append what the command changed, and audit records waiting in memory (one segment). */
   save(): void {
+    auditLog(this.store).flush()
     if (this.store.dirty) this.store.flush()
   }
 

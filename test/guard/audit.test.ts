@@ -4,7 +4,7 @@ import test from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import { NO_FUSE, mountedNode } from '../fuse/mount-helpers.js'
-import { run } from '../helpers.js'
+import { newNode, run, unlocked } from '../helpers.js'
 
 interface Rec {
   seq: number
@@ -51,4 +51,44 @@ test('audit: opens through the mount and CLI reads are recorded, and kept in the
   assert.ok(after.records.some((r) => r.via === 'env' && r.secret === 'app/token'))
   const text = (await s.pk(['audit', 'app/token'])).out
   assert.match(text, /allowed +mount app\/token +pid \d+ .*cat/)
+})
+
+test('audit: reads through an unlock agent (get, env, otp) are recorded without a save per read, and kept at lock', async (t) => {
+  const { node } = await newNode(t)
+  const ok = async (args: string[], input?: string) => {
+    const r = await run(args, { node, input })
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`)
+    return r.out
+  }
+  await ok(['repo', 'create', 'app'])
+  await ok(['secret', 'put', 'app/token'], 'tok\n')
+  await ok(['secret', 'put', 'app/totp'], 'otpauth://totp/x?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n')
+  await unlocked(t, node)
+  const size = fs.statSync(node).size
+  for (let i = 0; i < 5; i++) assert.equal(await ok(['secret', 'get', 'app/token']), 'tok\n')
+  assert.match(await ok(['otp', 'app/totp']), /^\d{6}\n$/)
+  await ok(['env', 'app', '--', 'true'])
+  // Reads are batched in the agent's memory (saved 10 s after the first, or at lock): the node
+  // file did not grow by a segment per read...
+  assert.equal(fs.statSync(node).size, size, 'no save per read')
+  // ...and the agent's audit sees them at once.
+  const live = JSON.parse(await ok(['audit', '--json'])) as { records: Rec[]; chain: { ok: boolean } }
+  assert.equal(live.chain.ok, true)
+  assert.equal(live.records.filter((r) => r.via === 'get' && r.secret === 'app/token').length, 5)
+  const otp = live.records.filter((r) => r.via === 'otp')
+  assert.deepEqual(
+    otp.map((r) => r.secret),
+    ['app/totp'],
+  )
+  assert.ok(otp[0].cmdline.includes('otp'), `the asking process is named: ${JSON.stringify(otp[0].cmdline)}`)
+  assert.ok(live.records.some((r) => r.via === 'env' && r.secret === 'app/token'))
+
+  // lock saves them: the node file, read without an agent, has every record.
+  assert.match(await ok(['lock']), /^locked /)
+  const after = JSON.parse(await ok(['audit', '--json'])) as { records: Rec[]; chain: { ok: boolean } }
+  assert.equal(after.chain.ok, true)
+  assert.deepEqual(
+    after.records.map((r) => `${r.via} ${r.secret}`),
+    live.records.map((r) => `${r.via} ${r.secret}`),
+  )
 })
