@@ -604,8 +604,8 @@ export function chunkCount(size: number): number {
 export function storedSize(size: number): number {
   return size + chunkCount(size) * CHUNK_OVERHEAD
 }
-export function chunkAd(fileId: Buffer, blobId: Buffer, index: number, final: boolean): Buffer {
-  const b = Buffer.alloc(8 + 16 + 16 + 5)
+export function chunkAd(fileId: Buffer, blobId: Buffer, index: number, final: boolean, into?: Buffer): Buffer {
+  const b = into ?? Buffer.alloc(8 + 16 + 16 + 5)
   AD_CHUNK.copy(b, 0)
   fileId.copy(b, 8)
   blobId.copy(b, 24)
@@ -628,6 +628,8 @@ export function encryptMember(key: Buffer, fileId: Buffer, blobId: Buffer, data:
   return out
 }
 /** Decrypt chunks [first, first+stored.length…) of a member; throws CORRUPT on any bad chunk. */
+/** The associated data of the chunk being decrypted (not secret; reused: decryption is synchronous). */
+const AD_SCRATCH = Buffer.alloc(8 + 16 + 16 + 5)
 export function decryptChunks(key: Buffer, fileId: Buffer, e: Entry, firstChunk: number, stored: Buffer, out: Buffer, outOffset: number): void {
   const n = chunkCount(e.size)
   let r = 0
@@ -638,7 +640,7 @@ export function decryptChunks(key: Buffer, fileId: Buffer, e: Entry, firstChunk:
     if (r + len > stored.length) throw corrupt('member chunk truncated', { region: 'segment', path: e.path })
     const nonce = stored.subarray(r, r + NONCE_BYTES)
     const sealed = stored.subarray(r + NONCE_BYTES, r + len)
-    const ok = open(key, nonce, sealed, chunkAd(fileId, e.blobId!, i, i === n - 1), out.subarray(w, w + Math.max(0, plainLen)))
+    const ok = open(key, nonce, sealed, chunkAd(fileId, e.blobId!, i, i === n - 1, AD_SCRATCH), out.subarray(w, w + Math.max(0, plainLen)))
     if (!ok) throw corrupt(`member '${e.path}' failed authentication (chunk ${i})`, { region: 'segment', path: e.path, chunk: i })
     r += len
     w += Math.max(0, plainLen)
