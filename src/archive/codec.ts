@@ -114,6 +114,8 @@ export const SLOT_RECORD_MAGIC = Buffer.from('PKSLOTR\0', 'latin1')
 export const SLOT_RECORD_HEADER = 8 + 16 + 2
 /** The largest slot record written or read (a reader refuses a pointer to more before reading it). */
 export const SLOT_RECORD_MAX = 64 * 1024
+/** At most this many slots in a record: an open tries each gpg slot with a gpg process, so a crafted record cannot make it start thousands. */
+export const SLOT_RECORD_MAX_SLOTS = 128
 const PASS_SLOT_BODY = 1 + 4 + 8 + 16 + 24 + 48
 /** Room for slots in an area: after magic, generation and count, before the checksum. */
 export const SLOT_ROOM = SLOT_AREA_SIZE - 16 - 18
@@ -322,6 +324,13 @@ export function encodeSlotRecord(fileId: Buffer, slots: Slot[]): Buffer {
     return encodeSlotBody(s)
   })
   const length = SLOT_RECORD_HEADER + bodies.reduce((n, x) => n + 3 + x.length, 0)
+  if (slots.length > SLOT_RECORD_MAX_SLOTS)
+    throw new PolykeyError(
+      'REFUSED',
+      `no room for these key slots: a slot record holds at most ${SLOT_RECORD_MAX_SLOTS} slots`,
+      { region: 'slots' },
+      { hint: 'remove a slot first (polykey slot rm)' },
+    )
   if (length > SLOT_RECORD_MAX)
     throw new PolykeyError(
       'REFUSED',
@@ -353,7 +362,10 @@ export function decodeSlotRecord(b: Buffer, fileId: Buffer): Slot[] {
   if (b.length < SLOT_RECORD_HEADER || !b.subarray(0, 8).equals(SLOT_RECORD_MAGIC)) throw corrupt('key slot record is corrupt (no record magic)', { region: 'slots' })
   if (!b.subarray(8, 24).equals(fileId)) throw corrupt("key slot record belongs to another node (its file id is not this node's)", { region: 'slots' })
   const slots: Slot[] = []
-  const tlvs = slotTlvs(b, SLOT_RECORD_HEADER, b.length, b.readUInt16LE(24))
+  const count = b.readUInt16LE(24)
+  if (count > SLOT_RECORD_MAX_SLOTS)
+    throw corrupt(`key slot record claims ${count} slots, more than the ${SLOT_RECORD_MAX_SLOTS} polykey writes: a damaged or crafted file`, { region: 'slots' })
+  const tlvs = slotTlvs(b, SLOT_RECORD_HEADER, b.length, count)
   let r = tlvs.next()
   for (; !r.done; r = tlvs.next()) {
     const { type, body } = r.value
