@@ -92,7 +92,30 @@ export type Slot = PassphraseSlot | GpgSlot | KeyFileSlot
 export interface SlotArea {
   generation: number
   slots: Slot[]
+  /** the area's slot-record pointer (type 4): where the slots that do not fit the area are */
+  record?: SlotRecordPointer | null
 }
+/**
+ * A slot area's pointer to its slot record (docs/FORMAT.md §Slot records): the record's offset
+ * and length in the body, and BLAKE2b-32 of its bytes.
+ */
+export interface SlotRecordPointer {
+  offset: number
+  length: number
+  hash: Buffer
+}
+/** Slot type 4: not a key, the pointer to the area's slot record. */
+export const SLOT_RECORD_TYPE = 4
+export const SLOT_RECORD_POINTER_BODY = 8 + 4 + 32
+/** What a pointer costs in an area: type, length, body. */
+export const SLOT_RECORD_POINTER_SIZE = 3 + SLOT_RECORD_POINTER_BODY
+export const SLOT_RECORD_MAGIC = Buffer.from('PKSLOTR\0', 'latin1')
+/** A record's header: magic, file id, slot count. */
+export const SLOT_RECORD_HEADER = 8 + 16 + 2
+/** The largest slot record written or read (a reader refuses a pointer to more before reading it). */
+export const SLOT_RECORD_MAX = 64 * 1024
+/** At most this many slots in a record: an open tries each gpg slot with a gpg process, so a crafted record cannot make it start thousands. */
+export const SLOT_RECORD_MAX_SLOTS = 128
 const PASS_SLOT_BODY = 1 + 4 + 8 + 16 + 24 + 48
 /** Room for slots in an area: after magic, generation and count, before the checksum. */
 export const SLOT_ROOM = SLOT_AREA_SIZE - 16 - 18
@@ -192,23 +215,23 @@ export function encodeSlotArea(a: SlotArea): Buffer {
   const b = Buffer.alloc(SLOT_AREA_SIZE)
   SLOTS_MAGIC.copy(b, 0)
   putU64(b, 8, a.generation)
-  b.writeUInt16LE(a.slots.length, 16)
+  b.writeUInt16LE(a.slots.length + (a.record ? 1 : 0), 16)
+  const need = a.slots.reduce((n, x) => n + slotSize(x), 0) + (a.record ? SLOT_RECORD_POINTER_SIZE : 0)
+  if (need > SLOT_ROOM) throw new PolykeyError('REFUSED', `no room for these key slots: the slot area holds ${SLOT_ROOM} bytes of slots, these need ${need}`, { region: 'slots' })
   let off = 18
   for (const s of a.slots) {
     const body = encodeSlotBody(s)
-    if (off + 3 + body.length > SLOT_AREA_SIZE - 16)
-      throw new PolykeyError(
-        'REFUSED',
-        `no room for this key slot: the slot area holds ${SLOT_ROOM} bytes of slots, these need ${a.slots.reduce((n, x) => n + slotSize(x), 0)}`,
-        { region: 'slots' },
-        {
-          hint: 'a gpg slot for an ECC (cv25519) encryption subkey takes about 230 bytes, an RSA one more; remove a slot, or add an ECC subkey (gpg --quick-add-key FPR cv25519 encr)',
-        },
-      )
     b.writeUInt8(SlotType[s.type], off)
     b.writeUInt16LE(body.length, off + 1)
     body.copy(b, off + 3)
     off += 3 + body.length
+  }
+  if (a.record) {
+    b.writeUInt8(SLOT_RECORD_TYPE, off)
+    b.writeUInt16LE(SLOT_RECORD_POINTER_BODY, off + 1)
+    putU64(b, off + 3, a.record.offset)
+    b.writeUInt32LE(a.record.length, off + 11)
+    a.record.hash.copy(b, off + 15)
   }
   hash(b.subarray(0, SLOT_AREA_SIZE - 16), 16).copy(b, SLOT_AREA_SIZE - 16)
   return b
@@ -256,6 +279,19 @@ function decodeSlotBody(type: number, body: Buffer): Slot | null {
   return null // unknown slot types are skipped: a newer writer may add kinds an older reader cannot use
 }
 
+/** The type-length-value slots of an area or a record, from `off` to `end` (exclusive). */
+function* slotTlvs(b: Buffer, off: number, end: number, count: number): Generator<{ type: number; body: Buffer; at: number }, number> {
+  for (let i = 0; i < count; i++) {
+    if (off + 3 > end) throw corrupt('key slot area overflows', { region: 'slots' })
+    const type = b.readUInt8(off)
+    const len = b.readUInt16LE(off + 1)
+    if (off + 3 + len > end) throw corrupt('key slot overflows its area', { region: 'slots' })
+    yield { type, body: b.subarray(off + 3, off + 3 + len), at: off }
+    off += 3 + len
+  }
+  return off
+}
+
 /** null for an empty (all-zero) area; throws CORRUPT for a damaged one. */
 export function decodeSlotArea(b: Buffer): SlotArea | null {
   if (b.length !== SLOT_AREA_SIZE) throw corrupt('key slot area truncated', { region: 'slots' })
@@ -263,20 +299,91 @@ export function decodeSlotArea(b: Buffer): SlotArea | null {
   if (!b.subarray(0, 8).equals(SLOTS_MAGIC) || !equal(hash(b.subarray(0, SLOT_AREA_SIZE - 16), 16), b.subarray(SLOT_AREA_SIZE - 16)))
     throw corrupt('key slot area is corrupt', { region: 'slots' })
   const generation = u64(b, 8)
-  const count = b.readUInt16LE(16)
   const slots: Slot[] = []
-  let off = 18
-  for (let i = 0; i < count; i++) {
-    if (off + 3 > SLOT_AREA_SIZE - 16) throw corrupt('key slot area overflows', { region: 'slots' })
-    const type = b.readUInt8(off)
-    const len = b.readUInt16LE(off + 1)
-    off += 3
-    if (off + len > SLOT_AREA_SIZE - 16) throw corrupt('key slot overflows its area', { region: 'slots' })
-    const s = decodeSlotBody(type, b.subarray(off, off + len))
+  let record: SlotRecordPointer | null = null
+  for (const { type, body } of slotTlvs(b, 18, SLOT_AREA_SIZE - 16, b.readUInt16LE(16))) {
+    if (type === SLOT_RECORD_TYPE) {
+      if (record || body.length !== SLOT_RECORD_POINTER_BODY) throw corrupt('key slot area has a malformed slot-record pointer', { region: 'slots' })
+      record = { offset: u64(body, 0), length: body.readUInt32LE(8), hash: Buffer.from(body.subarray(12, 44)) }
+      continue
+    }
+    const s = decodeSlotBody(type, body)
     if (s) slots.push(s)
-    off += len
   }
-  return { generation, slots }
+  return record ? { generation, slots, record } : { generation, slots }
+}
+
+/**
+ * A slot record: magic, the node's file id, slot count u16, then slots as in an area, nothing
+ * after them. Never holds a passphrase slot (they stay in the area: the Argon2id bound per
+ * open is the area's) or a pointer.
+ */
+export function encodeSlotRecord(fileId: Buffer, slots: Slot[]): Buffer {
+  const bodies = slots.map((s) => {
+    if (s.type === 'passphrase') throw new PolykeyError('INTERNAL', 'a passphrase slot belongs in the slot area, not in a slot record')
+    return encodeSlotBody(s)
+  })
+  const length = SLOT_RECORD_HEADER + bodies.reduce((n, x) => n + 3 + x.length, 0)
+  if (slots.length > SLOT_RECORD_MAX_SLOTS)
+    throw new PolykeyError(
+      'REFUSED',
+      `no room for these key slots: a slot record holds at most ${SLOT_RECORD_MAX_SLOTS} slots`,
+      { region: 'slots' },
+      { hint: 'remove a slot first (polykey slot rm)' },
+    )
+  if (length > SLOT_RECORD_MAX)
+    throw new PolykeyError(
+      'REFUSED',
+      `no room for these key slots: a slot record holds at most ${SLOT_RECORD_MAX} bytes, these need ${length}`,
+      { region: 'slots' },
+      { hint: 'remove a slot first (polykey slot rm)' },
+    )
+  const b = Buffer.alloc(length)
+  SLOT_RECORD_MAGIC.copy(b, 0)
+  fileId.copy(b, 8)
+  b.writeUInt16LE(slots.length, 24)
+  let off = SLOT_RECORD_HEADER
+  slots.forEach((s, i) => {
+    b.writeUInt8(SlotType[s.type], off)
+    b.writeUInt16LE(bodies[i].length, off + 1)
+    bodies[i].copy(b, off + 3)
+    off += 3 + bodies[i].length
+  })
+  return b
+}
+
+/** The pointer an area keeps to a record written at `offset`. */
+export function slotRecordPointer(offset: number, record: Buffer): SlotRecordPointer {
+  return { offset, length: record.length, hash: hash(record, 32) }
+}
+
+/** The slots of a record already matched against its pointer's hash; throws CORRUPT. */
+export function decodeSlotRecord(b: Buffer, fileId: Buffer): Slot[] {
+  if (b.length < SLOT_RECORD_HEADER || !b.subarray(0, 8).equals(SLOT_RECORD_MAGIC)) throw corrupt('key slot record is corrupt (no record magic)', { region: 'slots' })
+  if (!b.subarray(8, 24).equals(fileId)) throw corrupt("key slot record belongs to another node (its file id is not this node's)", { region: 'slots' })
+  const slots: Slot[] = []
+  const count = b.readUInt16LE(24)
+  if (count > SLOT_RECORD_MAX_SLOTS)
+    throw corrupt(`key slot record claims ${count} slots, more than the ${SLOT_RECORD_MAX_SLOTS} polykey writes: a damaged or crafted file`, { region: 'slots' })
+  const tlvs = slotTlvs(b, SLOT_RECORD_HEADER, b.length, count)
+  let r = tlvs.next()
+  for (; !r.done; r = tlvs.next()) {
+    const { type, body } = r.value
+    if (type === SlotType.passphrase || type === SLOT_RECORD_TYPE)
+      throw corrupt(`key slot record holds a ${type === SLOT_RECORD_TYPE ? 'pointer' : 'passphrase slot'}: a damaged or crafted file`, { region: 'slots' })
+    const s = decodeSlotBody(type, body)
+    if (s) slots.push(s)
+  }
+  if (r.value !== b.length) throw corrupt('key slot record has bytes after its slots', { region: 'slots' })
+  return slots
+}
+
+/** The area's bytes with its pointer moved to `offset` (compaction moves records), checksum redone; unknown slots kept as they are. */
+export function relocateSlotRecord(area: Buffer, offset: number): Buffer {
+  const b = Buffer.from(area)
+  for (const { type, at } of slotTlvs(b, 18, SLOT_AREA_SIZE - 16, b.readUInt16LE(16))) if (type === SLOT_RECORD_TYPE) putU64(b, at + 3, offset)
+  hash(b.subarray(0, SLOT_AREA_SIZE - 16), 16).copy(b, SLOT_AREA_SIZE - 16)
+  return b
 }
 
 function showBytes(n: number): string {

@@ -38,8 +38,13 @@ import {
   storedSize,
   wrapPassphraseSlot,
   type Slot,
+  SLOT_AREAS_OFFSET,
+  decodeSlotArea,
+  encodeSlotRecord,
+  relocateSlotRecord,
+  slotRecordPointer,
 } from './codec.js'
-import { type KeySource, type SlotInfo, activeSlots, describeSlot, readHead, unlockSlots, writeSlots, makePassphraseSlot } from './slots.js'
+import { type KeySource, type SlotInfo, activeArea, describeSlot, slotSource, unlockSlots, writeSlots, makePassphraseSlot, planSlots } from './slots.js'
 import { KEY_BYTES, NONCE_BYTES, SALT_BYTES, type KdfParams, deriveFromPassphrase, open as aeadOpen, randomBytes, seal, secureBuffer, subkey, wipe } from '../crypto/index.js'
 import { PolykeyError, corrupt, fromFsError, notFound } from '../errors.js'
 import { LazyIndex } from './lazy-index.js'
@@ -154,7 +159,7 @@ export class NodeFile {
       const head = readAt(fd, 0, Math.min(size, BODY_OFFSET))
       const header = decodeHeader(head)
       if (size < BODY_OFFSET) throw corrupt(`${p} is truncated inside its key slots`, { region: 'slots' })
-      const unlocked = 'masterKey' in key ? null : unlockSlots(head, key)
+      const unlocked = 'masterKey' in key ? null : unlockSlots(slotSource(fd), key)
       const master = unlocked ? unlocked.master : copySecure((key as { masterKey: Buffer }).masterKey)
       const nf = new NodeFile(p, fd, Buffer.from(head.subarray(0, HEADER_SIZE)), header.fileId, master, !!opts.writable)
       if (unlocked) nf.unlockedSlot = describeSlot(unlocked.slot).id
@@ -446,7 +451,8 @@ export class NodeFile {
     )
   }
 
-  private appendSegment(changes: Change[], kindWanted: 'auto' | 'full'): void {
+  /** `extra`: bytes no member owns, right after the segment header (a slot record); returns their offset. */
+  private appendSegment(changes: Change[], kindWanted: 'auto' | 'full', extra?: Buffer): number {
     if (this.size > BODY_OFFSET) this.assertStillAtPath() // (a file being created is ours)
     if (this.garbageFrom >= 0) {
       fs.ftruncateSync(this.fd, this.garbageFrom)
@@ -458,6 +464,11 @@ export class NodeFile {
     const now = Date.now()
     const parts: Buffer[] = [Buffer.alloc(0)] // segment header, filled in below
     let w = segStart + SEGMENT_HEADER_SIZE
+    const extraOffset = w
+    if (extra) {
+      parts.push(extra)
+      w += extra.length
+    }
     const ops: IndexOp[] = []
     // This batch's changes, on top of this.index (which is left alone until the segment is on
     // disk, so a failed save changes nothing in memory). Copying the index here would make every
@@ -551,6 +562,7 @@ export class NodeFile {
     this.trailer = trailer
     this.trailerOffset = trailerOffset
     if (kind === 'full') this.lastFullIndexLength = indexBlock.length
+    return extraOffset
   }
 
   /** The link a save appended now carries: kept from the last save this process wrote, else read. */
@@ -604,10 +616,31 @@ export class NodeFile {
       // by the node's name, so the lock stays one lock on the file the name means.
       tryLockFile(fd)
       const head = readAt(this.fd, 0, BODY_OFFSET)
-      writeFull(fd, head, 0)
       const seq = this.trailer.seq + 1
       const segStart = BODY_OFFSET
       let w = segStart + SEGMENT_HEADER_SIZE
+      // A slot record moves with the body: it goes first in the new segment, and the head gets
+      // the area in force with its pointer moved there, and an empty other area (what a finished
+      // slot rewrite leaves). A head with no pointer is copied as it is.
+      const src = slotSource(this.fd)
+      const areas = [0, 1].map((i) => {
+        try {
+          return decodeSlotArea(head.subarray(SLOT_AREAS_OFFSET + i * SLOT_AREA_SIZE, SLOT_AREAS_OFFSET + (i + 1) * SLOT_AREA_SIZE))
+        } catch {
+          return null
+        }
+      })
+      if (areas.some((a) => a?.record)) {
+        const inForce = activeArea(src)
+        const i = areas.findIndex((a) => a?.generation === inForce.generation)
+        let area = head.subarray(SLOT_AREAS_OFFSET + i * SLOT_AREA_SIZE, SLOT_AREAS_OFFSET + (i + 1) * SLOT_AREA_SIZE)
+        if (inForce.record && !inForce.recordError) {
+          writeFull(fd, src.read(inForce.record.offset, inForce.record.length), w)
+          area = relocateSlotRecord(area, w)
+          w += inForce.record.length
+        }
+        writeFull(fd, Buffer.concat([head.subarray(0, SLOT_AREAS_OFFSET), area, Buffer.alloc(SLOT_AREA_SIZE)]), 0)
+      } else writeFull(fd, head, 0)
       const next = new Map<string, Entry>()
       const pending: Buffer[] = []
       let pendingBytes = 0
@@ -673,8 +706,8 @@ export class NodeFile {
   }
 
   // ---------------------------------------------------------------------------------- key slots
-  /** The key slots in force (docs/FORMAT.md §Key slots). Needs no key. */
-  static peekSlots(p: string): SlotInfo[] {
+  /** The key slots in force (docs/FORMAT.md §Key slots). Needs no key. `warn` hears of a damaged slot record. */
+  static peekSlots(p: string, warn?: (msg: string) => void): SlotInfo[] {
     let fd: number
     try {
       fd = fs.openSync(p, 'r')
@@ -682,26 +715,67 @@ export class NodeFile {
       throw fromFsError(err, `cannot open node ${p}`)
     }
     try {
-      const head = readHead(fd)
-      decodeHeader(head)
-      return activeSlots(head).map(describeSlot)
+      const src = slotSource(fd)
+      decodeHeader(src.head)
+      const area = activeArea(src)
+      if (area.recordError) warn?.(`${area.recordError}: the key slots it held are missing from this list`)
+      return area.slots.map(describeSlot)
     } finally {
       fs.closeSync(fd)
     }
   }
 
+  /** The slots in force, to be rewritten: the file re-read first (callers hold the lock; another writer may have saved or compacted since we opened it). */
   private slotsInForce(): Slot[] {
-    return activeSlots(readHead(this.fd))
+    this.refresh(this.warn)
+    const area = activeArea(slotSource(this.fd))
+    // Rewriting the set from a list that lacks the record's slots would drop them for good.
+    if (area.recordError)
+      throw new PolykeyError(
+        'CORRUPT',
+        `${area.recordError}; not changing the key slots`,
+        { region: 'slots' },
+        { hint: 'polykey verify says more; a backup of the node file may still have the record' },
+      )
+    return area.slots
   }
   slots(): SlotInfo[] {
-    return this.slotsInForce().map(describeSlot)
+    return activeArea(slotSource(this.fd)).slots.map(describeSlot)
+  }
+  /** What `polykey verify` adds for the key slots: the slot record in force matches its pointer. */
+  verifySlots(): void {
+    const area = activeArea(slotSource(this.fd))
+    if (area.recordError) throw corrupt(area.recordError, { region: 'slots' })
+  }
+
+  /**
+   * Make `slots` the slot set. Those that do not fit the area go into a slot record, which is
+   * appended as a save of its own (no member changes; synced) before the area that points to it
+   * is written: a crash before the area is written leaves the old set and a harmless save. An
+   * unchanged record (a passphrase change beside RSA gpg slots) is pointed to again, not
+   * rewritten. Callers hold the lock.
+   */
+  private setSlots(slots: Slot[]): void {
+    const { inline, overflow } = planSlots(slots)
+    let record = null
+    if (overflow.length) {
+      const bytes = encodeSlotRecord(this.fileId, overflow)
+      const cur = activeArea(slotSource(this.fd))
+      const want = slotRecordPointer(0, bytes)
+      if (cur.record && !cur.recordError && cur.record.length === want.length && cur.record.hash.equals(want.hash)) record = cur.record
+      else {
+        record = slotRecordPointer(this.appendSegment([], 'auto', bytes), bytes)
+        this.seen?.saved(this.fileId, this.trailer.seq)
+      }
+    }
+    writeSlots(this.fd, inline, record)
   }
 
   /** Add a slot made for this node (slots.ts makes them from the master key). Callers hold the lock. */
   addSlot(make: (headerBytes: Buffer, master: Buffer) => Slot): SlotInfo {
     if (!this.writable) throw new PolykeyError('INTERNAL', 'node file opened read-only')
     const slot = make(this.headerBytes, this.master)
-    writeSlots(this.fd, [...this.slotsInForce(), slot])
+    this.setSlots([...this.slotsInForce(), slot])
     return describeSlot(slot)
   }
 
@@ -718,10 +792,7 @@ export class NodeFile {
         { id },
         { hint: 'add another slot first (polykey slot add)' },
       )
-    writeSlots(
-      this.fd,
-      slots.filter((s) => !hit.includes(s)),
-    )
+    this.setSlots(slots.filter((s) => !hit.includes(s)))
     return describeSlot(hit[0])
   }
 
@@ -743,13 +814,13 @@ export class NodeFile {
         { hint: pass.length ? 'give the current passphrase (--passphrase-file)' : 'add one with polykey slot add passphrase' },
       )
     slots[i] = makePassphraseSlot(this.headerBytes, this.master, newPassphrase, kdf)
-    writeSlots(this.fd, slots)
+    this.setSlots(slots)
     this.unlockedSlot = describeSlot(slots[i]).id
   }
 
   /** The Argon2id parameters of the passphrase slot in force (kept when only the passphrase changes). */
   currentKdf(): KdfParams {
-    const s = this.slotsInForce().find((x) => x.type === 'passphrase')
+    const s = activeArea(slotSource(this.fd)).slots.find((x) => x.type === 'passphrase')
     return s?.type === 'passphrase' ? s.params : { opslimit: 3, memlimit: 256 * 1024 * 1024 }
   }
 

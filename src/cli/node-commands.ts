@@ -60,6 +60,7 @@ export async function verify(ctx: Context): Promise<number> {
   const n = await ctx.withVault(false, (_v, node) => {
     const file = node ? node.file : ctx.hosted!.savedFile()
     file.verifyHistory() // every save's link back to the first, beyond what opening reads
+    file.verifySlots() // the slot record in force (RSA gpg slots) matches its pointer
     let count = 0
     for (const e of file.entries()) {
       if (e.type === 'file') file.readEntry(e).fill(0)

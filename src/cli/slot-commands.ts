@@ -18,7 +18,7 @@ function what(s: SlotInfo): string {
 export async function slotList(ctx: Context): Promise<number> {
   const { NodeFile } = await import('../archive/nodefile.js')
   // The slot areas are in the clear (docs/FORMAT.md): listing them needs no key.
-  const slots = NodeFile.peekSlots(ctx.nodePath)
+  const slots = NodeFile.peekSlots(ctx.nodePath, (m) => ctx.warn(m))
   if (ctx.args.json) ctx.json(slots.map((s) => ({ ...s, added: iso(s.added) })))
   else for (const s of slots) ctx.out(`${s.id}  ${s.kind.padEnd(10)}  ${what(s)}${s.added === null ? '' : `  added ${iso(s.added)}`}`)
   return EXIT.OK

@@ -56,8 +56,16 @@ function missing(bin: string): PolykeyError {
   )
 }
 
-/** Status keywords of a run (`[GNUPG:] KEYWORD args…`) and gpg's own last message line. */
-export function parseStatus(stderr: string): { status: string[][]; said: string } {
+/**
+ * A line of gpg's that complains. Tested with key ids, fingerprints and quoted user ids taken
+ * out: gpg's informative "encrypted with ECDH key, ID 0BADC93EE6C9479D" must not read as a
+ * complaint because a random key id spells BAD (it once did, and became the whole message).
+ */
+const COMPLAINT = /\b(fail(s|ed|ure)?|error|cancel(s|l?ed)?|no secret key|bad|skipped|invalid|agent|timeout|not found|no such|denied|unusable|expired|revoked)\b/i
+const plainWords = (line: string) => line.replace(/"[^"]*"/g, '').replace(/\b(0x)?[0-9A-F]{8,}\b/gi, '')
+
+/** Status keywords of a run (`[GNUPG:] KEYWORD args…`) and gpg's own complaint line. */
+export function parseStatus(stderr: string): { status: string[][]; said: string; human: string[] } {
   const status: string[][] = []
   const human: string[] = []
   for (const line of stderr.split('\n')) {
@@ -66,14 +74,29 @@ export function parseStatus(stderr: string): { status: string[][]; said: string 
   }
   // The first complaint is the cause ("public key decryption failed: Operation cancelled"); the
   // last is often its consequence ("decryption failed: No secret key").
-  const said = human.find((l) => /fail|error|cancel|no secret|bad|skipped|invalid|agent/i.test(l)) ?? human[human.length - 1] ?? ''
-  return { status, said }
+  const said = human.find((l) => COMPLAINT.test(plainWords(l))) ?? ''
+  return { status, said, human }
 }
 
-/** Why a decryption failed, from the status lines (gpg-error codes: source << 24 | code). */
+const REASON_TEXT: Record<string, string> = {
+  CANCELLED: 'the pinentry was cancelled',
+  BAD_PASSPHRASE: 'bad passphrase for the gpg key',
+  NO_PINENTRY: "no pinentry to ask for the gpg key's passphrase",
+  NO_AGENT: 'gpg-agent cannot be reached',
+  FAILED: 'decryption failed',
+}
+
+/**
+ * Why a decryption failed. The reason comes from the status lines (machine-readable, the same in
+ * every locale and whatever else gpg prints; gpg-error codes: source << 24 | code), so the
+ * message says the same thing every time; gpg's own complaint follows in parentheses.
+ */
 export function decryptFailure(stderr: string, what: string): PolykeyError {
-  const { status, said } = parseStatus(stderr)
+  const { status, said, human } = parseStatus(stderr)
   const has = (k: string) => status.find((s) => s[0] === k)
+  const keyIds = [...new Set(status.filter((s) => s[0] === 'NO_SECKEY' && s[1]).map((s) => s[1]))]
+  // gpg names an agent it cannot reach in words only (no status line says so).
+  const agent = human.find((l) => /\bagent\b/i.test(plainWords(l)) && /\b(fail\w*|error|can't|cannot|no|not|timeout|problem)\b/i.test(plainWords(l)))
   let reason = 'FAILED'
   const err = status.find((s) => (s[0] === 'ERROR' || s[0] === 'FAILURE') && /^\d+$/.test(s[2] ?? ''))
   const code = err ? Number(err[2]) & 0xffff : 0
@@ -81,14 +104,16 @@ export function decryptFailure(stderr: string, what: string): PolykeyError {
     reason = 'CANCELLED' // GPG_ERR_CANCELED, GPG_ERR_FULLY_CANCELED
   else if (code === 11) reason = 'BAD_PASSPHRASE'
   else if (code === 85) reason = 'NO_PINENTRY'
+  else if (agent)
+    reason = 'NO_AGENT' // (gpg then reports the key as missing too: the agent is the cause)
   else if (has('NO_SECKEY')) reason = 'NO_SECKEY'
-  else if (/agent/i.test(said)) reason = 'NO_AGENT'
-  const text =
-    said ||
-    { CANCELLED: 'cancelled', BAD_PASSPHRASE: 'bad passphrase', NO_PINENTRY: 'no pinentry', NO_SECKEY: 'no secret key', NO_AGENT: 'no gpg-agent', FAILED: 'decryption failed' }[
-      reason
-    ]
-  return new PolykeyError('WRONG_KEY', `gpg could not decrypt ${what}: ${text}`, { gpg: reason, keyIds: status.filter((s) => s[0] === 'NO_SECKEY').map((s) => s[1]) })
+  const gpgSaid = reason === 'NO_AGENT' ? agent! : said
+  let text: string
+  if (reason === 'NO_SECKEY') text = `no secret key for ${keyIds.join(', ') || 'it'} in this gpg keyring`
+  else if (reason === 'FAILED') text = gpgSaid || REASON_TEXT.FAILED
+  else text = REASON_TEXT[reason]
+  if (gpgSaid && text !== gpgSaid) text += ` (gpg: ${gpgSaid})`
+  return new PolykeyError('WRONG_KEY', `gpg could not decrypt ${what}: ${text}`, { gpg: reason, keyIds })
 }
 
 function runSync(args: string[], input: Buffer | undefined, env: NodeJS.ProcessEnv): SpawnSyncReturns<Buffer> {

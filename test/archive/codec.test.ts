@@ -19,17 +19,20 @@ import {
   decodeIndex,
   decodeSegmentHeader,
   decodeSlotArea,
+  decodeSlotRecord,
   decodeTrailer,
   decryptChunks,
   encodeHeader,
   encodeIndex,
   encodeSegmentHeader,
   encodeSlotArea,
+  encodeSlotRecord,
   encodeTrailer,
   encryptMember,
   storedSize,
   type Entry,
   type IndexOp,
+  type Slot,
   type SlotArea,
   type Trailer,
 } from '../../src/archive/codec.js'
@@ -186,6 +189,66 @@ test('slot area: hostile contents behind a valid checksum are CORRUPT, never a c
     }),
     RUNS,
   )
+})
+
+const recordSlot: fc.Arbitrary<Slot> = fc.oneof(
+  fc
+    .record({
+      type: fc.constant('gpg' as const),
+      fingerprint: fc.oneof(bytes(20), bytes(32)),
+      added: u64,
+      check: bytes(16),
+      message: fc.uint8Array({ maxLength: 700 }).map((a) => Buffer.from(a)),
+    })
+    .map((r) => ({ ...r })),
+  fc.record({ type: fc.constant('keyfile' as const), added: u64, label: fc.stringMatching(/^[a-z.]{0,32}$/), nonce: bytes(24), wrapped: bytes(48) }).map((r) => ({ ...r })),
+)
+
+test('slot area with a slot-record pointer: round-trips; a second pointer or a malformed one is CORRUPT', () => {
+  fc.assert(
+    fc.property(slotArea, u64, fc.integer({ min: 0, max: 0xffffffff }), bytes(32), (a, offset, length, h) => {
+      const withRecord = { ...a, slots: a.slots.slice(0, 3), record: { offset, length, hash: h } }
+      const b = encodeSlotArea(withRecord)
+      assert.deepEqual(decodeSlotArea(b), withRecord)
+      for (const p of prefixes(b)) mustBeCorrupt(() => decodeSlotArea(p))
+    }),
+    RUNS,
+  )
+  // Two pointers: hand-made (writers never make them).
+  const b = encodeSlotArea({ generation: 1, slots: [], record: { offset: 1120, length: 100, hash: Buffer.alloc(32, 1) } })
+  b.copy(b, 18 + 47, 18, 18 + 47)
+  b.writeUInt16LE(2, 16)
+  hash(b.subarray(0, SLOT_AREA_SIZE - 16), 16).copy(b, SLOT_AREA_SIZE - 16)
+  mustBeCorrupt(() => decodeSlotArea(b))
+})
+
+test('slot record: round-trips; truncated, extended, foreign or hostile records are CORRUPT, never a crash', () => {
+  const fileId = Buffer.alloc(16, 7)
+  fc.assert(
+    fc.property(fc.array(recordSlot, { minLength: 1, maxLength: 6 }), (slots) => {
+      const b = encodeSlotRecord(fileId, slots)
+      assert.deepEqual(decodeSlotRecord(b, fileId), slots)
+      for (const p of prefixes(b)) mustBeCorrupt(() => decodeSlotRecord(p, fileId))
+      mustBeCorrupt(() => decodeSlotRecord(Buffer.concat([b, Buffer.alloc(1)]), fileId))
+      mustBeCorrupt(() => decodeSlotRecord(b, Buffer.alloc(16, 8)))
+    }),
+    RUNS,
+  )
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 400 }), (body) => {
+      const b = Buffer.concat([Buffer.from('PKSLOTR\0', 'latin1'), fileId, Buffer.from(body)])
+      for (const s of corruptOrValue(() => decodeSlotRecord(b, fileId)) ?? []) assert.notEqual(s.type, 'passphrase', 'a record never yields a passphrase slot')
+    }),
+    RUNS,
+  )
+  const kf: Slot = { type: 'keyfile', added: 1, label: '', nonce: Buffer.alloc(24), wrapped: Buffer.alloc(48) }
+  assert.throws(
+    () => encodeSlotRecord(fileId, Array(129).fill(kf)),
+    (e: PolykeyError) => e.code === 'REFUSED' && /at most 128 slots/.test(e.message),
+  )
+  const many = encodeSlotRecord(fileId, Array(128).fill(kf))
+  many.writeUInt16LE(129, 24)
+  mustBeCorrupt(() => decodeSlotRecord(many, fileId))
 })
 
 // ------------------------------------------------------------------------------------- segments

@@ -13,6 +13,8 @@ import {
   wrapPassphraseSlot,
   wrapKeyFileSlot,
   encodeSlotBody,
+  encodeSlotRecord,
+  slotRecordPointer,
   type Entry,
 } from '../../src/archive/codec.js'
 import { gpgSlotFromMessage } from '../../src/archive/slots.js'
@@ -77,6 +79,9 @@ export function vectors(): Record<string, Buffer> {
     fileId,
     keys.trailer,
   )
+  // A slot record holding the gpg and key-file slots above, written right after the segment
+  // header of the first save after the head (offset 1120), and the area that points to it.
+  const record = encodeSlotRecord(fileId, [gpgSlot, keyFileSlot])
   const twoChunks = encryptMember(keys.data, fileId, blobId, Buffer.alloc(65537, 0x61), (i) => seqBytes(0x40 + i, 24))
   return {
     header: header,
@@ -91,6 +96,8 @@ export function vectors(): Record<string, Buffer> {
     'keyfile-slot-body': encodeSlotBody(keyFileSlot),
     'gpg-slot-body': encodeSlotBody(gpgSlot),
     'slot-area-three': encodeSlotArea({ generation: 2, slots: [slot, gpgSlot, keyFileSlot] }),
+    'slot-record': record,
+    'slot-area-record': encodeSlotArea({ generation: 3, slots: [slot], record: slotRecordPointer(1120, record) }),
     'segment-header': encodeSegmentHeader({ seq: 2, length: 1234 }),
     'index-delta': index,
     'index-ad': indexAd(fileId, 1170, 2),

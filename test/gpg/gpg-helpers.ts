@@ -1,4 +1,4 @@
-// A throwaway GnuPG home with a freshly generated key (ed25519 + cv25519: fast), its own
+// A throwaway GnuPG home with a freshly generated key (ed25519 + cv25519: fast; or RSA), its own
 // gpg-agent (killed when the test ends) and a scripted pinentry that answers with the key's
 // passphrase, or cancels when the file `cancel` exists in the home. Real gpg, real agent.
 import fs from 'node:fs'
@@ -31,7 +31,14 @@ while IFS= read -r line; do
 done
 `
 
-export function gpgHome(t: { after(fn: () => void): void }, opts: { passphrase?: string; uid?: string } = {}): GpgHome {
+/**
+ * Key kinds: `ecc` (ed25519, cv25519 encryption subkey), `rsa4096` (RSA-4096 with an RSA-4096
+ * encryption subkey: its OpenPGP message to a 32-byte key is ~610 bytes, more than a slot area),
+ * `rsa3072x2` (RSA-3072 with two RSA-3072 encryption subkeys: gpg encrypts to the newer, ~480 bytes).
+ */
+export type KeyKind = 'ecc' | 'rsa4096' | 'rsa3072x2'
+
+export function gpgHome(t: { after(fn: () => void): void }, opts: { passphrase?: string; uid?: string; key?: KeyKind } = {}): GpgHome {
   // A short path: gpg-agent's socket path must fit in sun_path.
   const home = tmpdir(t, 'pkg-')
   fs.chmodSync(home, 0o700)
@@ -50,13 +57,15 @@ export function gpgHome(t: { after(fn: () => void): void }, opts: { passphrase?:
     }
   })
   const pass = ['--pinentry-mode', 'loopback', '--passphrase', opts.passphrase ?? '']
-  gpg([...pass, '--quick-gen-key', uid, 'ed25519', 'cert,sign', '0'])
+  const key = opts.key ?? 'ecc'
+  const algo = { ecc: ['ed25519', 'cv25519'], rsa4096: ['rsa4096', 'rsa4096'], rsa3072x2: ['rsa3072', 'rsa3072', 'rsa3072'] }[key]
+  gpg([...pass, '--quick-gen-key', uid, algo[0], 'cert,sign', '0'])
   const fpr = gpg(['--with-colons', '--list-keys', uid])
     .toString()
     .split('\n')
     .find((l) => l.startsWith('fpr'))!
     .split(':')[9]
-  gpg([...pass, '--quick-add-key', fpr, 'cv25519', 'encr', '0'])
+  for (const sub of algo.slice(1)) gpg([...pass, '--quick-add-key', fpr, sub, 'encr', '0'])
   // Forget what loopback generation cached: unlocking must go through the pinentry.
   execFileSync('gpgconf', ['--reload', 'gpg-agent'], { env, stdio: 'ignore' })
   return {

@@ -44,7 +44,10 @@ test('a node with only a gpg slot opens with no prompt when gpg-agent has the ke
   const other = gpgHome(t, { uid: 'Someone Else <else@polykey.invalid>' })
   const r = await run(['secret', 'get', 'ci/token'], { node, env: { ...other.env, ...NO_PASS } })
   assert.equal(r.code, 3)
-  assert.match(r.stderr, new RegExp(`^polykey: error: gpg could not decrypt the gpg key slot \\([0-9A-F]{40}\\) of ${node}: .*No secret key\n`))
+  assert.match(
+    r.stderr,
+    new RegExp(`^polykey: error: gpg could not decrypt the gpg key slot \\([0-9A-F]{40}\\) of ${node}: no secret key for [0-9A-F]{16} in this gpg keyring \\(gpg: [^\\n]*\\)\n`),
+  )
   assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('polykey: error')).length, 1)
   assert.equal(r.stdout.length, 0)
 })
