@@ -5,7 +5,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import { Readable, Writable } from 'node:stream'
 import type { IO } from './io.js'
-import { FRAME_EXIT, FRAME_PING, FRAME_STDERR, FRAME_STDOUT, MAX_REQUEST_LINE, PROTOCOL_VERSION, frame, parseRequest, type Request } from './protocol.js'
+import { FRAME_EXIT, FRAME_PING, FRAME_STDERR, FRAME_STDOUT, MAX_FRAME, MAX_REQUEST_LINE, PROTOCOL_VERSION, frame, parseRequest, type Request } from './protocol.js'
 import { type AgentRecord, agentPaths, ensureAgentDir } from './paths.js'
 import { PolykeyError } from '../errors.js'
 import { peerCredentials } from '../crypto/harden.js'
@@ -126,7 +126,16 @@ export class AgentServer {
   }
 
   private async run(c: net.Socket, req: Request, stdin: Buffer, o: AgentOptions): Promise<void> {
-    const send = (type: number) => new Writable({ write: (chunk: Buffer, _e, cb) => (c.write(frame(type, Buffer.from(chunk))) ? cb() : c.once('drain', () => cb())) })
+    // one frame per write, cut at MAX_FRAME (a clone's pack is one write, and may be larger)
+    const send = (type: number) =>
+      new Writable({
+        write: (chunk: Buffer, _e, cb) => {
+          let ok = true
+          for (let o = 0; o === 0 || o < chunk.length; o += MAX_FRAME) ok = c.write(frame(type, chunk.subarray(o, o + MAX_FRAME)))
+          if (ok) cb()
+          else c.once('drain', () => cb())
+        },
+      })
     const exit = (code: number) => {
       const b = Buffer.alloc(4)
       b.writeInt32BE(code, 0)
