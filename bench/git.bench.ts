@@ -62,7 +62,7 @@ export async function run(r: Report): Promise<void> {
       fs.rmSync(dir, { recursive: true, force: true })
     }
     const polykey = (...args: string[]) => sh(process.execPath, [path.join(BINDIR, 'polykey'), ...args], { env })
-    polykey('unlock', '--timeout', '0')
+    polykey('unlock') // as a user does: the default idle timeout, rewritten after every command
     let u: { a: number; b: number }
     try {
       u = await compare(clone(`polykey::${node}#bench`), clone(`file://${bare}`), 9)

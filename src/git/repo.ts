@@ -10,7 +10,8 @@
 // each object rewritten only a logarithmic number of times.
 import crypto from 'node:crypto'
 import zlib from 'node:zlib'
-import { LRUCache } from 'lru-cache'
+import { createRequire } from 'node:module'
+import type { LRUCache } from 'lru-cache'
 import { type Store, join } from '../vault/store.js'
 import { type Commit, type ObjectType, type TreeEntry, decodeCommit, decodeLoose, decodeTree, deflate, encodeObject, encodeTree } from './objects.js'
 import { encodeIndex } from './index-file.js'
@@ -34,7 +35,9 @@ let sharedObjects: LRUCache<string, PackObject> | null = null
 
 /** Keep up to `maxBytes` of commits and trees read by this process (0: stop). */
 export function shareObjectCache(maxBytes: number): void {
-  sharedObjects = maxBytes > 0 ? new LRUCache<string, PackObject>({ maxSize: maxBytes, sizeCalculation: (o) => o.content.length + 100 }) : null
+  // loaded here, by the long-running processes that share objects: not at every start-up (~5 ms)
+  const { LRUCache: Cache } = createRequire(import.meta.url)('lru-cache') as typeof import('lru-cache')
+  sharedObjects = maxBytes > 0 ? new Cache<string, PackObject>({ maxSize: maxBytes, sizeCalculation: (o) => o.content.length + 100 }) : null
 }
 
 export interface LogEntry {
@@ -201,16 +204,17 @@ export class GitRepo {
   wholePackParts(): { count: number; parts: Iterable<Buffer> } | null {
     const packs = this.packs()
     if (packs.length === 0) return null
-    const seen = new Set<string>()
-    for (const p of packs) {
-      for (let i = 0; i < p.count; i++) {
-        const oid = p.index.oidAt(i)
-        if (seen.has(oid)) return null
-        seen.add(oid)
+    // an object in two packs: each pack's ids looked up in the (sorted) tables of the larger ones
+    for (let a = 1; a < packs.length; a++)
+      for (let i = 0; i < packs[a].count; i++) {
+        const id = packs[a].index.idAt(i)
+        for (let b = 0; b < a; b++) if (packs[b].index.find(id) >= 0) return null
       }
-    }
-    const loose = this.looseOids().filter((oid) => !seen.has(oid))
-    const count = seen.size + loose.length
+    const loose = this.looseOids().filter((oid) => {
+      const id = Buffer.from(oid, 'hex')
+      return !packs.some((p) => p.index.find(id) >= 0)
+    })
+    const count = packs.reduce((n, p) => n + p.count, 0) + loose.length
     const readObject = (oid: string) => this.readObject(oid) as PackObject
     function* parts(): Generator<Buffer> {
       const sum = crypto.createHash('sha1')
