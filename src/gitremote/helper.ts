@@ -6,6 +6,9 @@
 // command (`polykey git-serve …`, src/cli/git-commands.ts) run in this process through
 // Context.call: through the mount's agent when the node is mounted, else on the node file,
 // unlocked with the usual key sources (asked once, on /dev/tty, for the whole session).
+// When an agent holds the node, git's fetches are answered by the native fast path
+// (native/client/git-remote.c, docs/ARCHITECTURE.md) without starting Node; it hands the rest
+// of a session here (a push, say) with the lines it read: --answered/--resume (helperMain).
 import { spawn } from 'node:child_process'
 import os from 'node:os'
 import path from 'node:path'
