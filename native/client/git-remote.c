@@ -30,7 +30,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -266,8 +268,48 @@ static char *first_line(const struct buf *b) {
   return strndup(s, n);
 }
 
+/* Does the folder (refs/…) hold anything but folders? -1 when it cannot tell. */
+static int holds_files(const char *dir, int depth) {
+  DIR *d = opendir(dir);
+  if (!d) return errno == ENOENT ? 0 : -1;
+  int found = 0;
+  struct dirent *e;
+  while (!found && (e = readdir(d))) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p || depth > 8) {
+      found = -1;
+      break;
+    }
+    struct stat st;
+    if (lstat(p, &st) != 0 || !S_ISDIR(st.st_mode)) found = 1;
+    else found = holds_files(p, depth + 1);
+  }
+  closedir(d);
+  return found;
+}
+
+/* A repository with no refs at all (what git clone gives its helper): one git process fewer.
+ * Only the plain layout is read (loose refs under refs/, no packed-refs, no reftable, not a
+ * worktree); anything else, or any doubt, asks git. */
+static int surely_no_refs(void) {
+  const char *gitdir = getenv("GIT_DIR");
+  if (!gitdir || gitdir[0] != '/' || getenv("GIT_COMMON_DIR")) return 0;
+  char p[4096];
+  struct stat st;
+  const char *absent[] = { "packed-refs", "reftable", "commondir", NULL };
+  for (const char *const *a = absent; *a; a++) {
+    if (snprintf(p, sizeof p, "%s/%s", gitdir, *a) >= (int)sizeof p) return 0;
+    if (lstat(p, &st) == 0 || errno != ENOENT) return 0;
+  }
+  if (snprintf(p, sizeof p, "%s/refs", gitdir) >= (int)sizeof p) return 0;
+  if (lstat(p, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
+  return holds_files(p, 0) == 0;
+}
+
 /* Tips of this clone's refs, what the node need not send again (the Node helper's haves()). */
 static int haves(char *out[MAX_HAVES]) {
+  if (surely_no_refs()) return 0;
   const char *args[] = { "git", "for-each-ref", "--format=%(objectname)", NULL };
   struct run r;
   int n = 0;
