@@ -69,7 +69,7 @@ export class AgentServer {
 
   /** Change what the record says (an unlock agent that gets mounted, a new idle deadline). */
   update(fields: Partial<AgentRecord>): void {
-    if (!this.rec) return
+    if (!this.rec || this.stopped) return
     this.rec = { ...this.rec, ...fields }
     this.writeRecord()
   }
@@ -183,7 +183,10 @@ export class AgentServer {
     while (this.live.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10))
   }
 
+  private stopped = false
+
   stop(): void {
+    this.stopped = true
     this.server?.close()
     for (const c of this.clients) c.destroy() // ends what they asked for (a serve), so the process can exit
     if (this.sock) fs.rmSync(this.sock, { force: true })
