@@ -10,6 +10,7 @@
 // (native/client/git-remote.c, docs/ARCHITECTURE.md) without starting Node; it hands the rest
 // of a session here (a push, say) with the lines it read: --answered/--resume (helperMain).
 import { spawn } from 'node:child_process'
+import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import readline from 'node:readline'
@@ -52,6 +53,35 @@ function runGit(args: string[], input?: Buffer): Promise<Run> {
     child.stdin.on('error', () => {})
     child.stdin.end(input ?? Buffer.alloc(0))
   })
+}
+
+/**
+ * A repository with no refs at all (what git clone gives its helper): one git process fewer, as
+ * the native fast path does. Only the plain layout is read (loose refs under refs/, no
+ * packed-refs, no reftable, not a worktree); anything else, or any doubt, asks git.
+ */
+function surelyNoRefs(): boolean {
+  const gitdir = process.env.GIT_DIR
+  if (!gitdir || !path.isAbsolute(gitdir) || process.env.GIT_COMMON_DIR) return false
+  const present = (f: string) => {
+    try {
+      fs.lstatSync(path.join(gitdir, f))
+      return true
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code !== 'ENOENT'
+    }
+  }
+  if (['packed-refs', 'reftable', 'commondir'].some(present)) return false
+  const onlyFolders = (dir: string, depth: number): boolean => {
+    let entries: fs.Dirent[]
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true })
+    } catch {
+      return false
+    }
+    return depth < 8 && entries.every((e) => e.isDirectory() && onlyFolders(path.join(dir, e.name), depth + 1))
+  }
+  return onlyFolders(path.join(gitdir, 'refs'), 0)
 }
 
 /** The one line a failed polykey command printed (its `polykey: error:` line), without the prefix. */
@@ -129,6 +159,7 @@ export class Helper {
 
   /** Tips of this clone's refs: what the node need not send again. */
   private async haves(): Promise<string[]> {
+    if (surelyNoRefs()) return []
     const r = await runGit(['for-each-ref', '--format=%(objectname)'])
     if (r.code !== 0) return []
     return [
