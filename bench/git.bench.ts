@@ -61,6 +61,8 @@ export async function run(r: Report): Promise<void> {
       sh('git', ['clone', '-q', url, dir], { env })
       fs.rmSync(dir, { recursive: true, force: true })
     }
+    console.log('  unlocked = the everyday case (after `polykey unlock`: the agent holds the node open; the helper is native); the goal is for it')
+    console.log('  locked = no agent: the Node helper unlocks the node file with $POLYKEY_PASSPHRASE (test KDF), opens it and packs')
     const polykey = (...args: string[]) => sh(process.execPath, [path.join(BINDIR, 'polykey'), ...args], { env })
     polykey('unlock') // as a user does: the default idle timeout, rewritten after every command
     let u: { a: number; b: number }
