@@ -710,7 +710,8 @@ static void do_list(void) {
   int nh = open_fetch("HEAD", head, &prefetched);
   if (nh < 0) use_node("no agent answers any more");
   clear_pending();
-  if (nh == 0 && !warned) {
+  const char *gitdir = getenv("GIT_DIR");
+  if (nh == 0 && !warned && gitdir && gitdir[0]) { /* a clone; `git ls-remote` outside a repository writes nothing */
     warned = 1;
     fprintf(stderr,
             "polykey: warning: git writes the secrets of '%s' to this work tree in plaintext; Polykey cannot protect them there (see docs/SECURITY.md)\n",

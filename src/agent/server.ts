@@ -126,14 +126,23 @@ export class AgentServer {
   }
 
   private async run(c: net.Socket, req: Request, stdin: Buffer, o: AgentOptions): Promise<void> {
-    // one frame per write, cut at MAX_FRAME (a clone's pack is one write, and may be larger)
+    // One frame per write, cut at MAX_FRAME (a clone's pack is one write, and may be larger).
+    // A caller that hung up gets nothing more, and the command is not held up by it: waiting for
+    // a 'drain' that never comes would leave the command running, and the agent busy, forever.
     const send = (type: number) =>
       new Writable({
         write: (chunk: Buffer, _e, cb) => {
+          if (c.destroyed) return cb()
           let ok = true
           for (let o = 0; o === 0 || o < chunk.length; o += MAX_FRAME) ok = c.write(frame(type, chunk.subarray(o, o + MAX_FRAME)))
-          if (ok) cb()
-          else c.once('drain', () => cb())
+          if (ok) return cb()
+          const done = () => {
+            c.off('drain', done)
+            c.off('close', done)
+            cb()
+          }
+          c.on('drain', done)
+          c.on('close', done)
         },
       })
     const exit = (code: number) => {

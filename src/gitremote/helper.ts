@@ -187,8 +187,9 @@ export class Helper {
       const r = await this.nodeOk(['fetch', this.target.repo, 'HEAD', ...haves])
       head = r.head
       if (this.target.relative) await this.pinPath()
-      if (haves.length === 0 && !this.warned) {
+      if (haves.length === 0 && !this.warned && process.env.GIT_DIR) {
         // a clone (this repository has no refs yet): once, before git writes the work tree
+        // (`git ls-remote` outside a repository writes nothing: no GIT_DIR)
         this.warned = true
         this.err.write(
           `polykey: warning: git writes the secrets of '${this.target.repo}' to this work tree in plaintext; Polykey cannot protect them there (see docs/SECURITY.md)\n`,

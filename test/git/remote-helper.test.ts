@@ -196,6 +196,12 @@ test(
       [],
     )
 
+    // ls-remote outside a repository: the refs, and no warning (nothing is written)
+    const ls = await git(work, ['ls-remote', `polykey::${me.node}#web`], env)
+    assert.equal(ls.code, 0, ls.stderr)
+    assert.match(ls.out, /^[0-9a-f]{40}\trefs\/heads\/main\n[0-9a-f]{40}\tHEAD\n$/)
+    assert.doesNotMatch(ls.stderr, /warning/)
+
     // a push: the native helper hands the session to Node, which pushes through the agent
     fs.writeFileSync(path.join(dir, 'token'), 't3')
     await git(dir, ['commit', '-qam', 'rotate'], env)
