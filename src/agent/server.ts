@@ -5,7 +5,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import { Readable, Writable } from 'node:stream'
 import type { IO } from './io.js'
-import { FRAME_EXIT, FRAME_PING, FRAME_STDERR, FRAME_STDOUT, MAX_REQUEST_LINE, PROTOCOL_VERSION, frame, parseRequest, type Request } from './protocol.js'
+import { FRAME_EXIT, FRAME_PING, FRAME_STDERR, FRAME_STDOUT, MAX_FRAME, MAX_REQUEST_LINE, PROTOCOL_VERSION, frame, parseRequest, type Request } from './protocol.js'
 import { type AgentRecord, agentPaths, ensureAgentDir } from './paths.js'
 import { PolykeyError } from '../errors.js'
 import { peerCredentials } from '../crypto/harden.js'
@@ -69,7 +69,7 @@ export class AgentServer {
 
   /** Change what the record says (an unlock agent that gets mounted, a new idle deadline). */
   update(fields: Partial<AgentRecord>): void {
-    if (!this.rec) return
+    if (!this.rec || this.stopped) return
     this.rec = { ...this.rec, ...fields }
     this.writeRecord()
   }
@@ -126,7 +126,25 @@ export class AgentServer {
   }
 
   private async run(c: net.Socket, req: Request, stdin: Buffer, o: AgentOptions): Promise<void> {
-    const send = (type: number) => new Writable({ write: (chunk: Buffer, _e, cb) => (c.write(frame(type, Buffer.from(chunk))) ? cb() : c.once('drain', () => cb())) })
+    // One frame per write, cut at MAX_FRAME (a clone's pack is one write, and may be larger).
+    // A caller that hung up gets nothing more, and the command is not held up by it: waiting for
+    // a 'drain' that never comes would leave the command running, and the agent busy, forever.
+    const send = (type: number) =>
+      new Writable({
+        write: (chunk: Buffer, _e, cb) => {
+          if (c.destroyed) return cb()
+          let ok = true
+          for (let o = 0; o === 0 || o < chunk.length; o += MAX_FRAME) ok = c.write(frame(type, chunk.subarray(o, o + MAX_FRAME)))
+          if (ok) return cb()
+          const done = () => {
+            c.off('drain', done)
+            c.off('close', done)
+            cb()
+          }
+          c.on('drain', done)
+          c.on('close', done)
+        },
+      })
     const exit = (code: number) => {
       const b = Buffer.alloc(4)
       b.writeInt32BE(code, 0)
@@ -174,7 +192,10 @@ export class AgentServer {
     while (this.live.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10))
   }
 
+  private stopped = false
+
   stop(): void {
+    this.stopped = true
     this.server?.close()
     for (const c of this.clients) c.destroy() // ends what they asked for (a serve), so the process can exit
     if (this.sock) fs.rmSync(this.sock, { force: true })

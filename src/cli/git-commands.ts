@@ -37,16 +37,27 @@ export async function gitServe(ctx: Context, argv: { action: string; repo: strin
   }
   const line = (x: unknown) => Buffer.from(JSON.stringify(x) + '\n')
   if (argv.action === 'list' || argv.action === 'fetch') {
-    const out = await ctx.withVault(false, (v, node) => {
+    // Each part is written as soon as it is made: through an agent the answer's first line
+    // (what git's `list` needs) leaves before the pack is made, and the stored packs before the
+    // loose objects are read, so the helper and git index-pack work while the rest is made. The
+    // vault is read in one go (no await in between): the pack is one state of the repository.
+    let written: Promise<unknown> = Promise.resolve()
+    let failed: Error | null = null
+    const out = (b: Buffer) => {
+      if (b.length > 0) written = new Promise((resolve) => ctx.io.stdout.write(b, (err) => resolve((failed ??= err ?? null))))
+    }
+    await ctx.withVault(false, (v, node) => {
       need(v)
       const head = sync.gitVisibleHead(v, repo, selfId(ctx, node))
-      if (argv.action === 'list' || !head) return [line({ head })]
+      if (argv.action === 'list' || !head) return out(line({ head }))
       const [first, ...haves] = oids
       const want = !first || first === 'HEAD' ? head : first
-      const { pack, count } = sync.packForWant(v, repo, want, haves)
-      return [line({ head, want, count }), pack]
+      out(line({ head, want }))
+      for (const part of sync.packPartsForWant(v, repo, want, haves)) out(part)
     })
-    for (const b of out) await write(ctx, b)
+    // the last write's callback: every write before it has then been taken, in order
+    await written
+    if (failed) throw failed
     return EXIT.OK
   }
   if (argv.action === 'push') {

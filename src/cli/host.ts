@@ -316,7 +316,8 @@ export class NodeHost implements HostedVault {
     try {
       return await this.runner(args, io, conn)
     } finally {
-      if (this.kind === 'unlock' && !this.stopping) this.agent.update({ until: this.until() })
+      // the new idle deadline, for `status`: written once the answer is on its way, not before it
+      if (this.kind === 'unlock' && !this.stopping) setImmediate(() => this.kind === 'unlock' && !this.stopping && this.agent.update({ until: this.until() }))
     }
   }
 

@@ -1,5 +1,7 @@
 // The only importer of sodium-native (docs/ARCHITECTURE.md: crypto lives in src/crypto).
-import { createRequire } from 'node:module'
+import fs from 'node:fs'
+import path from 'node:path'
+import { Module, createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
 // sodium-native has no bundled types; we type the handful of functions we use.
@@ -26,4 +28,31 @@ export interface Sodium {
   sodium_memcmp(a: Buffer, b: Buffer): boolean
 }
 
-export const sodium: Sodium = require('sodium-native')
+/**
+ * sodium-native finds its compiled addon through require-addon, whose resolver costs more start-up
+ * time (~15 ms) than loading the addon itself (~2 ms); every command that opens a node pays it.
+ * When the package holds just its prebuilt addon for this platform (no local build, not musl,
+ * where the resolver would look elsewhere), that file is the one the resolver picks: it is loaded
+ * straight into the place of sodium-native's binding.js, and sodium-native's own index.js (its
+ * checks and wrappers) runs on it as always. Otherwise, or on any doubt, the package loads itself.
+ */
+function loadSodium(): Sodium {
+  try {
+    const index = require.resolve('sodium-native')
+    const dir = path.dirname(index)
+    const binding = path.join(dir, 'binding.js')
+    const prebuild = path.join(dir, 'prebuilds', `${process.platform}-${process.arch}`, 'sodium-native.node')
+    if (!require.cache[binding] && fs.existsSync(prebuild) && !fs.existsSync(path.join(dir, 'build')) && !fs.existsSync('/etc/alpine-release')) {
+      const m = new Module(binding)
+      m.filename = binding
+      m.exports = require(prebuild) as unknown
+      m.loaded = true
+      require.cache[binding] = m
+    }
+  } catch {
+    /* the package's own way, below */
+  }
+  return require('sodium-native') as Sodium
+}
+
+export const sodium: Sodium = loadSodium()

@@ -117,6 +117,11 @@ export class PackIndex {
     return -1
   }
 
+  /** The id at position i, as 20 raw bytes (a view of the index). */
+  idAt(i: number): Buffer {
+    return this.buf.subarray(this.ids + i * 20, this.ids + i * 20 + 20)
+  }
+
   oidAt(i: number): string {
     return this.buf.toString('hex', this.ids + i * 20, this.ids + i * 20 + 20)
   }

@@ -10,7 +10,8 @@
 // each object rewritten only a logarithmic number of times.
 import crypto from 'node:crypto'
 import zlib from 'node:zlib'
-import { LRUCache } from 'lru-cache'
+import { createRequire } from 'node:module'
+import type { LRUCache } from 'lru-cache'
 import { type Store, join } from '../vault/store.js'
 import { type Commit, type ObjectType, type TreeEntry, decodeCommit, decodeLoose, decodeTree, deflate, encodeObject, encodeTree } from './objects.js'
 import { encodeIndex } from './index-file.js'
@@ -34,7 +35,9 @@ let sharedObjects: LRUCache<string, PackObject> | null = null
 
 /** Keep up to `maxBytes` of commits and trees read by this process (0: stop). */
 export function shareObjectCache(maxBytes: number): void {
-  sharedObjects = maxBytes > 0 ? new LRUCache<string, PackObject>({ maxSize: maxBytes, sizeCalculation: (o) => o.content.length + 100 }) : null
+  // loaded here, by the long-running processes that share objects: not at every start-up (~5 ms)
+  const { LRUCache: Cache } = createRequire(import.meta.url)('lru-cache') as typeof import('lru-cache')
+  sharedObjects = maxBytes > 0 ? new Cache<string, PackObject>({ maxSize: maxBytes, sizeCalculation: (o) => o.content.length + 100 }) : null
 }
 
 export interface LogEntry {
@@ -187,33 +190,57 @@ export class GitRepo {
    * kept twice (a pack must hold each object once): then the caller builds a pack object by object.
    */
   wholePack(): { pack: Buffer; count: number } | null {
+    const w = this.wholePackParts()
+    return w && { pack: Buffer.concat([...w.parts]), count: w.count }
+  }
+
+  /**
+   * wholePack() in the order it is written (the header, each stored pack's entries, the loose
+   * objects, the checksum), made as it is read: a caller that sends each part at once has most
+   * of the pack on its way before the loose objects are read. Whether there is such a pack
+   * (and its count) is known before any part is made. Read the parts at once (synchronously):
+   * they are this repository's state when they are read.
+   */
+  wholePackParts(): { count: number; parts: Iterable<Buffer> } | null {
     const packs = this.packs()
     if (packs.length === 0) return null
-    const seen = new Set<string>()
-    for (const p of packs) {
-      for (let i = 0; i < p.count; i++) {
-        const oid = p.index.oidAt(i)
-        if (seen.has(oid)) return null
-        seen.add(oid)
+    // an object in two packs: each pack's ids looked up in the (sorted) tables of the larger ones
+    for (let a = 1; a < packs.length; a++)
+      for (let i = 0; i < packs[a].count; i++) {
+        const id = packs[a].index.idAt(i)
+        for (let b = 0; b < a; b++) if (packs[b].index.find(id) >= 0) return null
       }
+    const loose = this.looseOids().filter((oid) => {
+      const id = Buffer.from(oid, 'hex')
+      return !packs.some((p) => p.index.find(id) >= 0)
+    })
+    const count = packs.reduce((n, p) => n + p.count, 0) + loose.length
+    const readObject = (oid: string) => this.readObject(oid) as PackObject
+    function* parts(): Generator<Buffer> {
+      const sum = crypto.createHash('sha1')
+      const header = Buffer.alloc(12)
+      PACK_SIGNATURE.copy(header, 0)
+      header.writeUInt32BE(2, 4)
+      header.writeUInt32BE(count, 8)
+      sum.update(header)
+      yield header
+      for (const p of packs) {
+        const raw = p.raw()
+        const body = raw.subarray(12, raw.length - 20)
+        sum.update(body)
+        yield body
+      }
+      const objs = new Map<string, PackObject>(loose.map((oid) => [oid, readObject(oid)]))
+      const extra = buildPack(
+        packOrder(objs).map((oid) => objs.get(oid)!),
+        { deltas: true },
+      ).pack
+      const body = extra.subarray(12, extra.length - 20)
+      sum.update(body)
+      yield body
+      yield sum.digest()
     }
-    const loose = this.looseOids().filter((oid) => !seen.has(oid))
-    const objs = new Map<string, PackObject>(loose.map((oid) => [oid, this.readObject(oid) as PackObject]))
-    const extra = buildPack(
-      packOrder(objs).map((oid) => objs.get(oid)!),
-      { deltas: true },
-    ).pack
-    const bodies = [...packs.map((p) => p.raw()), extra].map((b) => b.subarray(12, b.length - 20))
-    const count = seen.size + loose.length
-    const size = 12 + bodies.reduce((n, b) => n + b.length, 0)
-    const pack = Buffer.allocUnsafe(size + 20)
-    PACK_SIGNATURE.copy(pack, 0)
-    pack.writeUInt32BE(2, 4)
-    pack.writeUInt32BE(count, 8)
-    let off = 12
-    for (const b of bodies) off += b.copy(pack, off)
-    crypto.createHash('sha1').update(pack.subarray(0, off)).digest().copy(pack, off)
-    return { pack, count }
+    return { count, parts: parts() }
   }
 
   /** The ids of the loose objects. */

@@ -6,7 +6,11 @@
 // command (`polykey git-serve …`, src/cli/git-commands.ts) run in this process through
 // Context.call: through the mount's agent when the node is mounted, else on the node file,
 // unlocked with the usual key sources (asked once, on /dev/tty, for the whole session).
+// When an agent holds the node, git's fetches are answered by the native fast path
+// (native/client/git-remote.c, docs/ARCHITECTURE.md) without starting Node; it hands the rest
+// of a session here (a push, say) with the lines it read: --answered/--resume (helperMain).
 import { spawn } from 'node:child_process'
+import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import readline from 'node:readline'
@@ -51,6 +55,35 @@ function runGit(args: string[], input?: Buffer): Promise<Run> {
   })
 }
 
+/**
+ * A repository with no refs at all (what git clone gives its helper): one git process fewer, as
+ * the native fast path does. Only the plain layout is read (loose refs under refs/, no
+ * packed-refs, no reftable, not a worktree); anything else, or any doubt, asks git.
+ */
+function surelyNoRefs(): boolean {
+  const gitdir = process.env.GIT_DIR
+  if (!gitdir || !path.isAbsolute(gitdir) || process.env.GIT_COMMON_DIR) return false
+  const present = (f: string) => {
+    try {
+      fs.lstatSync(path.join(gitdir, f))
+      return true
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code !== 'ENOENT'
+    }
+  }
+  if (['packed-refs', 'reftable', 'commondir'].some(present)) return false
+  const onlyFolders = (dir: string, depth: number): boolean => {
+    let entries: fs.Dirent[]
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true })
+    } catch {
+      return false
+    }
+    return depth < 8 && entries.every((e) => e.isDirectory() && onlyFolders(path.join(dir, e.name), depth + 1))
+  }
+  return onlyFolders(path.join(gitdir, 'refs'), 0)
+}
+
 /** The one line a failed polykey command printed (its `polykey: error:` line), without the prefix. */
 function errorOf(r: Run): string {
   const line = r.stderr.split('\n').find((l) => l.startsWith('polykey: error: '))
@@ -72,6 +105,8 @@ export class Helper {
   private prefetched: { want: string; pack: Buffer } | null = null
   private forPush: string | null = null
   private warned = false
+  /** git asked (a clone) that the pack be checked whole here, as its fetch-pack does (`option check-connectivity`) */
+  private checkConnectivity = false
 
   constructor(
     private readonly remote: string,
@@ -124,6 +159,7 @@ export class Helper {
 
   /** Tips of this clone's refs: what the node need not send again. */
   private async haves(): Promise<string[]> {
+    if (surelyNoRefs()) return []
     const r = await runGit(['for-each-ref', '--format=%(objectname)'])
     if (r.code !== 0) return []
     return [
@@ -151,8 +187,9 @@ export class Helper {
       const r = await this.nodeOk(['fetch', this.target.repo, 'HEAD', ...haves])
       head = r.head
       if (this.target.relative) await this.pinPath()
-      if (haves.length === 0 && !this.warned) {
+      if (haves.length === 0 && !this.warned && process.env.GIT_DIR) {
         // a clone (this repository has no refs yet): once, before git writes the work tree
+        // (`git ls-remote` outside a repository writes nothing: no GIT_DIR)
         this.warned = true
         this.err.write(
           `polykey: warning: git writes the secrets of '${this.target.repo}' to this work tree in plaintext; Polykey cannot protect them there (see docs/SECURITY.md)\n`,
@@ -174,18 +211,41 @@ export class Helper {
     if (cur.code === 0 && cur.stdout.toString().trim() === `polykey::${this.address}`) await runGit(['config', key, `polykey::${this.target.node}#${this.target.repo}`])
   }
 
+  /** `option NAME VALUE`: the answer git reads (the native fast path answers the same). */
+  option(name: string, value: string): string {
+    if (name === 'check-connectivity') {
+      this.checkConnectivity = value === 'true'
+      return 'ok'
+    }
+    return name === 'progress' || name === 'verbosity' || name === 'cloning' ? 'ok' : 'unsupported'
+  }
+
   async fetch(wants: string[]): Promise<void> {
-    for (const want of new Set(wants)) {
+    const unique = [...new Set(wants)]
+    // A clone's one pack: index-pack checks it is whole, and keeps it (.keep) until git has
+    // checked the refs against it, as git's fetch-pack does: git is told with `lock PATH` and
+    // `connectivity-ok`, removes the .keep, and does not walk the history again.
+    const objdir = process.env.GIT_OBJECT_DIRECTORY || (process.env.GIT_DIR ? path.join(process.env.GIT_DIR, 'objects') : '')
+    const check = this.checkConnectivity && unique.length === 1 && objdir !== ''
+    let connected = false
+    let lock: string | null = null
+    for (const want of unique) {
       let pack: Buffer
       if (this.prefetched?.want === want) pack = this.prefetched.pack
       else pack = (await this.nodeOk(['fetch', this.target.repo, want, ...(await this.haves())])).rest
       this.prefetched = null
       if (pack.length <= 32) continue // an empty pack: nothing this clone lacks
-      const r = await runGit(['index-pack', '--stdin'], pack)
+      const r = await runGit(['index-pack', '--stdin', ...(check ? ['--check-self-contained-and-connected', '--keep=git-remote-polykey'] : [])], pack)
       pack.fill(0)
-      if (r.code !== 0) throw new Fatal(`git index-pack refused the pack from the node: ${r.stderr.trim().split('\n')[0]}`, EXIT.FAILED)
+      if (check && r.code <= 1) {
+        const kept = /^keep\t([0-9a-f]{40})\n/.exec(r.stdout.toString())
+        if (kept) {
+          lock = path.join(objdir, 'pack', `pack-${kept[1]}.keep`)
+          connected = r.code === 0 // 1: kept, but not whole: git walks it
+        }
+      } else if (r.code !== 0) throw new Fatal(`git index-pack refused the pack from the node: ${r.stderr.trim().split('\n')[0]}`, EXIT.FAILED)
     }
-    this.say([])
+    this.say([...(lock ? [`lock ${lock}`] : []), ...(connected ? ['connectivity-ok'] : [])])
   }
 
   async push(specs: string[]): Promise<void> {
@@ -226,12 +286,26 @@ export class Helper {
     this.say(answers)
   }
 
-  /** The protocol loop: one command per line, batches of fetch/push end with a blank line. */
-  async run(input: NodeJS.ReadableStream): Promise<number> {
+  /**
+   * The protocol loop: one command per line, batches of fetch/push end with a blank line.
+   * `resumed`: lines git sent that the native fast path read but left to us (it hands over
+   * before answering them), taken before stdin; `answered`: the option lines it answered.
+   */
+  async run(input: NodeJS.ReadableStream, resumed: string[] = [], answered: string[] = []): Promise<number> {
+    for (const line of answered) {
+      const [cmd, name] = line.split(' ')
+      if (cmd === 'option') this.option(name, line.slice(`option ${name} `.length))
+    }
     const rl = readline.createInterface({ input, crlfDelay: Infinity })
+    // iterated from now on: readline drops the lines that arrive while nothing iterates it
+    const fromGit = rl[Symbol.asyncIterator]()
+    async function* lines() {
+      yield* resumed
+      for (let r = await fromGit.next(); !r.done; r = await fromGit.next()) yield r.value
+    }
     let batch: { kind: 'fetch' | 'push'; items: string[] } | null = null
     try {
-      for await (const line of rl) {
+      for await (const line of lines()) {
         if (batch) {
           if (line === '') {
             const b = batch
@@ -247,7 +321,8 @@ export class Helper {
         }
         if (line === '') return EXIT.OK // git is done
         const [cmd, arg] = line.split(' ')
-        if (cmd === 'capabilities') this.say(['fetch', 'push'])
+        if (cmd === 'capabilities') this.say(['fetch', 'push', 'option', 'check-connectivity'])
+        else if (cmd === 'option') this.out.write(this.option(arg, line.slice(`option ${arg} `.length)) + '\n')
         else if (cmd === 'list') await this.list(arg === 'for-push')
         else if (cmd === 'fetch') batch = { kind: 'fetch', items: [arg] }
         else if (cmd === 'push') batch = { kind: 'push', items: [line.slice('push '.length)] }
@@ -274,6 +349,12 @@ export class Helper {
 }
 
 export async function helperMain(argv: string[]): Promise<number> {
+  // git passes REMOTE ADDRESS; the native fast path (native/client/git-remote.c) adds
+  // `--answered LINE` for each option git set, then `--resume LINE` for each line of git's it read
+  // and did not answer
+  const resumed: string[] = []
+  const answered: string[] = []
+  for (let i = 2; i + 1 < argv.length && (argv[i] === '--resume' || argv[i] === '--answered'); i += 2) (argv[i] === '--resume' ? resumed : answered).push(argv[i + 1])
   if (argv.length < 2) {
     process.stderr.write('polykey: error: git-remote-polykey is run by git: git clone polykey::NODE_PATH#REPO\n')
     return EXIT.USAGE
@@ -285,5 +366,5 @@ export async function helperMain(argv: string[]): Promise<number> {
     process.stderr.write(`polykey: error: ${(err as Error).message}\n`)
     return EXIT.USAGE
   }
-  return new Helper(argv[0], target, process.stdout, process.stderr, argv[1]).run(process.stdin)
+  return new Helper(argv[0], target, process.stdout, process.stderr, argv[1]).run(process.stdin, resumed, answered)
 }

@@ -56,6 +56,19 @@ export function packForWant(v: Vault, repo: string, want: string, haves: string[
   )
 }
 
+/**
+ * packForWant() as the parts of the pack in the order they are sent: for a clone of the head,
+ * the stored packs go first, as they are, while the loose objects are still to be read
+ * (Repo.wholePackParts). Read the parts at once: they are the repository as it is then.
+ */
+export function packPartsForWant(v: Vault, repo: string, want: string, haves: string[]): Iterable<Buffer> {
+  if (haves.length === 0 && OID.test(want) && want === v.git(repo).head()) {
+    const whole = v.git(repo).wholePackParts()
+    if (whole) return whole.parts
+  }
+  return [packForWant(v, repo, want, haves).pack]
+}
+
 export interface GitPush {
   /** the head git was shown (gitVisibleHead) when it decided to push */
   seen: string | null

@@ -2,12 +2,14 @@
 // and signatures git can check), edit, commit, push, and the value is what `polykey secret get`
 // prints; pushes are fast-forward only unless forced with +; the helper's errors are one line.
 // The same round trip while the node is mounted goes through the mount's agent, and the mount's
-// own commits pass git verify-commit.
+// own commits pass git verify-commit. With the node unlocked, clone, fetch and pull go through the
+// native fast path (native/client/git-remote.c: no Node, the pack streamed from the agent into
+// git index-pack), a push is handed to the Node helper, and the answers are the same.
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
-import { tmpdir } from '../helpers.js'
+import { ROOT, tmpdir, unlocked } from '../helpers.js'
 import { makeNode } from '../sync/sync-helpers.js'
 import { NO_FUSE, mountedNode } from '../fuse/mount-helpers.js'
 import { gitEnv, hasGit, git, verifyCommit } from './git-util.js'
@@ -142,3 +144,90 @@ test('mounted: the mount signs its commits; git clone → edit → push goes thr
   assert.equal(log[0].signer, 'self')
   assert.match(log[0].message, /^git push: 1 commit/)
 })
+
+const FAST = fs.existsSync(path.join(ROOT, 'native/build/client/git-remote-polykey'))
+
+test(
+  'unlocked: clone, pull and fetch through the native fast path, push through Node; the same answers; a pack larger than a frame',
+  { skip: skip || (FAST ? false : 'the native client is not built') },
+  async (t) => {
+    const me = await makeNode(t)
+    const work = tmpdir(t)
+    await me.ok(['repo', 'create', 'web'])
+    await me.ok(['secret', 'put', 'web/token'], { input: 't1' })
+    // larger than one agent frame (16 MiB) and incompressible: the pack arrives in several frames
+    const big = Buffer.alloc(17 << 20)
+    for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((Math.imul(i, 2654435761) ^ (i >>> 7)) >>> 0, i)
+    await me.ok(['secret', 'put', 'web/big'], { input: big })
+    await unlocked(t, me.node)
+    // no key source: only the agent can answer; the trace says who did
+    const env = gitEnv(path.join(work, 'home'), { POLYKEY_NODE: me.node, POLYKEY_PASSPHRASE: undefined, POLYKEY_FAST_CLIENT_TRACE: '1' })
+    const traced = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('git-remote-polykey: '))
+    const handedToNode = (stderr: string) => traced(stderr).some((l) => / ms: node: /.test(l))
+
+    const clone = await git(work, ['clone', `polykey::${me.node}#web`, 'web'], env)
+    assert.equal(clone.code, 0, clone.stderr)
+    assert.ok(
+      traced(clone.stderr).some((l) => / ms: forward to /.test(l)),
+      clone.stderr,
+    )
+    assert.ok(!handedToNode(clone.stderr), `the clone is the native helper's alone: ${clone.stderr}`)
+    assert.equal(clone.stderr.match(/^polykey: warning: git writes the secrets of 'web' to this work tree in plaintext; .*$/gm)?.length, 1)
+    const dir = path.join(work, 'web')
+    assert.equal(fs.readFileSync(path.join(dir, 'token'), 'utf8'), 't1')
+    assert.ok(fs.readFileSync(path.join(dir, 'big')).equals(big))
+    assert.equal((await git(dir, ['fsck', '--strict'], env)).code, 0)
+    assert.deepEqual(
+      fs.readdirSync(path.join(dir, '.git/objects/pack')).filter((f) => f.endsWith('.keep')),
+      [],
+      'git removed the .keep it was told of (lock)',
+    )
+
+    // the node moves on; git pull fetches what the clone lacks (haves), still without Node
+    await me.ok(['secret', 'put', 'web/token'], { input: 't2' })
+    const pull = await git(dir, ['pull', '-q'], env)
+    assert.equal(pull.code, 0, pull.stderr)
+    assert.ok(!handedToNode(pull.stderr), pull.stderr)
+    assert.equal(fs.readFileSync(path.join(dir, 'token'), 'utf8'), 't2')
+    const upToDate = await git(dir, ['fetch'], env)
+    assert.equal(upToDate.code, 0, upToDate.stderr)
+    assert.deepEqual(
+      upToDate.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('git-remote-polykey: ')),
+      [],
+    )
+
+    // ls-remote outside a repository: the refs, and no warning (nothing is written)
+    const ls = await git(work, ['ls-remote', `polykey::${me.node}#web`], env)
+    assert.equal(ls.code, 0, ls.stderr)
+    assert.match(ls.out, /^[0-9a-f]{40}\trefs\/heads\/main\n[0-9a-f]{40}\tHEAD\n$/)
+    assert.doesNotMatch(ls.stderr, /warning/)
+
+    // a push: the native helper hands the session to Node, which pushes through the agent
+    fs.writeFileSync(path.join(dir, 'token'), 't3')
+    await git(dir, ['commit', '-qam', 'rotate'], env)
+    const push = await git(dir, ['push', '-q'], env)
+    assert.equal(push.code, 0, push.stderr)
+    assert.ok(
+      traced(push.stderr).some((l) => / ms: node: not a fetch$/.test(l)),
+      push.stderr,
+    )
+    assert.equal(await me.ok(['secret', 'get', 'web/token']), 't3')
+
+    // one-line errors, as the Node helper's
+    const missing = await git(work, ['clone', 'polykey::#nope', 'w3'], env)
+    assert.notEqual(missing.code, 0)
+    assert.deepEqual(
+      missing.stderr.split('\n').filter((l) => l.startsWith('polykey:')),
+      [`polykey: error: no repository 'nope' in ${me.node}`],
+    )
+    const viaNode = await git(work, ['clone', 'polykey::#nope', 'w4'], { ...env, POLYKEY_NO_FAST_CLIENT: '1' })
+    assert.deepEqual(
+      viaNode.stderr.split('\n').filter((l) => l.startsWith('polykey:')),
+      missing.stderr.split('\n').filter((l) => l.startsWith('polykey:')),
+    )
+    // and the same clone through Node is the same repository
+    const slow = await git(work, ['clone', '-q', `polykey::${me.node}#web`, 'slow'], { ...env, POLYKEY_NO_FAST_CLIENT: '1' })
+    assert.equal(slow.code, 0, slow.stderr)
+    assert.equal((await git(path.join(work, 'slow'), ['rev-parse', 'HEAD'], env)).out, (await git(dir, ['rev-parse', 'origin/main'], env)).out)
+  },
+)
