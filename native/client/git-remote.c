@@ -1,18 +1,19 @@
 /*
- * git-remote-polykey's fast path (docs/SHARING.md "Real git", docs/ARCHITECTURE.md "The fast
- * client and the agent protocol"). bin/git-remote-polykey starts it as
+ * git-remote-polykey's fast path (docs/ARCHITECTURE.md "git-remote-polykey's fast path",
+ * docs/SHARING.md "Real git"). bin/git-remote-polykey starts it as
  * `git-remote-polykey --launched-by SCRIPT REMOTE ADDRESS`. When the node of ADDRESS is held open
  * by an agent of this user's (mounted or unlocked), it answers git's fetches itself: each request
  * is the same `git-serve` command the Node helper (src/gitremote/helper.ts) forwards, and the pack
- * goes to `git index-pack` as the Node helper sends it. So a clone costs no Node start-up and no
- * unlock: the agent already holds the node open and indexed.
+ * streams into `git index-pack` as it arrives. So a clone costs no Node start-up and no unlock:
+ * the agent already holds the node open and indexed.
  *
  * Anything else is the Node helper's: an address it does not parse exactly as Node does, no
  * agent, a push (`list for-push`), an agent gone before a request was sent. It then execs
- * `node SCRIPT REMOTE ADDRESS --resume LINE…` with the lines of git's it has read but not
- * answered (stdin is read one byte at a time, so nothing more has been taken from git). Once a
- * request is sent it never falls back (as the fast client): from then on it reports what the
- * Node helper reports, with the same lines and exit codes.
+ * `node SCRIPT REMOTE ADDRESS [--answered OPTION-LINE]… [--resume LINE]…`: the option lines it
+ * answered, and the lines of git's it has read but not answered (stdin is read one byte at a
+ * time, so nothing more has been taken from git). Once a request is sent it never falls back (as
+ * the fast client): from then on it reports what the Node helper reports, with the same lines
+ * and exit codes.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -122,6 +123,7 @@ static void buf_free(struct buf *b) {
 
 /* Grown by copy and wipe, never realloc: the old block holds pack bytes (secret values). */
 static int buf_put(struct buf *b, const void *p, size_t n) {
+  if (n == 0) return 0;
   if (b->len + n > b->cap) {
     size_t cap = b->cap ? b->cap : 65536;
     while (b->len + n > cap) cap *= 2;

@@ -161,7 +161,7 @@ test(
     await me.ok(['secret', 'put', 'web/big'], { input: big })
     await unlocked(t, me.node)
     // no key source: only the agent can answer; the trace says who did
-    const env = gitEnv(path.join(work, 'home'), { POLYKEY_NODE: me.node, POLYKEY_PASSPHRASE: undefined, POLYKEY_FAST_CLIENT_TRACE: '1' })
+    const env = gitEnv(path.join(work, 'home'), { POLYKEY_NODE: me.node, POLYKEY_PASSPHRASE: undefined, POLYKEY_FAST_CLIENT_TRACE: '1', POLYKEY_NO_FAST_CLIENT: undefined })
     const traced = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('git-remote-polykey: '))
     const handedToNode = (stderr: string) => traced(stderr).some((l) => / ms: node: /.test(l))
 
