@@ -24,6 +24,9 @@
  *   6. flag_nullpath_ok: requests on an open file without a name reach JS
  *      with the path "".
  *   7. open/create answer (fd, openFlags); bit 0 sets direct_io.
+ *   8. Every operation's context carries the kernel request it serves (ctx.req),
+ *      and a rename tells libfuse hiding an open file for an unlink or for a
+ *      rename over it (ctx.hide) from a rename asked for.
  */
 #define _GNU_SOURCE // POLYKEY: name_to_handle_at()
 #define FUSE_USE_VERSION 29
@@ -56,6 +59,30 @@
 
 static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;
 
+// POLYKEY: the kernel request this libfuse worker thread is serving. libfuse's multi-threaded
+// loop processes each request on the thread that read it from our channel
+// (estale_chan_receive), so these are set there and read by the operations it leads to.
+#define PK_FUSE_UNLINK 10
+#define PK_FUSE_RENAME 12
+#define PK_HIDE_FOR_UNLINK 1 // libfuse renames an open file to .fuse_hiddenNNNN: it is being removed
+#define PK_HIDE_FOR_RENAME 2 // ... it is being renamed over (the rename follows in the same request)
+static __thread uint32_t pk_cur_opcode;
+static __thread uint64_t pk_cur_unique;
+static __thread char pk_cur_newname[256]; // FUSE_RENAME: the new name ("" when none or too long)
+static __thread int pk_cur_op_called;     // one of our operations ran for this request
+
+// Whether rename(path, dest), called by libfuse while it serves the current request, is libfuse
+// hiding an open file (hide_node() in fuse.c) rather than the rename the kernel asked for. Only
+// an unlink or a rename request hides; a hiding rename goes to a name that is not the request's
+// new name (a rename *to* a .fuse_hidden name asked for by a user is just a rename).
+static uint32_t pk_hide_kind (const char *dest) {
+  if (pk_cur_opcode == PK_FUSE_UNLINK) return PK_HIDE_FOR_UNLINK;
+  if (pk_cur_opcode != PK_FUSE_RENAME || dest == NULL) return 0;
+  const char *base = strrchr(dest, '/');
+  base = base ? base + 1 : dest;
+  return strcmp(base, pk_cur_newname) != 0 ? PK_HIDE_FOR_RENAME : 0;
+}
+
 napi_status napi_detach_arraybuffer(napi_env env, napi_value buf);
 
 #define FUSE_NATIVE_CALLBACK(fn, blk)\
@@ -72,6 +99,9 @@ napi_status napi_detach_arraybuffer(napi_env env, napi_value buf);
 #define FUSE_NATIVE_HANDLER(name, blk)\
   fuse_thread_locals_t *l = get_thread_locals();\
   capture_context(l); /* POLYKEY: expose the caller to JS */\
+  l->ctx_req = (uint32_t) pk_cur_unique; /* POLYKEY */\
+  l->ctx_hide = 0;\
+  pk_cur_op_called = 1;\
   l->op = op_##name;\
   l->op_fn = fuse_native_dispatch_##name;\
   blk\
@@ -195,6 +225,11 @@ typedef struct {
   uint32_t ctx_gid;
   uint32_t ctx_pid;
   uint32_t ctx_umask;
+  // POLYKEY: the kernel request being served (low 32 bits of its unique id: the operations one
+  // request makes share it) and, for rename, whether this is libfuse hiding an open file
+  // (PK_HIDE_FOR_UNLINK / PK_HIDE_FOR_RENAME) rather than a rename asked for.
+  uint32_t ctx_req;
+  uint32_t ctx_hide;
 
   // Opcode
   uint32_t op;
@@ -765,6 +800,7 @@ FUSE_METHOD_VOID(unlink, 1, 0, (const char *path), {
 FUSE_METHOD_VOID(rename, 2, 0, (const char *path, const char *dest), {
   l->path = path;
   l->dest = dest;
+  l->ctx_hide = pk_hide_kind(dest); // POLYKEY
 }, {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
   napi_create_string_utf8(env, l->dest, NAPI_AUTO_LENGTH, &(argv[3]));
@@ -1084,6 +1120,22 @@ restart:
   }
   if ((size_t) res < sizeof(struct pk_in_header)) return -EIO;
   const struct pk_in_header *in = (const struct pk_in_header *) buf;
+  // the request this thread now serves (see pk_hide_kind)
+  pk_cur_opcode = in->opcode;
+  pk_cur_unique = in->unique;
+  pk_cur_op_called = 0;
+  pk_cur_newname[0] = '\0';
+  if (in->opcode == PK_FUSE_RENAME && (size_t) res > sizeof(struct pk_in_header) + 8) {
+    // fuse_rename_in { u64 newdir }, then oldname NUL newname NUL
+    const char *names = buf + sizeof(struct pk_in_header) + 8;
+    size_t n = (size_t) res - sizeof(struct pk_in_header) - 8;
+    const char *end = memchr(names, '\0', n);
+    if (end != NULL) {
+      const char *newname = end + 1;
+      const char *end2 = memchr(newname, '\0', n - (size_t) (newname - names));
+      if (end2 != NULL && (size_t) (end2 - newname) < sizeof(pk_cur_newname)) memcpy(pk_cur_newname, newname, (size_t) (end2 - newname) + 1);
+    }
+  }
   if (in->opcode == PK_FUSE_OPEN || in->opcode == PK_FUSE_GETATTR || in->opcode == PK_FUSE_SETATTR || in->opcode == PK_FUSE_LOOKUP || in->opcode == PK_FUSE_CREATE) {
     pthread_mutex_lock(&pk_tracked_mut);
     for (int k = 0; k < PK_PROBES; k++) {
@@ -1413,5 +1465,7 @@ NAPI_INIT() {
   NAPI_EXPORT_OFFSETOF(fuse_thread_locals_t, ctx_gid)
   NAPI_EXPORT_OFFSETOF(fuse_thread_locals_t, ctx_pid)
   NAPI_EXPORT_OFFSETOF(fuse_thread_locals_t, ctx_umask)
+  NAPI_EXPORT_OFFSETOF(fuse_thread_locals_t, ctx_req)
+  NAPI_EXPORT_OFFSETOF(fuse_thread_locals_t, ctx_hide)
   NAPI_EXPORT_SIZEOF(fuse_thread_locals_t)
 }

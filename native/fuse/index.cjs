@@ -17,7 +17,10 @@
  *    Option values are validated so that none can inject extra options.
  *  - Every operation handler gets one extra, final argument after the
  *    callback: ctx = { uid, gid, pid, umask } of the calling process
- *    (fuse_get_context()). fuse.getContext() returns the same object while a
+ *    (fuse_get_context()), plus req (low 32 bits of the kernel request's id:
+ *    every operation one request leads to has the same) and hide (rename only:
+ *    1 or 2 when libfuse is hiding an open file for an unlink or for a rename
+ *    over it, 0 otherwise). fuse.getContext() returns the same object while a
  *    handler is running synchronously.
  *  - utimens(path, atime, mtime, cb, ctx): atime and mtime are milliseconds
  *    since the epoch (numbers, may be negative), or null when that time is to
@@ -57,12 +60,14 @@ const CTX_UID = binding.offsetof_fuse_thread_locals_t_ctx_uid
 const CTX_GID = binding.offsetof_fuse_thread_locals_t_ctx_gid
 const CTX_PID = binding.offsetof_fuse_thread_locals_t_ctx_pid
 const CTX_UMASK = binding.offsetof_fuse_thread_locals_t_ctx_umask
+const CTX_REQ = binding.offsetof_fuse_thread_locals_t_ctx_req
+const CTX_HIDE = binding.offsetof_fuse_thread_locals_t_ctx_hide
 
 function readContext (buf) {
   if (LITTLE_ENDIAN) {
-    return { uid: buf.readUInt32LE(CTX_UID), gid: buf.readUInt32LE(CTX_GID), pid: buf.readUInt32LE(CTX_PID), umask: buf.readUInt32LE(CTX_UMASK) }
+    return { uid: buf.readUInt32LE(CTX_UID), gid: buf.readUInt32LE(CTX_GID), pid: buf.readUInt32LE(CTX_PID), umask: buf.readUInt32LE(CTX_UMASK), req: buf.readUInt32LE(CTX_REQ), hide: buf.readUInt32LE(CTX_HIDE) }
   }
-  return { uid: buf.readUInt32BE(CTX_UID), gid: buf.readUInt32BE(CTX_GID), pid: buf.readUInt32BE(CTX_PID), umask: buf.readUInt32BE(CTX_UMASK) }
+  return { uid: buf.readUInt32BE(CTX_UID), gid: buf.readUInt32BE(CTX_GID), pid: buf.readUInt32BE(CTX_PID), umask: buf.readUInt32BE(CTX_UMASK), req: buf.readUInt32BE(CTX_REQ), hide: buf.readUInt32BE(CTX_HIDE) }
 }
 
 const OpcodesAndDefaults = new Map([

@@ -6,7 +6,8 @@
  * The API is fuse-native 2.2.6's, with these differences:
  *   - every operation gets the calling process as a last argument after its
  *     callback: `ctx: FuseContext` ({ uid, gid, pid, umask } from
- *     fuse_get_context()); `fuse.getContext()` returns it while a handler runs
+ *     fuse_get_context(), and which kernel request: req, hide);
+ *     `fuse.getContext()` returns it while a handler runs
  *     synchronously. For release/releasedir (and anything else the kernel does
  *     not attribute to a process) the kernel reports uid = gid = pid = 0, so
  *     never treat ctx.uid === 0 in those ops as "root asked".
@@ -41,7 +42,16 @@ export interface FuseContext {
   gid: number
   pid: number
   umask: number
+  /** the kernel request being served (low 32 bits of its id): the operations one request leads to share it */
+  req?: number
+  /** rename only: libfuse is hiding an open file (HIDE_FOR_UNLINK, HIDE_FOR_RENAME), 0: a rename asked for */
+  hide?: number
 }
+
+/** ctx.hide of libfuse's rename of an open file to .fuse_hiddenNNNN while it serves an unlink of it. */
+export const HIDE_FOR_UNLINK = 1
+/** ctx.hide of that rename while libfuse serves a rename over the file: the rename itself follows, with the same ctx.req. */
+export const HIDE_FOR_RENAME = 2
 
 /** What getattr/fgetattr/readdir report. Times: Date or ms since the epoch (ms precision, >= 0). */
 export interface FuseStat {

@@ -9,7 +9,7 @@ import { attrOps } from './ops/attrs.js'
 import { ioOps } from './ops/io.js'
 import { dirOps } from './ops/dirs.js'
 import { linkOps } from './ops/links.js'
-import { settleBefore } from './ops/hidden.js'
+import { renameAnswered } from './ops/hidden.js'
 import { withHistory } from './ops/history.js'
 import { withGate, type OpenGate } from './ops/gate.js'
 import { HistoryView } from './history.js'
@@ -48,6 +48,7 @@ export function makeOperations(host: MountHost, errnoOfCode: (code: string) => n
     })
   const tooLong = (p: unknown) => typeof p === 'string' && p.length > NAME_MAX && p.split('/').some((n) => Buffer.byteLength(n) > NAME_MAX)
   const out: Record<string, unknown> = {}
+  const debugOps = !!process.env.PK_DEBUG_OPS
   for (const [name, fn] of Object.entries(ops) as [string, (...a: unknown[]) => void][]) {
     if (name === 'init') {
       out[name] = fn
@@ -55,14 +56,19 @@ export function makeOperations(host: MountHost, errnoOfCode: (code: string) => n
     }
     const paths = PATH_ARGS[name] ?? [0]
     out[name] = (...args: unknown[]) => {
-      // A name over NAME_MAX is refused before anything else looks at it (libfuse does not).
-      if (paths.some((i) => tooLong(args[i]))) {
-        const cb = args.find((a) => typeof a === 'function') as (err: number) => void
-        return cb(-c.errnoNumber('ENAMETOOLONG'))
+      const cbAt = args.findIndex((a) => typeof a === 'function')
+      if (name === 'rename') {
+        // the second half of libfuse's rename over an open file may be refused (hidden.ts)
+        const cb = args[cbAt] as (err: number) => void
+        const ctx = args[cbAt + 1] as FuseContext | undefined
+        args[cbAt] = (err: number) => {
+          renameAnswered(c, ctx, err)
+          cb(err)
+        }
       }
-      const ctx = args[args.length - 1] as FuseContext | undefined
-      if (process.env.PK_DEBUG_OPS) host.log(`op ${name} ${String(args[0])} ${typeof args[1] === 'string' ? args[1] : ''} pid=${ctx?.pid}`)
-      if (ctx && typeof ctx === 'object') settleBefore(c, name, ctx.pid, name === 'rename' ? c.rel(String(args[1])) : null)
+      // A name over NAME_MAX is refused before anything else looks at it (libfuse does not).
+      if (paths.some((i) => tooLong(args[i]))) return (args[cbAt] as (err: number) => void)(-c.errnoNumber('ENAMETOOLONG'))
+      if (debugOps) host.log(`op ${name} ${String(args[0])} ${typeof args[1] === 'string' ? args[1] : ''} ${JSON.stringify(args[args.length - 1])}`)
       fn(...args)
     }
   }
