@@ -21,10 +21,12 @@
  *   - read, write, flush, release, fsync, ftruncate, fallocate and fgetattr
  *     get the path "" for an open file libfuse has no name for any more
  *     (flag_nullpath_ok): use the file handle.
- *   - between libfuse and /dev/fuse sits the binding's own channel: ENOENT
- *     answers to OPEN/GETATTR/SETATTR become ESTALE (the kernel looks the
- *     name up again), and a GETATTR of a node without a name gets the
- *     attributes last sent for it (docs/FUSE.md "Readers racing a save").
+ *   - between libfuse and /dev/fuse sits the binding's own channel: an OPEN of
+ *     a node libfuse has no name for any more opens the file by its inode
+ *     number (open with the path "" and ctx.ino), other ENOENT answers to
+ *     OPEN/SETATTR become ESTALE (the kernel looks the name up again), and a
+ *     GETATTR of a node without a name gets the attributes last sent for it
+ *     (docs/FUSE.md "Readers racing a save").
  *
  * Callbacks take a number first: 0 for success or a negative errno
  * (Fuse.ENOENT etc.); for read/write it is the byte count instead.
@@ -46,6 +48,14 @@ export interface FuseContext {
   req?: number
   /** rename only: libfuse is hiding an open file (HIDE_FOR_UNLINK, HIDE_FOR_RENAME), 0: a rename asked for */
   hide?: number
+  /**
+   * open with the path "" only: open the file with this inode number (st_ino). The binding's
+   * channel asks when the kernel opens a node libfuse has no name for any more (a reader racing
+   * a rename over the file); answer ENOENT when no such file exists. Asked only of filesystems
+   * implementing open, fgetattr and release (fgetattr with the path "" then gives the attributes
+   * of what the handle holds).
+   */
+  ino?: number
 }
 
 /** ctx.hide of libfuse's rename of an open file to .fuse_hiddenNNNN while it serves an unlink of it. */
@@ -243,6 +253,8 @@ export interface FuseConstructor extends FuseErrnos {
   /** `fusermount -u -z mnt` (lazy unmount). */
   unmount(mnt: string, cb: (err: Error | null) => void): void
   isConfigured(cb: (err: Error | null, configured: boolean) => void): void
+  /** What the binding's channel did by itself, over every mount of this process. */
+  stats(): { rescuedOpens: number }
   /** Absolute path of the loaded fuse_native.node. */
   readonly bindingPath: string
 }

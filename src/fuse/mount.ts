@@ -140,7 +140,7 @@ export class MountedNode implements MountHost {
     if (process.env.POLYKEY_FUSE_STATS)
       ops = countCalls(
         ops,
-        (counts) => this.log(`fuse op counts: ${JSON.stringify(counts)}`),
+        (counts) => this.log(`fuse op counts: ${JSON.stringify({ ...counts, ...Fuse.stats() })}`),
         (fn) => this.closed.then(fn),
       )
     const fuse = new Fuse(this.mountpoint, ops, {

@@ -46,6 +46,18 @@ export function makeOperations(host: MountHost, errnoOfCode: (code: string) => n
     ops = withHistory(c, ops, new HistoryView(host.store), (rel, k, ctx) => {
       if (gate && !gate.check(ctx?.pid ?? 0, { repo: k.repo, name: k.name, history: rel })) throw c.fail('EACCES')
     })
+  // fgetattr: libfuse asks it instead of getattr when the kernel names a handle (the GETATTR or
+  // SETATTR of an open file, a create). With a path, that path's attributes (the kernel keeps one
+  // inode per path); with none ("": a file no name is left for, or one the binding reopened by its
+  // inode number), what the handle holds.
+  const getattr = ops.getattr!
+  ops = {
+    ...ops,
+    fgetattr(path, fd, cb, ctx) {
+      if (path !== '') return getattr(path, cb, ctx)
+      c.guard('fgetattr', cb, () => [c.statOfFd(fd)])
+    },
+  }
   const tooLong = (p: unknown) => typeof p === 'string' && p.length > NAME_MAX && p.split('/').some((n) => Buffer.byteLength(n) > NAME_MAX)
   const out: Record<string, unknown> = {}
   const debugOps = !!process.env.PK_DEBUG_OPS
@@ -65,6 +77,15 @@ export function makeOperations(host: MountHost, errnoOfCode: (code: string) => n
           renameAnswered(c, ctx, err)
           cb(err)
         }
+      }
+      if (name === 'open' && args[0] === '') {
+        // The binding reopening, by its inode number, the file a nameless node stood for (a
+        // reader racing a rename over the file: docs/FUSE.md "Readers racing a save"). A secret
+        // keeps its inode number across saves, and no number names two files (mem-store.ts).
+        const ino = (args[args.length - 1] as FuseContext | undefined)?.ino
+        const secret = ino ? host.store.inodes().get(ino) : undefined
+        if (!secret) return (args[cbAt] as (err: number) => void)(-c.errnoNumber('ENOENT'))
+        args[0] = '/' + secret
       }
       // A name over NAME_MAX is refused before anything else looks at it (libfuse does not).
       if (paths.some((i) => tooLong(args[i]))) return (args[cbAt] as (err: number) => void)(-c.errnoNumber('ENAMETOOLONG'))

@@ -84,18 +84,17 @@ export function zeroDroppedBuffers(vol: Vol): void {
   const del = coreProto.deleteNode
   if (typeof del !== 'function') throw missing('Superblock.deleteNode')
   coreProto.deleteNode = function (this: MemCore, node: MemNode) {
-    const call = () => (del as (n: unknown) => unknown).call(this, node)
-    if (node?.__pkOpen) {
-      // Still open (POSIX: the descriptor keeps its file until closed): zeroed at the last
-      // close (MemStore.closeFd), and its inode number is not handed out again meanwhile.
-      const r = call()
-      const i = this.releasedInos.lastIndexOf(node.ino)
-      if (i >= 0) this.releasedInos.splice(i, 1)
-      this.__pkOrphans?.add(node)
-      return r
-    }
-    if (node?.buf?.length) node.buf.fill(0)
-    return call()
+    const open = !!node?.__pkOpen
+    // Still open (POSIX: the descriptor keeps its file until closed): zeroed at the last close
+    // (MemStore.closeFd). Else at once.
+    if (!open && node?.buf?.length) node.buf.fill(0)
+    const r = (del as (n: unknown) => unknown).call(this, node)
+    // An inode number is never handed out again: it names one file for the life of the volume
+    // (the mount reports them, and reopens a file by its number: FuseContext.ino).
+    const i = this.releasedInos.lastIndexOf(node.ino)
+    if (i >= 0) this.releasedInos.splice(i, 1)
+    if (open) this.__pkOrphans?.add(node)
+    return r
   }
   nodeProto.__polykeyZeroing = true
 }

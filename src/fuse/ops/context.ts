@@ -162,7 +162,24 @@ export class OpsContext {
   }
 
   statOf(r: string): FuseStat {
-    const st = this.vol.lstatSync('/' + r)
+    return this.toStat(this.vol.lstatSync('/' + r)!)
+  }
+
+  /** What a handle holds (it may have no name left: nlink 0). */
+  statOfFd(fd: number): FuseStat {
+    const st = this.vol.fstatSync(fd)
+    return { ...this.toStat(st), nlink: Number(st.nlink) }
+  }
+
+  private toStat(st: {
+    mode: number | bigint
+    size: number | bigint
+    nlink: number | bigint
+    ino: number | bigint
+    mtimeMs: number | bigint
+    atimeMs: number | bigint
+    ctimeMs: number | bigint
+  }): FuseStat {
     return {
       mode: Number(st.mode),
       uid: this.uid,
