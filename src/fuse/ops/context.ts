@@ -161,8 +161,24 @@ export class OpsContext {
     if (why) throw this.fail(Buffer.byteLength(name) > 255 ? 'ENAMETOOLONG' : 'EINVAL')
   }
 
+  /** The attributes of the file or folder at r; ENOENT when there is none. */
   statOf(r: string): FuseStat {
-    return this.toStat(this.vol.lstatSync('/' + r)!)
+    const l = this.s.linkAt(r)
+    if (!l) throw this.fail('ENOENT')
+    const n = l.getNode()
+    return {
+      mode: n.mode,
+      uid: this.uid,
+      gid: this.gid,
+      size: n.size,
+      nlink: n.nlink || 1,
+      ino: n.ino,
+      mtime: n.mtime.getTime(),
+      atime: n.atime.getTime(),
+      ctime: n.ctime.getTime(),
+      blksize: 4096,
+      blocks: Math.ceil(n.size / 512),
+    }
   }
 
   /** What a handle holds (it may have no name left: nlink 0). */
