@@ -24,6 +24,9 @@
  *   6. flag_nullpath_ok: requests on an open file without a name reach JS
  *      with the path "".
  *   7. open/create answer (fd, openFlags); bit 0 sets direct_io.
+ *   8. Every operation's context carries the kernel request it serves (ctx.req),
+ *      and a rename tells libfuse hiding an open file for an unlink or for a
+ *      rename over it (ctx.hide) from a rename asked for.
  */
 #define _GNU_SOURCE // POLYKEY: name_to_handle_at()
 #define FUSE_USE_VERSION 29
@@ -56,6 +59,33 @@
 
 static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;
 
+// POLYKEY: the kernel request this libfuse worker thread is serving. libfuse's multi-threaded
+// loop processes each request on the thread that read it from our channel
+// (estale_chan_receive), so these are set there and read by the operations it leads to.
+#define PK_FUSE_UNLINK 10
+#define PK_FUSE_RENAME 12
+#define PK_HIDE_FOR_UNLINK 1 // libfuse renames an open file to .fuse_hiddenNNNN: it is being removed
+#define PK_HIDE_FOR_RENAME 2 // ... it is being renamed over (the rename follows in the same request)
+static __thread uint32_t pk_cur_opcode;
+static __thread uint64_t pk_cur_unique;
+static __thread char pk_cur_newname[256]; // FUSE_RENAME: the new name ("" when none or too long)
+static __thread int pk_cur_op_called;     // one of our operations ran for this request
+static __thread void *pk_cur_ft;          // the fuse_thread_t of the mount this thread serves
+static __thread uint32_t pk_rescue_ino;   // pk_rescue_open: the inode the open is for (ctx.ino)
+static __thread int pk_cur_synthetic;     // our channel itself calls an operation: no caller
+
+// Whether rename(path, dest), called by libfuse while it serves the current request, is libfuse
+// hiding an open file (hide_node() in fuse.c) rather than the rename the kernel asked for. Only
+// an unlink or a rename request hides; a hiding rename goes to a name that is not the request's
+// new name (a rename *to* a .fuse_hidden name asked for by a user is just a rename).
+static uint32_t pk_hide_kind (const char *dest) {
+  if (pk_cur_opcode == PK_FUSE_UNLINK) return PK_HIDE_FOR_UNLINK;
+  if (pk_cur_opcode != PK_FUSE_RENAME || dest == NULL) return 0;
+  const char *base = strrchr(dest, '/');
+  base = base ? base + 1 : dest;
+  return strcmp(base, pk_cur_newname) != 0 ? PK_HIDE_FOR_RENAME : 0;
+}
+
 napi_status napi_detach_arraybuffer(napi_env env, napi_value buf);
 
 #define FUSE_NATIVE_CALLBACK(fn, blk)\
@@ -72,6 +102,10 @@ napi_status napi_detach_arraybuffer(napi_env env, napi_value buf);
 #define FUSE_NATIVE_HANDLER(name, blk)\
   fuse_thread_locals_t *l = get_thread_locals();\
   capture_context(l); /* POLYKEY: expose the caller to JS */\
+  l->ctx_req = (uint32_t) pk_cur_unique; /* POLYKEY */\
+  l->ctx_hide = 0;\
+  l->ctx_ino = pk_rescue_ino;\
+  pk_cur_op_called = 1;\
   l->op = op_##name;\
   l->op_fn = fuse_native_dispatch_##name;\
   blk\
@@ -183,6 +217,10 @@ typedef struct {
   // running on a worker thread never touches a freed channel.
   pthread_mutex_t notify_mut;
   int notify_dead;
+
+  // POLYKEY: open, fgetattr and release are implemented, so our channel may open a file itself
+  // for a node libfuse has no name for (pk_rescue_open) and release it.
+  int rescue_ok;
 } fuse_thread_t;
 
 typedef struct {
@@ -195,6 +233,14 @@ typedef struct {
   uint32_t ctx_gid;
   uint32_t ctx_pid;
   uint32_t ctx_umask;
+  // POLYKEY: the kernel request being served (low 32 bits of its unique id: the operations one
+  // request makes share it) and, for rename, whether this is libfuse hiding an open file
+  // (PK_HIDE_FOR_UNLINK / PK_HIDE_FOR_RENAME) rather than a rename asked for.
+  uint32_t ctx_req;
+  uint32_t ctx_hide;
+  // POLYKEY: open only: the inode number (st_ino) of the file to open when the path is "" (our
+  // channel opening the file a node without a name stood for: pk_rescue_open).
+  uint32_t ctx_ino;
 
   // Opcode
   uint32_t op;
@@ -283,7 +329,7 @@ static void utimens_to_ms (const struct timespec* ts, int64_t *ms, int *omit) {
 // a process (release, releasedir, ...) libfuse reports 0/0/0.
 static void capture_context (fuse_thread_locals_t *l) {
   struct fuse_context *fctx = fuse_get_context();
-  if (fctx == NULL) {
+  if (fctx == NULL || pk_cur_synthetic) {
     l->ctx_uid = l->ctx_gid = l->ctx_pid = l->ctx_umask = 0;
     return;
   }
@@ -765,6 +811,7 @@ FUSE_METHOD_VOID(unlink, 1, 0, (const char *path), {
 FUSE_METHOD_VOID(rename, 2, 0, (const char *path, const char *dest), {
   l->path = path;
   l->dest = dest;
+  l->ctx_hide = pk_hide_kind(dest); // POLYKEY
 }, {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
   napi_create_string_utf8(env, l->dest, NAPI_AUTO_LENGTH, &(argv[3]));
@@ -875,7 +922,8 @@ static void fuse_native_async_init (uv_async_t* handle) {
 
 static fuse_thread_locals_t* get_thread_locals () {
   struct fuse_context *ctx = fuse_get_context();
-  fuse_thread_t *ft = (fuse_thread_t *) ctx->private_data;
+  // POLYKEY: our channel may call an operation before libfuse made a context on this thread
+  fuse_thread_t *ft = (fuse_thread_t *) (ctx != NULL && ctx->private_data != NULL ? ctx->private_data : pk_cur_ft);
 
   void *data = pthread_getspecific(thread_locals_key);
 
@@ -1021,51 +1069,154 @@ NAPI_METHOD(fuse_native_invalidate) {
   return NULL;
 }
 
-// POLYKEY: ESTALE for a node that lost its name.
+// POLYKEY: a node that lost its name.
 //
 // libfuse 2's high-level API keeps one path per kernel node. When a rename
 // replaces a file (`mv new key`, sed -i, editors' saves), the replaced node
 // loses its name in libfuse's table; a process whose path walk found `key`
 // just before the rename and whose OPEN (or GETATTR, SETATTR) of that node
-// arrives just after gets ENOENT from libfuse, although `key` exists. The
-// kernel has the answer for exactly this case: a path-based system call that
-// gets ESTALE walks the path once more with revalidation (LOOKUP_REVAL), which
-// looks `key` up afresh and finds the new node. So this channel sits between
-// libfuse and /dev/fuse, remembers the requests of those three kinds, and
-// turns their ENOENT answers into ESTALE. A path that really is gone then
-// fails the fresh lookup with ENOENT, as before.
+// arrives just after gets ENOENT from libfuse, although `key` exists. So this
+// channel sits between libfuse and /dev/fuse and remembers the requests of
+// those kinds:
+//
+// - OPEN: libfuse could not name the node (none of our operations ran). The
+//   channel opens the file that node stood for itself: the file with the
+//   inode number last sent to the kernel for that node (use_ino), found by the
+//   filesystem (JS open with the path "" and ctx.ino; Polykey keeps a secret's
+//   inode number across saves and never hands one out twice). The open is
+//   answered with direct_io (the kernel's pages and size for that node are
+//   not this file's), its attributes (fgetattr) become the node's last sent
+//   ones, and its RELEASE, which libfuse would not know, is answered here. An
+//   open that raced a save so opens the secret as saved, as a path walk after
+//   the rename would have, and never fails: the kernel's own remedy below
+//   retries only once.
+// - Otherwise (no such file, or not a filesystem that opens by inode), and for
+//   SETATTR: ESTALE. A path-based system call that gets ESTALE walks the path
+//   once more with revalidation (LOOKUP_REVAL), which looks `key` up afresh
+//   and finds the new node; a path that really is gone then fails the fresh
+//   lookup with ENOENT, as before.
+// - GETATTR: the attributes last sent for the node (below).
 //
 // The rest is what libfuse's own kernel channel does (fuse_kern_chan.c).
 
 #define PK_FUSE_GETATTR 3
 #define PK_FUSE_SETATTR 4
 #define PK_FUSE_OPEN 14
+#define PK_FUSE_RELEASE 18
+#define PK_FOPEN_DIRECT_IO 1
 #define PK_TRACKED 1024 // requests in flight we remember (by unique, open addressing)
 #define PK_PROBES 16
 
 struct pk_in_header { uint32_t len; uint32_t opcode; uint64_t unique; uint64_t nodeid; uint32_t uid, gid, pid, padding; };
 struct pk_out_header { uint32_t len; int32_t error; uint64_t unique; };
+struct pk_open_in { uint32_t flags; uint32_t unused; };
+struct pk_open_out { uint64_t fh; uint32_t open_flags; uint32_t padding; };
+struct pk_release_in { uint64_t fh; uint32_t flags; uint32_t release_flags; uint64_t lock_owner; };
 
 static pthread_mutex_t pk_tracked_mut = PTHREAD_MUTEX_INITIALIZER;
 
-// Attributes last sent for each node (a small direct-mapped cache by node id). A GETATTR that
-// libfuse cannot answer because the node lost its name (an fstat() racing a rename over the
-// file, before libfuse counted the open that would have kept a hidden name) is answered with
-// them instead of an error: nothing can change that file any more but its own descriptors.
+// Attributes last sent for each node (a small direct-mapped cache by channel and node id). A
+// GETATTR that libfuse cannot answer because the node lost its name (an fstat() racing a rename
+// over the file, before libfuse counted the open that would have kept a hidden name) is answered
+// with them instead of an error: nothing can change that file any more but its own descriptors.
 #define PK_FUSE_LOOKUP 1
 #define PK_FUSE_CREATE 35
 #define PK_ATTR_SIZE 88
 #define PK_ATTRS 4096
-struct pk_attr_slot { uint64_t nodeid; unsigned char attr[PK_ATTR_SIZE]; };
+struct pk_attr_slot { const void *ch; uint64_t nodeid; unsigned char attr[PK_ATTR_SIZE]; };
 static struct pk_attr_slot pk_attrs[PK_ATTRS];
-struct pk_req { uint64_t unique; uint64_t nodeid; uint32_t opcode; };
+struct pk_req { const void *ch; uint64_t unique; uint64_t nodeid; uint32_t opcode; uint32_t flags; };
 static struct pk_req pk_reqs[PK_TRACKED]; // the tracked requests (unique 0: free)
 
-static void pk_attr_put (uint64_t nodeid, const unsigned char *attr) {
+// The files this channel opened itself (pk_rescue_open), by file handle, until their RELEASE.
+#define PK_RESCUED 256
+static struct { const void *ch; uint64_t fh; } pk_rescued[PK_RESCUED]; // fh 0: free
+static int pk_rescued_n; // how many are in use (0: nothing to look for at a RELEASE)
+static unsigned long pk_rescues; // opens answered this way (fuse_native_stats)
+
+// (all of these under pk_tracked_mut)
+static void pk_attr_put (const void *ch, uint64_t nodeid, const unsigned char *attr) {
   if (nodeid == 0) return;
   struct pk_attr_slot *a = &pk_attrs[nodeid % PK_ATTRS];
+  a->ch = ch;
   a->nodeid = nodeid;
   memcpy(a->attr, attr, PK_ATTR_SIZE);
+}
+
+static int pk_attr_get (const void *ch, uint64_t nodeid, unsigned char *attr) {
+  struct pk_attr_slot *a = &pk_attrs[nodeid % PK_ATTRS];
+  if (a->nodeid != nodeid || a->ch != ch) return 0;
+  memcpy(attr, a->attr, PK_ATTR_SIZE);
+  return 1;
+}
+
+static int pk_rescued_add (const void *ch, uint64_t fh) {
+  for (int i = 0; i < PK_RESCUED; i++)
+    if (pk_rescued[i].fh == 0) { pk_rescued[i].ch = ch; pk_rescued[i].fh = fh; pk_rescued_n++; return 1; }
+  return 0;
+}
+
+static int pk_rescued_take (const void *ch, uint64_t fh) {
+  if (pk_rescued_n == 0 || fh == 0) return 0;
+  for (int i = 0; i < PK_RESCUED; i++)
+    if (pk_rescued[i].fh == fh && pk_rescued[i].ch == ch) { pk_rescued[i].fh = 0; pk_rescued_n--; return 1; }
+  return 0;
+}
+
+static void pk_put_u64 (unsigned char *at, uint64_t v) { memcpy(at, &v, 8); }
+static void pk_put_u32 (unsigned char *at, uint32_t v) { memcpy(at, &v, 4); }
+
+// Open the file that the nameless node `nodeid` stood for (see above). Runs on the worker thread
+// serving the OPEN, inside libfuse's reply, so the caller's context is still that request's.
+// 0 and the file handle, or -errno.
+static int pk_rescue_open (struct fuse_chan *ch, uint64_t nodeid, uint32_t flags, uint64_t *fh) {
+  fuse_thread_t *ft = (fuse_thread_t *) fuse_chan_data(ch);
+  unsigned char attr[PK_ATTR_SIZE];
+  uint64_t ino;
+  if (ft == NULL || !ft->rescue_ok) return -ENOENT;
+  pthread_mutex_lock(&pk_tracked_mut);
+  int have = pk_attr_get(ch, nodeid, attr);
+  pthread_mutex_unlock(&pk_tracked_mut);
+  if (!have) return -ENOENT;
+  memcpy(&ino, attr, 8); // fuse_attr.ino
+  if (ino == 0 || ino > UINT32_MAX) return -ENOENT;
+
+  struct fuse_file_info fi;
+  memset(&fi, 0, sizeof(fi));
+  fi.flags = (int) flags;
+  pk_rescue_ino = (uint32_t) ino;
+  int res = fuse_native_open("", &fi);
+  pk_rescue_ino = 0;
+  if (res != 0) return res < 0 ? res : -EIO;
+  if (fi.fh == 0) return -EIO;
+
+  // What the kernel is told about that node from now on: this file's attributes.
+  struct stat st;
+  memset(&st, 0, sizeof(st));
+  if (fuse_native_fgetattr("", &st, &fi) == 0) {
+    pk_put_u64(attr + 8, (uint64_t) st.st_size);
+    pk_put_u64(attr + 16, (uint64_t) st.st_blocks);
+    pk_put_u64(attr + 24, (uint64_t) st.st_atim.tv_sec);
+    pk_put_u64(attr + 32, (uint64_t) st.st_mtim.tv_sec);
+    pk_put_u64(attr + 40, (uint64_t) st.st_ctim.tv_sec);
+    pk_put_u32(attr + 48, (uint32_t) st.st_atim.tv_nsec);
+    pk_put_u32(attr + 52, (uint32_t) st.st_mtim.tv_nsec);
+    pk_put_u32(attr + 56, (uint32_t) st.st_ctim.tv_nsec);
+    pk_put_u32(attr + 60, (uint32_t) st.st_mode);
+  }
+  pthread_mutex_lock(&pk_tracked_mut);
+  pk_attr_put(ch, nodeid, attr);
+  int kept = pk_rescued_add(ch, fi.fh);
+  if (kept) pk_rescues++;
+  pthread_mutex_unlock(&pk_tracked_mut);
+  if (!kept) { // no room to remember it: close it again
+    pk_cur_synthetic = 1;
+    fuse_native_release("", &fi);
+    pk_cur_synthetic = 0;
+    return -ENOENT;
+  }
+  *fh = fi.fh;
+  return 0;
 }
 
 static int estale_chan_receive (struct fuse_chan **chp, char *buf, size_t size) {
@@ -1073,6 +1224,7 @@ static int estale_chan_receive (struct fuse_chan **chp, char *buf, size_t size) 
   struct fuse_session *se = fuse_chan_session(ch);
   ssize_t res;
   int err;
+  pk_cur_ft = fuse_chan_data(ch);
 restart:
   res = read(fuse_chan_fd(ch), buf, size);
   err = errno;
@@ -1084,11 +1236,54 @@ restart:
   }
   if ((size_t) res < sizeof(struct pk_in_header)) return -EIO;
   const struct pk_in_header *in = (const struct pk_in_header *) buf;
+  // the request this thread now serves (see pk_hide_kind)
+  pk_cur_opcode = in->opcode;
+  pk_cur_unique = in->unique;
+  pk_cur_op_called = 0;
+  pk_cur_newname[0] = '\0';
+  if (in->opcode == PK_FUSE_RENAME && (size_t) res > sizeof(struct pk_in_header) + 8) {
+    // fuse_rename_in { u64 newdir }, then oldname NUL newname NUL
+    const char *names = buf + sizeof(struct pk_in_header) + 8;
+    size_t n = (size_t) res - sizeof(struct pk_in_header) - 8;
+    const char *end = memchr(names, '\0', n);
+    if (end != NULL) {
+      const char *newname = end + 1;
+      const char *end2 = memchr(newname, '\0', n - (size_t) (newname - names));
+      if (end2 != NULL && (size_t) (end2 - newname) < sizeof(pk_cur_newname)) memcpy(pk_cur_newname, newname, (size_t) (end2 - newname) + 1);
+    }
+  }
+  // The last close of a file this channel opened (pk_rescue_open): libfuse never counted that
+  // open, so the release is ours to make and answer.
+  if (in->opcode == PK_FUSE_RELEASE && (size_t) res >= sizeof(struct pk_in_header) + sizeof(struct pk_release_in)) {
+    struct pk_release_in ri;
+    memcpy(&ri, buf + sizeof(struct pk_in_header), sizeof(ri));
+    pthread_mutex_lock(&pk_tracked_mut);
+    int ours = pk_rescued_take(ch, ri.fh);
+    pthread_mutex_unlock(&pk_tracked_mut);
+    if (ours) {
+      struct fuse_file_info fi;
+      memset(&fi, 0, sizeof(fi));
+      fi.fh = ri.fh;
+      fi.flags = (int) ri.flags;
+      pk_cur_synthetic = 1; // a release is no process's (as libfuse reports it)
+      fuse_native_release("", &fi);
+      pk_cur_synthetic = 0;
+      struct pk_out_header reply = { sizeof(struct pk_out_header), 0, in->unique };
+      if (write(fuse_chan_fd(ch), &reply, sizeof(reply)) == -1 && errno == ENODEV) { fuse_session_exit(se); return 0; }
+      goto restart;
+    }
+  }
   if (in->opcode == PK_FUSE_OPEN || in->opcode == PK_FUSE_GETATTR || in->opcode == PK_FUSE_SETATTR || in->opcode == PK_FUSE_LOOKUP || in->opcode == PK_FUSE_CREATE) {
+    uint32_t flags = 0;
+    if (in->opcode == PK_FUSE_OPEN && (size_t) res >= sizeof(struct pk_in_header) + sizeof(struct pk_open_in)) {
+      struct pk_open_in oi;
+      memcpy(&oi, buf + sizeof(struct pk_in_header), sizeof(oi));
+      flags = oi.flags;
+    }
     pthread_mutex_lock(&pk_tracked_mut);
     for (int k = 0; k < PK_PROBES; k++) {
       struct pk_req *r = &pk_reqs[(in->unique + k) % PK_TRACKED];
-      if (r->unique == 0) { r->unique = in->unique; r->nodeid = in->nodeid; r->opcode = in->opcode; break; }
+      if (r->unique == 0) { r->ch = ch; r->unique = in->unique; r->nodeid = in->nodeid; r->opcode = in->opcode; r->flags = flags; break; }
     }
     pthread_mutex_unlock(&pk_tracked_mut); // no free slot near: that one answer goes out as it is
   }
@@ -1099,15 +1294,16 @@ static int estale_chan_send (struct fuse_chan *ch, const struct iovec iov[], siz
   if (iov == NULL) return 0;
   struct iovec fixed[2];
   struct { uint64_t attr_valid; uint32_t attr_valid_nsec; uint32_t dummy; unsigned char attr[PK_ATTR_SIZE]; } attr_out;
+  struct pk_open_out open_out;
   struct pk_out_header reply;
   if (count > 0 && iov[0].iov_len >= sizeof(struct pk_out_header)) {
     struct pk_out_header *out = (struct pk_out_header *) iov[0].iov_base;
-    struct pk_req req = { 0, 0, 0 };
+    struct pk_req req = { NULL, 0, 0, 0, 0 };
     if (out->unique != 0) {
       pthread_mutex_lock(&pk_tracked_mut);
       for (int k = 0; k < PK_PROBES; k++) {
         struct pk_req *r = &pk_reqs[(out->unique + k) % PK_TRACKED];
-        if (r->unique == out->unique) { req = *r; r->unique = 0; break; }
+        if (r->unique == out->unique && r->ch == ch) { req = *r; r->unique = 0; break; }
       }
       pthread_mutex_unlock(&pk_tracked_mut);
     }
@@ -1118,35 +1314,43 @@ static int estale_chan_send (struct fuse_chan *ch, const struct iovec iov[], siz
         uint64_t nodeid;
         memcpy(&nodeid, arg, 8);
         pthread_mutex_lock(&pk_tracked_mut);
-        pk_attr_put(nodeid, arg + 40);
+        pk_attr_put(ch, nodeid, arg + 40);
         pthread_mutex_unlock(&pk_tracked_mut);
       } else if ((req.opcode == PK_FUSE_GETATTR || req.opcode == PK_FUSE_SETATTR) && iov[1].iov_len >= 16 + PK_ATTR_SIZE) {
         pthread_mutex_lock(&pk_tracked_mut);
-        pk_attr_put(req.nodeid, arg + 16);
+        pk_attr_put(ch, req.nodeid, arg + 16);
         pthread_mutex_unlock(&pk_tracked_mut);
       }
     } else if (req.unique != 0 && out->error == -ENOENT && req.opcode != PK_FUSE_LOOKUP && req.opcode != PK_FUSE_CREATE) {
       int have = 0;
-      if (req.opcode == PK_FUSE_GETATTR) {
+      if (req.opcode == PK_FUSE_OPEN && out->unique == pk_cur_unique && !pk_cur_op_called) {
+        // libfuse had no name for the node (it never asked us to open anything)
+        memset(&open_out, 0, sizeof(open_out));
+        if (pk_rescue_open(ch, req.nodeid, req.flags, &open_out.fh) == 0) {
+          open_out.open_flags = PK_FOPEN_DIRECT_IO;
+          fixed[1].iov_base = &open_out;
+          fixed[1].iov_len = sizeof(open_out);
+          have = 1;
+        }
+      } else if (req.opcode == PK_FUSE_GETATTR) {
         pthread_mutex_lock(&pk_tracked_mut);
-        struct pk_attr_slot *a = &pk_attrs[req.nodeid % PK_ATTRS];
-        if (a->nodeid == req.nodeid) {
-          memset(&attr_out, 0, sizeof(attr_out)); // attr_valid 0: not cached
-          memcpy(attr_out.attr, a->attr, PK_ATTR_SIZE);
-          uint32_t nlink = 0; // it has no name left
-          memcpy(attr_out.attr + 64, &nlink, 4); // fuse_attr.nlink
+        if (pk_attr_get(ch, req.nodeid, attr_out.attr)) {
+          attr_out.attr_valid = 0; // not cached
+          attr_out.attr_valid_nsec = 0;
+          attr_out.dummy = 0;
+          pk_put_u32(attr_out.attr + 64, 0); // fuse_attr.nlink: it has no name left
+          fixed[1].iov_base = &attr_out;
+          fixed[1].iov_len = sizeof(attr_out);
           have = 1;
         }
         pthread_mutex_unlock(&pk_tracked_mut);
       }
       if (have) {
-        reply.len = sizeof(reply) + sizeof(attr_out);
+        reply.len = sizeof(reply) + fixed[1].iov_len;
         reply.error = 0;
         reply.unique = out->unique;
         fixed[0].iov_base = &reply;
         fixed[0].iov_len = sizeof(reply);
-        fixed[1].iov_base = &attr_out;
-        fixed[1].iov_len = sizeof(attr_out);
         iov = fixed;
         count = 2;
       } else out->error = -ESTALE; // libfuse's own header, writable
@@ -1159,6 +1363,18 @@ static int estale_chan_send (struct fuse_chan *ch, const struct iovec iov[], siz
 
 static void estale_chan_destroy (struct fuse_chan *ch) {
   (void) ch; // the fd belongs to the kernel channel (closed by fuse_unmount)
+}
+
+// fuse_native_stats(): { rescuedOpens } — opens of nameless nodes answered by pk_rescue_open
+NAPI_METHOD(fuse_native_stats) {
+  napi_value obj, v;
+  napi_create_object(env, &obj);
+  pthread_mutex_lock(&pk_tracked_mut);
+  unsigned long n = pk_rescues;
+  pthread_mutex_unlock(&pk_tracked_mut);
+  napi_create_double(env, (double) n, &v);
+  napi_set_named_property(env, obj, "rescuedOpens", v);
+  return obj;
 }
 
 static struct fuse_chan_ops estale_chan_ops = {
@@ -1230,6 +1446,8 @@ NAPI_METHOD(fuse_native_mount) {
   // POLYKEY: requests on an open file go through when libfuse has no path for it any more (it
   // was renamed over before libfuse counted the open): JS gets "" and uses the handle.
   ops.flag_nullpath_ok = 1;
+  // POLYKEY: our channel may open a nameless node's file itself (pk_rescue_open).
+  ft->rescue_ok = implemented[op_open] && implemented[op_fgetattr] && implemented[op_release];
 
   int _argc = (strcmp(mntopts, "-o") <= 0) ? 1 : 2;
   char *_argv[] = {
@@ -1248,7 +1466,7 @@ NAPI_METHOD(fuse_native_mount) {
 
   // POLYKEY: libfuse talks to the kernel through our channel (ESTALE, above).
   struct fuse_chan *kch = ch;
-  ch = fuse_chan_new(&estale_chan_ops, fuse_chan_fd(kch), fuse_chan_bufsize(kch), NULL);
+  ch = fuse_chan_new(&estale_chan_ops, fuse_chan_fd(kch), fuse_chan_bufsize(kch), ft);
   if (ch == NULL) {
     fuse_unmount(mnt, kch);
     napi_throw_error(env, "FUSE_NEW_FAILED", "fuse_chan_new() failed");
@@ -1333,6 +1551,7 @@ NAPI_INIT() {
   NAPI_EXPORT_FUNCTION(fuse_native_mount)
   NAPI_EXPORT_FUNCTION(fuse_native_unmount)
   NAPI_EXPORT_FUNCTION(fuse_native_invalidate) // POLYKEY
+  NAPI_EXPORT_FUNCTION(fuse_native_stats)      // POLYKEY
 
   NAPI_EXPORT_FUNCTION(fuse_native_signal_getattr)
   NAPI_EXPORT_FUNCTION(fuse_native_signal_init)
@@ -1413,5 +1632,8 @@ NAPI_INIT() {
   NAPI_EXPORT_OFFSETOF(fuse_thread_locals_t, ctx_gid)
   NAPI_EXPORT_OFFSETOF(fuse_thread_locals_t, ctx_pid)
   NAPI_EXPORT_OFFSETOF(fuse_thread_locals_t, ctx_umask)
+  NAPI_EXPORT_OFFSETOF(fuse_thread_locals_t, ctx_req)
+  NAPI_EXPORT_OFFSETOF(fuse_thread_locals_t, ctx_hide)
+  NAPI_EXPORT_OFFSETOF(fuse_thread_locals_t, ctx_ino)
   NAPI_EXPORT_SIZEOF(fuse_thread_locals_t)
 }

@@ -17,8 +17,14 @@
  *    Option values are validated so that none can inject extra options.
  *  - Every operation handler gets one extra, final argument after the
  *    callback: ctx = { uid, gid, pid, umask } of the calling process
- *    (fuse_get_context()). fuse.getContext() returns the same object while a
- *    handler is running synchronously.
+ *    (fuse_get_context()), plus req (low 32 bits of the kernel request's id:
+ *    every operation one request leads to has the same) and hide (rename only:
+ *    1 or 2 when libfuse is hiding an open file for an unlink or for a rename
+ *    over it, 0 otherwise), and for an open with the path "" ino: the inode
+ *    number of the file to open (the channel reopening what a node without a
+ *    name stood for; only when open, fgetattr and release are implemented).
+ *    fuse.getContext() returns the same object while a handler is running
+ *    synchronously.
  *  - utimens(path, atime, mtime, cb, ctx): atime and mtime are milliseconds
  *    since the epoch (numbers, may be negative), or null when that time is to
  *    be left unchanged (UTIME_OMIT). Upstream passed atime as both.
@@ -57,12 +63,19 @@ const CTX_UID = binding.offsetof_fuse_thread_locals_t_ctx_uid
 const CTX_GID = binding.offsetof_fuse_thread_locals_t_ctx_gid
 const CTX_PID = binding.offsetof_fuse_thread_locals_t_ctx_pid
 const CTX_UMASK = binding.offsetof_fuse_thread_locals_t_ctx_umask
+const CTX_REQ = binding.offsetof_fuse_thread_locals_t_ctx_req
+const CTX_HIDE = binding.offsetof_fuse_thread_locals_t_ctx_hide
+const CTX_INO = binding.offsetof_fuse_thread_locals_t_ctx_ino
 
 function readContext (buf) {
-  if (LITTLE_ENDIAN) {
-    return { uid: buf.readUInt32LE(CTX_UID), gid: buf.readUInt32LE(CTX_GID), pid: buf.readUInt32LE(CTX_PID), umask: buf.readUInt32LE(CTX_UMASK) }
-  }
-  return { uid: buf.readUInt32BE(CTX_UID), gid: buf.readUInt32BE(CTX_GID), pid: buf.readUInt32BE(CTX_PID), umask: buf.readUInt32BE(CTX_UMASK) }
+  const ctx = LITTLE_ENDIAN
+    ? { uid: buf.readUInt32LE(CTX_UID), gid: buf.readUInt32LE(CTX_GID), pid: buf.readUInt32LE(CTX_PID), umask: buf.readUInt32LE(CTX_UMASK), req: buf.readUInt32LE(CTX_REQ), hide: buf.readUInt32LE(CTX_HIDE) }
+    : { uid: buf.readUInt32BE(CTX_UID), gid: buf.readUInt32BE(CTX_GID), pid: buf.readUInt32BE(CTX_PID), umask: buf.readUInt32BE(CTX_UMASK), req: buf.readUInt32BE(CTX_REQ), hide: buf.readUInt32BE(CTX_HIDE) }
+  // POLYKEY: an open with the path "" is the binding opening, by inode number, the file that a
+  // node without a name stood for (fuse-native.c pk_rescue_open)
+  const ino = LITTLE_ENDIAN ? buf.readUInt32LE(CTX_INO) : buf.readUInt32BE(CTX_INO)
+  if (ino) ctx.ino = ino
+  return ctx
 }
 
 const OpcodesAndDefaults = new Map([
@@ -530,6 +543,11 @@ class Fuse extends Nanoresource {
   }
 
   // Static methods
+
+  // POLYKEY: what the binding's channel did on its own, for every mount of this process
+  static stats () {
+    return binding.fuse_native_stats()
+  }
 
   static unmount (mnt, cb) {
     // POLYKEY: execFile, no shell (upstream interpolated the path into a shell command)

@@ -6,7 +6,8 @@
  * The API is fuse-native 2.2.6's, with these differences:
  *   - every operation gets the calling process as a last argument after its
  *     callback: `ctx: FuseContext` ({ uid, gid, pid, umask } from
- *     fuse_get_context()); `fuse.getContext()` returns it while a handler runs
+ *     fuse_get_context(), and which kernel request: req, hide);
+ *     `fuse.getContext()` returns it while a handler runs
  *     synchronously. For release/releasedir (and anything else the kernel does
  *     not attribute to a process) the kernel reports uid = gid = pid = 0, so
  *     never treat ctx.uid === 0 in those ops as "root asked".
@@ -20,10 +21,12 @@
  *   - read, write, flush, release, fsync, ftruncate, fallocate and fgetattr
  *     get the path "" for an open file libfuse has no name for any more
  *     (flag_nullpath_ok): use the file handle.
- *   - between libfuse and /dev/fuse sits the binding's own channel: ENOENT
- *     answers to OPEN/GETATTR/SETATTR become ESTALE (the kernel looks the
- *     name up again), and a GETATTR of a node without a name gets the
- *     attributes last sent for it (docs/FUSE.md "Readers racing a save").
+ *   - between libfuse and /dev/fuse sits the binding's own channel: an OPEN of
+ *     a node libfuse has no name for any more opens the file by its inode
+ *     number (open with the path "" and ctx.ino), other ENOENT answers to
+ *     OPEN/SETATTR become ESTALE (the kernel looks the name up again), and a
+ *     GETATTR of a node without a name gets the attributes last sent for it
+ *     (docs/FUSE.md "Readers racing a save").
  *
  * Callbacks take a number first: 0 for success or a negative errno
  * (Fuse.ENOENT etc.); for read/write it is the byte count instead.
@@ -41,7 +44,24 @@ export interface FuseContext {
   gid: number
   pid: number
   umask: number
+  /** the kernel request being served (low 32 bits of its id): the operations one request leads to share it */
+  req?: number
+  /** rename only: libfuse is hiding an open file (HIDE_FOR_UNLINK, HIDE_FOR_RENAME), 0: a rename asked for */
+  hide?: number
+  /**
+   * open with the path "" only: open the file with this inode number (st_ino). The binding's
+   * channel asks when the kernel opens a node libfuse has no name for any more (a reader racing
+   * a rename over the file); answer ENOENT when no such file exists. Asked only of filesystems
+   * implementing open, fgetattr and release (fgetattr with the path "" then gives the attributes
+   * of what the handle holds).
+   */
+  ino?: number
 }
+
+/** ctx.hide of libfuse's rename of an open file to .fuse_hiddenNNNN while it serves an unlink of it. */
+export const HIDE_FOR_UNLINK = 1
+/** ctx.hide of that rename while libfuse serves a rename over the file: the rename itself follows, with the same ctx.req. */
+export const HIDE_FOR_RENAME = 2
 
 /** What getattr/fgetattr/readdir report. Times: Date or ms since the epoch (ms precision, >= 0). */
 export interface FuseStat {
@@ -233,6 +253,8 @@ export interface FuseConstructor extends FuseErrnos {
   /** `fusermount -u -z mnt` (lazy unmount). */
   unmount(mnt: string, cb: (err: Error | null) => void): void
   isConfigured(cb: (err: Error | null, configured: boolean) => void): void
+  /** What the binding's channel did by itself, over every mount of this process. */
+  stats(): { rescuedOpens: number }
   /** Absolute path of the loaded fuse_native.node. */
   readonly bindingPath: string
 }

@@ -70,8 +70,21 @@ export function planInvalidation(store: MemStore, changed: Map<string, 'entry' |
   return { entries: [...names].filter(keep).sort(), inodes: [...new Set([...contents, ...folders])].filter(keep).sort() }
 }
 
+/**
+ * One path's invalidation of one kind ('inode': attributes and pages, 'entry': the name): at most
+ * one under way and one waiting behind it. A change while one waits joins it (it has not looked
+ * at the kernel yet); a change while one is under way waits for the next (the one under way may
+ * already have passed). So the work follows the paths that changed, not the number of changes.
+ */
+interface Job {
+  running: Promise<void> | null
+  next: Promise<void> | null
+  /** what the next start waits for first (this path's attribute invalidations, for a name) */
+  after: Promise<void>[]
+}
+
 export class KernelCache {
-  private inflight = new Set<Promise<void>>()
+  private jobs = new Map<string, Job>()
   private lastError = ''
 
   constructor(
@@ -89,32 +102,67 @@ export class KernelCache {
     if (changed.size === 0) return null
     const plan = planInvalidation(this.store, changed, exclude)
     if (plan.entries.length === 0 && plan.inodes.length === 0) return null
-    const p = this.run(plan).finally(() => this.inflight.delete(p))
-    this.inflight.add(p)
-    return p
-  }
-
-  /** Settles once no invalidation is under way (null when none is). */
-  idle(): Promise<void> | null {
-    if (this.inflight.size === 0) return null
-    return Promise.all([...this.inflight]).then(() => undefined)
-  }
-
-  private async run(plan: Plan): Promise<void> {
-    const one = (fn: Invalidator['invalidate'], p: string) =>
-      new Promise<void>((resolve) =>
-        fn.call(this.fuse, '/' + p, (err) => {
-          // ENOENT: the kernel had nothing by that name; ENOTCONN/ENODEV: unmounting. Anything
-          // else is worth a line in the log (once): a stale cache is at worst a second old.
-          if (err && !['ENOENT', 'ENOTCONN', 'ENODEV'].includes(err.code ?? '') && err.message !== this.lastError) {
-            this.lastError = err.message
-            this.log(`kernel cache: ${err.message}`)
-          }
-          resolve()
-        }),
-      )
     // Attributes and pages first (reached through the names still cached), then the names.
-    await Promise.all(plan.inodes.map((p) => one(this.fuse.invalidate, p)))
-    await Promise.all(plan.entries.map((p) => one(this.fuse.invalidateEntry, p)))
+    const inodes = new Map(plan.inodes.map((p) => [p, this.schedule('inode', p, null)]))
+    const entries = plan.entries.map((p) => this.schedule('entry', p, inodes.get(p) ?? null))
+    return Promise.all([...inodes.values(), ...entries]).then(() => undefined)
+  }
+
+  /**
+   * Settles once no invalidation is under way or waiting (null when none is) — for `path` only
+   * when given: an open waits for what concerns the file it opens, never for other files' (under
+   * a stream of saves the whole queue may never be empty).
+   */
+  idle(path?: string): Promise<void> | null {
+    const keys = path === undefined ? [...this.jobs.keys()] : [`inode:${path}`, `entry:${path}`]
+    const waits: Promise<void>[] = []
+    for (const k of keys) {
+      const j = this.jobs.get(k)
+      if (j?.next) waits.push(j.next)
+      else if (j?.running) waits.push(j.running)
+    }
+    return waits.length ? Promise.all(waits).then(() => undefined) : null
+  }
+
+  private schedule(kind: 'inode' | 'entry', p: string, after: Promise<void> | null): Promise<void> {
+    const key = `${kind}:${p}`
+    let j = this.jobs.get(key)
+    if (!j) this.jobs.set(key, (j = { running: null, next: null, after: [] }))
+    const job = j
+    if (after) job.after.push(after)
+    if (job.next) return job.next
+    const start = (): Promise<void> => {
+      const deps = job.after
+      job.after = []
+      job.running = Promise.all(deps)
+        .then(() => this.one(kind, p))
+        .then(() => {
+          job.running = null
+          if (!job.next && this.jobs.get(key) === job) this.jobs.delete(key)
+        })
+      return job.running
+    }
+    if (!job.running) return start()
+    // one is under way: the next starts when it ends (and covers every change until then)
+    job.next = job.running.then(() => {
+      job.next = null
+      return start()
+    })
+    return job.next
+  }
+
+  private one(kind: 'inode' | 'entry', p: string): Promise<void> {
+    const fn = kind === 'inode' ? this.fuse.invalidate : this.fuse.invalidateEntry
+    return new Promise<void>((resolve) =>
+      fn.call(this.fuse, '/' + p, (err) => {
+        // ENOENT: the kernel had nothing by that name; ENOTCONN/ENODEV: unmounting. Anything
+        // else is worth a line in the log (once): a stale cache is at worst a second old.
+        if (err && !['ENOENT', 'ENOTCONN', 'ENODEV'].includes(err.code ?? '') && err.message !== this.lastError) {
+          this.lastError = err.message
+          this.log(`kernel cache: ${err.message}`)
+        }
+        resolve()
+      }),
+    )
   }
 }

@@ -140,7 +140,7 @@ export class MountedNode implements MountHost {
     if (process.env.POLYKEY_FUSE_STATS)
       ops = countCalls(
         ops,
-        (counts) => this.log(`fuse op counts: ${JSON.stringify(counts)}`),
+        (counts) => this.log(`fuse op counts: ${JSON.stringify({ ...counts, ...Fuse.stats() })}`),
         (fn) => this.closed.then(fn),
       )
     const fuse = new Fuse(this.mountpoint, ops, {
@@ -171,7 +171,7 @@ export class MountedNode implements MountHost {
    * After each operation that changed something, drop what the kernel cached for the other paths
    * concerned (a secret's other names; see kernel-cache.ts) before answering, so that the
    * invalidation is under way before the caller's system call returns; an open() waits for any
-   * invalidation still under way, so nothing stale is read after the change.
+   * invalidation of the file it opens still under way, so nothing stale is read after the change.
    */
   private keepKernelTrue(ops: FuseOperations): FuseOperations {
     const out: Record<string, unknown> = { ...ops }
@@ -210,7 +210,9 @@ export class MountedNode implements MountHost {
           void pending.then(answer)
         }
         const run = () => fn(...args)
-        const busy = name === 'open' ? this.kernel?.idle() : null
+        // (the file it opens only: its pages and attributes must be dropped before it is read. ""
+        // is the binding reopening a nameless node's file, by its inode, around the page cache.)
+        const busy = name === 'open' && args[0] !== '' ? this.kernel?.idle(String(args[0]).slice(1)) : null
         if (busy) void busy.then(run)
         else run()
       }

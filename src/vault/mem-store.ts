@@ -22,10 +22,17 @@ export interface MemNode {
   ino: number
   mtime: Date
   atime: Date
+  ctime: Date
   /** descriptors open on it through MemStore.openFd */
   __pkOpen?: number
 }
+/** memfs's name of a node (fs-core's Link); a folder's children include '.' and '..'. */
+export interface MemLink {
+  children: Map<string, MemLink>
+  getNode(): MemNode
+}
 interface MemCore {
+  root: MemLink
   fds: Record<string, { node: MemNode } | undefined>
   inodes: Record<string, MemNode>
   releasedInos: number[]
@@ -84,18 +91,17 @@ export function zeroDroppedBuffers(vol: Vol): void {
   const del = coreProto.deleteNode
   if (typeof del !== 'function') throw missing('Superblock.deleteNode')
   coreProto.deleteNode = function (this: MemCore, node: MemNode) {
-    const call = () => (del as (n: unknown) => unknown).call(this, node)
-    if (node?.__pkOpen) {
-      // Still open (POSIX: the descriptor keeps its file until closed): zeroed at the last
-      // close (MemStore.closeFd), and its inode number is not handed out again meanwhile.
-      const r = call()
-      const i = this.releasedInos.lastIndexOf(node.ino)
-      if (i >= 0) this.releasedInos.splice(i, 1)
-      this.__pkOrphans?.add(node)
-      return r
-    }
-    if (node?.buf?.length) node.buf.fill(0)
-    return call()
+    const open = !!node?.__pkOpen
+    // Still open (POSIX: the descriptor keeps its file until closed): zeroed at the last close
+    // (MemStore.closeFd). Else at once.
+    if (!open && node?.buf?.length) node.buf.fill(0)
+    const r = (del as (n: unknown) => unknown).call(this, node)
+    // An inode number is never handed out again: it names one file for the life of the volume
+    // (the mount reports them, and reopens a file by its number: FuseContext.ino).
+    const i = this.releasedInos.lastIndexOf(node.ino)
+    if (i >= 0) this.releasedInos.splice(i, 1)
+    if (open) this.__pkOrphans?.add(node)
+    return r
   }
   nodeProto.__polykeyZeroing = true
 }
@@ -146,6 +152,35 @@ export class MemStore implements Store {
       node.buf = EMPTY
       node.size = node.capacity = 0
     }
+  }
+
+  /**
+   * The memfs link at p ('repos/r/s'; '' is the root), found by walking the tree itself: no
+   * access checks (the mount serves its one user), no atime written into every folder on the
+   * way, no error objects for a name that is not there. The mount's getattr and readdir — its
+   * hottest path (ls -lR) — cost several times less so than through memfs's own resolution.
+   */
+  linkAt(p: string): MemLink | null {
+    let l: MemLink | undefined = this.core().root
+    if (p === '') return l
+    for (let at = 0; l;) {
+      const end = p.indexOf('/', at)
+      const name = end < 0 ? p.slice(at) : p.slice(at, end)
+      if (name === '' || name === '.' || name === '..') return null
+      l = l.children.get(name)
+      if (end < 0) break
+      at = end + 1
+    }
+    return l ?? null
+  }
+
+  /** The names in the folder at p (unsorted; without '.' and '..'), or null when p is no folder. */
+  namesIn(p: string): string[] | null {
+    const l = this.linkAt(p)
+    if (!l || (l.getNode().mode & 0o170000) !== 0o040000) return null
+    const out: string[] = []
+    for (const n of l.children.keys()) if (n !== '.' && n !== '..') out.push(n)
+    return out
   }
 
   nodeOfFd(fd: number): MemNode | null {

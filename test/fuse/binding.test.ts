@@ -296,7 +296,10 @@ test('patched FUSE binding', { skip: NO_FUSE, timeout: 120_000 }, async (t) => {
       for (let i = 0; i < 100 && !calls.some((c) => c.op === 'release'); i++) await new Promise((r) => setTimeout(r, 20))
       const released = calls.filter((c) => c.op === 'release')
       assert.ok(released.length > 0)
-      assert.deepEqual(released.at(-1)?.ctx, { uid: 0, gid: 0, pid: 0, umask: 0 })
+      const { uid, gid, pid, umask, req, hide } = released.at(-1)!.ctx
+      assert.deepEqual({ uid, gid, pid, umask, hide }, { uid: 0, gid: 0, pid: 0, umask: 0, hide: 0 })
+      assert.equal(typeof req, 'number') // the kernel request, as for every op
+      assert.notEqual(req, opened.ctx.req)
 
       if (IS_ROOT && existsSync('/usr/bin/setpriv')) {
         // A non-root caller proves the uid is really the caller's, not a default 0.

@@ -3,7 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { MemStore } from '../../src/vault/mem-store.js'
-import { planInvalidation } from '../../src/fuse/kernel-cache.js'
+import { KernelCache, planInvalidation } from '../../src/fuse/kernel-cache.js'
 
 function store(): MemStore {
   const s = new MemStore()
@@ -55,4 +55,46 @@ test('a renamed folder: its names go, the subtree with them (nothing below is li
   assert.ok(plan.entries.includes('repos/aws') && plan.entries.includes('repos/amazon'), plan.entries.join())
   assert.ok(!plan.entries.some((p) => p.startsWith('repos/aws/') || p.startsWith('repos/amazon/')), plan.entries.join())
   assert.ok(plan.inodes.includes('repos'))
+})
+
+// The queue of invalidations (KernelCache): under a stream of saves the work follows the paths
+// that changed, not the number of changes, and an open waits only for its own file's. (A save
+// every millisecond on a loaded machine used to queue invalidations faster than the kernel took
+// them, and readers' opens, which waited for the whole queue, timed out: ETIMEDOUT after 15 s.)
+test('invalidations: coalesced per path, names after attributes, and an open waits only for its own file', async () => {
+  const s = store()
+  const calls: string[] = []
+  const held: (() => void)[] = []
+  const fuse = {
+    invalidate: (p: string, cb: (err: null) => void) => (calls.push(`inode ${p.slice(1)}`), held.push(() => cb(null))),
+    invalidateEntry: (p: string, cb: (err: null) => void) => (calls.push(`entry ${p.slice(1)}`), held.push(() => cb(null))),
+  }
+  const k = new KernelCache(fuse, s, (m) => assert.fail(m))
+  const release = async () => {
+    while (held.length) held.shift()!()
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
+  }
+  // a write through the tag: the secret's other names (repos/aws/key, tags/dev/key)
+  const save = () => {
+    s.writeFile('tags/prod/key', Buffer.from(`K${calls.length}`))
+    return k.flush(new Set(['tags/prod/key']))
+  }
+  const first = save()!
+  await new Promise((r) => setImmediate(r))
+  assert.deepEqual(calls.sort(), ['inode repos/aws/key', 'inode tags/dev/key'], 'attributes first')
+  // 100 more saves while those are under way: one more round each, waiting behind them
+  for (let i = 0; i < 100; i++) save()
+  assert.equal(calls.length, 2)
+  let openedKey = false
+  assert.equal(k.idle('repos/aws/solo'), null, 'nothing to wait for on another file')
+  void (k.idle('repos/aws/key') ?? Promise.resolve()).then(() => (openedKey = true))
+  await release() // the first attributes: then the names, and the second round of attributes
+  assert.deepEqual(calls.slice(2).sort(), ['entry repos/aws/key', 'entry tags/dev/key', 'inode repos/aws/key', 'inode tags/dev/key'])
+  await release()
+  await first
+  await release()
+  await release()
+  assert.equal(calls.length, 8, `at most two rounds per path and kind: ${calls.join(', ')}`)
+  assert.ok(openedKey)
+  assert.equal(k.idle(), null, 'nothing left')
 })

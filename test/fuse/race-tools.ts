@@ -2,7 +2,7 @@
 // they hit the mount with real system calls in tight loops (thousands of rounds in seconds,
 // where a shell loop spawning cat manages a few hundred):
 //   node race-tools.js read FILE STOP    open+read+close FILE until STOP exists; prints JSON
-//   node race-tools.js write MODE N DIR  N saves of repos/aws/c in the mount at DIR
+//   node race-tools.js write MODE N DIR [MS]  N saves of repos/aws/c in the mount at DIR, MS apart (rename: 5)
 import fs from 'node:fs'
 import path from 'node:path'
 
@@ -27,7 +27,7 @@ function read(file: string, stop: string): void {
 
 const pause = new Int32Array(new SharedArrayBuffer(4))
 
-function write(mode: string, n: number, dir: string): void {
+function write(mode: string, n: number, dir: string, pauseMs: number): void {
   const repo = path.join(dir, 'repos/aws/c')
   const tag = path.join(dir, 'tags/prod/c')
   for (let i = 1; i <= n; i++) {
@@ -41,7 +41,7 @@ function write(mode: string, n: number, dir: string): void {
       // Saves a few milliseconds apart, as tools make them, not back to back: a reader stalled
       // between its path walk and its open across two renames over the file, and again on the
       // kernel's one retry, still gets ESTALE (docs/FUSE.md "Readers racing a save").
-      Atomics.wait(pause, 0, 0, 5)
+      if (pauseMs > 0) Atomics.wait(pause, 0, 0, pauseMs)
     } else {
       // truncate-and-write (O_TRUNC), append, truncate, through both paths
       fs.writeFileSync(repo, v)
@@ -55,8 +55,8 @@ function write(mode: string, n: number, dir: string): void {
 
 const [cmd, ...args] = process.argv.slice(2)
 if (cmd === 'read') read(args[0], args[1])
-else if (cmd === 'write') write(args[0], Number(args[1]), args[2])
+else if (cmd === 'write') write(args[0], Number(args[1]), args[2], args[3] === undefined ? 5 : Number(args[3]))
 else {
-  process.stderr.write('usage: race-tools.js read FILE STOP | write rename|inplace N DIR\n')
+  process.stderr.write('usage: race-tools.js read FILE STOP | write rename|inplace N DIR [MS]\n')
   process.exitCode = 2
 }

@@ -5,6 +5,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
+import os from 'node:os'
 import { NO_FUSE, mountedNode, q, stat, waitFor } from './mount-helpers.js'
 import { MemStore } from '../../src/vault/mem-store.js'
 
@@ -60,8 +61,8 @@ describe('POSIX semantics on a real mount', { concurrency: true }, () => {
       assert.equal(await read(fh), 'written')
       assert.equal(await read(tagged), 'K')
       assert.deepEqual(names(s.repo('aws')), [])
-      // deleting a secret removes it from every tag, even while it is open
-      await waitFor('the tag entry to go', () => names(s.tag('prod')).length === 0, 2000, 20)
+      // deleting a secret removes it from every tag at once, even while it is open
+      assert.deepEqual(names(s.tag('prod')), [])
     } finally {
       await fh.close()
       await tagged.close()
@@ -71,6 +72,55 @@ describe('POSIX semantics on a real mount', { concurrency: true }, () => {
     await s.unmount()
     const exported = await s.exported()
     assert.ok(!exported.some((n) => /aws\/(key|other)|fuse_hidden/.test(n)), exported.join(' '))
+  })
+
+  it('an open of the node a save just renamed over opens the secret as saved (never ESTALE), through both names; its close is ours to answer', { skip }, async (t) => {
+    // A reader whose path walk found `key` just before a rename over it opens the node the rename
+    // replaced, which libfuse no longer has a name for; the kernel retries an ESTALE only once.
+    // An O_PATH descriptor holds such a node on purpose (it is no open to libfuse, so nothing gets
+    // hidden) and reopening it through /proc/self/fd makes that open happen every time.
+    const s = await mountedNode(t, { seed: { aws: { key: 'OLD', other: 'o' } }, tags: { prod: ['aws/key'] } })
+    const [ino] = await stat('%i', s.repo('aws', 'key'))
+    const O_PATH = 0o10000000
+    let n = 0
+    for (const [held, saved] of [
+      [s.repo('aws', 'key'), 'repos/aws'],
+      [s.tag('prod', 'key'), 'tags/prod'],
+    ] as const) {
+      const node = await fs.promises.open(held, O_PATH)
+      try {
+        const via = `/proc/self/fd/${node.fd}`
+        await s.ok(`printf NEW-${++n} > ${saved}/.key.tmp && mv ${saved}/.key.tmp ${saved}/key`)
+        // open, fstat, read, close: the secret as saved, at its full size
+        assert.equal(await fs.promises.readFile(via, 'utf8'), `NEW-${n}`)
+        // a descriptor so opened keeps what it opened through the next save, as any other
+        const kept = await fs.promises.open(via, 'r')
+        await s.ok(`printf NEWER-${n} > ${saved}/.key.tmp && mv ${saved}/.key.tmp ${saved}/key`)
+        assert.equal(await read(kept), `NEW-${n}`)
+        assert.equal((await kept.stat()).size, `NEW-${n}`.length)
+        await kept.close()
+        // and writes through one go to the secret, committed at the close
+        const rw = await fs.promises.open(via, 'r+')
+        await rw.write(`W${n}`, 0)
+        await rw.close()
+        assert.equal(await s.ok('cat repos/aws/key tags/prod/key'), `W${n}WER-${n}`.repeat(2))
+      } finally {
+        await node.close()
+      }
+    }
+    assert.deepEqual(await stat('%i %h', s.repo('aws', 'key'), s.tag('prod', 'key')), [`${ino} 2`, `${ino} 2`])
+    assert.deepEqual([names(s.repo('aws')), names(s.tag('prod'))], [['key', 'other'], ['key']])
+    await s.waitLog('aws', (l) => l.length > 0 && (l[0] === 'update key' || /key/.test(l[0])))
+    await waitFor('the last write to be committed', async () => (await s.pkOk(['secret', 'get', 'aws/key'])) === 'W2WER-2', 6000)
+    // a removed secret is gone: its node reopens to ESTALE (nothing to give), never to another file
+    const gone = await fs.promises.open(s.repo('aws', 'other'), O_PATH)
+    try {
+      await s.ok('rm repos/aws/other && printf fresh > repos/aws/fresh')
+      await assert.rejects(fs.promises.readFile(`/proc/self/fd/${gone.fd}`, 'utf8'), { errno: -os.constants.errno.ESTALE })
+    } finally {
+      await gone.close()
+    }
+    assert.equal(await s.ok('cat repos/aws/fresh'), 'fresh')
   })
 
   it('new files: the create mode less the umask', { skip }, async (t) => {

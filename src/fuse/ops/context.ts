@@ -161,8 +161,41 @@ export class OpsContext {
     if (why) throw this.fail(Buffer.byteLength(name) > 255 ? 'ENAMETOOLONG' : 'EINVAL')
   }
 
+  /** The attributes of the file or folder at r; ENOENT when there is none. */
   statOf(r: string): FuseStat {
-    const st = this.vol.lstatSync('/' + r)
+    const l = this.s.linkAt(r)
+    if (!l) throw this.fail('ENOENT')
+    const n = l.getNode()
+    return {
+      mode: n.mode,
+      uid: this.uid,
+      gid: this.gid,
+      size: n.size,
+      nlink: n.nlink || 1,
+      ino: n.ino,
+      mtime: n.mtime.getTime(),
+      atime: n.atime.getTime(),
+      ctime: n.ctime.getTime(),
+      blksize: 4096,
+      blocks: Math.ceil(n.size / 512),
+    }
+  }
+
+  /** What a handle holds (it may have no name left: nlink 0). */
+  statOfFd(fd: number): FuseStat {
+    const st = this.vol.fstatSync(fd)
+    return { ...this.toStat(st), nlink: Number(st.nlink) }
+  }
+
+  private toStat(st: {
+    mode: number | bigint
+    size: number | bigint
+    nlink: number | bigint
+    ino: number | bigint
+    mtimeMs: number | bigint
+    atimeMs: number | bigint
+    ctimeMs: number | bigint
+  }): FuseStat {
     return {
       mode: Number(st.mode),
       uid: this.uid,

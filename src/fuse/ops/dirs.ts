@@ -7,7 +7,7 @@ import { classify, type OpsContext } from './context.js'
 type DirOps = Pick<FuseOperations, 'readdir' | 'mkdir' | 'rmdir'>
 
 export function dirOps(c: OpsContext): DirOps {
-  const { s, vol } = c
+  const { s } = c
   return {
     readdir(path, cb) {
       c.guard('readdir', cb, () => {
@@ -15,8 +15,11 @@ export function dirOps(c: OpsContext): DirOps {
         const k = c.visibleOrRoot(r)
         if (k.k === 'root') return [['.', '..', REPOS, TAGS]]
         // .git and libfuse's names for files removed while open are not part of the view
-        const names = (vol.readdirSync(path) as string[]).map(String).filter((n) => !(k.k === 'repo' && n === '.git') && !isFuseHiddenName(n))
-        return [['.', '..', ...names]]
+        const names = s.namesIn(r)
+        if (!names) throw c.fail(s.linkAt(r) ? 'ENOTDIR' : 'ENOENT')
+        const out = ['.', '..']
+        for (const n of names.sort()) if (!(k.k === 'repo' && n === '.git') && !isFuseHiddenName(n)) out.push(n)
+        return [out]
       })
     },
     mkdir(path, _mode, cb) {

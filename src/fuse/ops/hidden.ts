@@ -4,55 +4,53 @@
 //
 // The same hiding rename precedes both an unlink and a rename over the file, and the two mean
 // different things for a secret: removed, it leaves every tag; renamed over (an editor's save),
-// it keeps its tags and its inode and takes the new content. So a hidden secret stays as it is
-// — its tag entries still show it — until the next request of the same caller (the rename,
-// which libfuse sends at once after hiding) or a short while; then it is settled one way or
-// the other.
+// it keeps its tags and its inode and takes the new content. The binding says which, from the
+// kernel request libfuse is serving when it hides the file (ctx.hide), and which request that is
+// (ctx.req): libfuse hides and then renames over the freed name within one request, on one
+// thread, holding its locks on both names in between. So nothing here waits or guesses: an unlink
+// settles at once, and a rename over the file is finished by the rename of the same request,
+// however long the two are apart.
+import { HIDE_FOR_RENAME, type FuseContext } from '../binding.js'
 import { isScratchName } from '../../vault/names.js'
 import type { Kind, OpsContext } from './context.js'
-
-/** How long a hidden secret waits for the rename that would show the hiding was a rename over it. */
-const SETTLE_MS = 100
 
 interface Hidden {
   from: string
   hidden: string
-  pid: number
-  /** a secret (not scratch, not a tag entry): its tags wait for the settling */
-  secret: boolean
-  timer: NodeJS.Timeout
-  /** libfuse already unlinked the hidden name (the last close came first) */
+  /** libfuse already unlinked the hidden name (cannot happen while libfuse holds the names; kept safe) */
   gone: boolean
 }
 
-const pending = new WeakMap<OpsContext, Map<string, Hidden>>()
-const of = (c: OpsContext) => {
-  let m = pending.get(c)
-  if (!m) pending.set(c, (m = new Map()))
-  return m
-}
+/** Renames over open files waiting for the rename of their request, by ctx.req. */
+const pending = new WeakMap<OpsContext, Map<number, Hidden>>()
+/** More than this many waiting means some were never finished (libfuse gave up between the halves): the oldest go. */
+const MAX_PENDING = 64
 
-/** rename(from, hidden): the file, with its descriptors, takes libfuse's hidden name. */
-export function hide(c: OpsContext, from: string, hidden: string, ks: Kind, pid: number): void {
+/** rename(from, hidden) by libfuse (ctx.hide set): the open file takes libfuse's hidden name. */
+export function hide(c: OpsContext, from: string, hidden: string, ks: Kind, ctx: FuseContext): void {
   const { s } = c
+  if (ctx.hide === HIDE_FOR_RENAME) {
+    // Renamed over: the rename of this same request follows and does it all (renameOver). Until
+    // then nothing moves: the secret stays under its name, with its tags and in history, so a
+    // lookup of the name by anyone else meanwhile still finds it (libfuse locks only the nodes).
+    let m = pending.get(c)
+    if (!m) pending.set(c, (m = new Map()))
+    m.set(ctx.req ?? 0, { from, hidden, gone: false })
+    while (m.size > MAX_PENDING) m.delete(m.keys().next().value!)
+    return
+  }
+  // Removed: the file keeps only the hidden name, for its descriptors; a secret leaves every tag
+  // at once, and its repository commits it as removed.
   s.move(from, hidden)
   const secret = ks.k === 'secret' && !isScratchName(ks.name)
-  if (secret)
-    c.host.changed(ks.repo) // committed as removed unless the rename comes
-  else c.host.touched()
-  const h: Hidden = { from, hidden, pid, secret, gone: false, timer: setTimeout(() => settleRemoved(c, h), SETTLE_MS) }
-  h.timer.unref?.()
-  of(c).set(from, h)
+  if (secret) {
+    for (const l of s.tagLinksOf(hidden)) s.remove(l)
+    c.host.changed(ks.repo)
+  }
+  c.host.touched()
 }
 
-/** Every request starts here: a hidden file of this caller that its next request does not rename over is removed. */
-export function settleBefore(c: OpsContext, op: string, pid: number, dest: string | null): void {
-  const m = pending.get(c)
-  if (!m?.size) return
-  for (const h of [...m.values()]) if (h.pid === pid && pid !== 0 && !(op === 'rename' && dest === h.from)) settleRemoved(c, h)
-}
-
-/** unlink(hidden) from libfuse: true when it was a hidden file still waiting to be settled. */
+/** unlink(hidden) from libfuse: true when it was a hidden file still waiting for its rename. */
 export function unlinkPending(c: OpsContext, hidden: string): boolean {
   for (const h of pending.get(c)?.values() ?? [])
     if (h.hidden === hidden) {
@@ -62,39 +60,39 @@ export function unlinkPending(c: OpsContext, hidden: string): boolean {
   return false
 }
 
-/** The hidden file that a rename to `to` by this caller renames over, if any. */
-export function pendingHide(c: OpsContext, to: string, pid: number): { renameOver(run: () => void): void } | null {
-  const h = pending.get(c)?.get(to)
-  if (!h || h.pid !== pid) return null
+/** The hidden file that this rename (the second half of libfuse's rename over an open file) renames over, if any. */
+export function pendingHide(c: OpsContext, to: string, ctx: FuseContext | undefined): { renameOver(run: () => void): void } | null {
+  const req = ctx?.req ?? 0
+  const m = pending.get(c)
+  const h = m?.get(req)
+  if (!h || h.from !== to) return null
   return {
     renameOver(run) {
       const { s } = c
-      clearTimeout(h.timer)
-      of(c).delete(to)
-      // Back under its name for the rename over it (the secret keeps its inode and tags); what
+      m!.delete(req)
+      // The rename over the secret (it keeps its inode and tags, and takes the new content); what
       // its descriptors had goes to a copy, which takes the hidden name they are known by.
-      s.move(h.hidden, h.from)
       c.detached = null
       try {
         run()
-      } finally {
-        const copy = c.detached ?? c.detach(h.from)
+      } catch (err) {
         c.detached = null
-        if (copy && !h.gone) s.nameOrphan(copy, h.hidden)
+        throw err // refused: the file stays as it was, under its name
       }
+      const copy = c.detached ?? c.detach(h.from)
+      c.detached = null
+      if (copy && !h.gone) s.nameOrphan(copy, h.hidden)
     },
   }
 }
 
-function settleRemoved(c: OpsContext, h: Hidden): void {
-  const { s } = c
-  clearTimeout(h.timer)
-  of(c).delete(h.from)
-  // Deleting a secret removes it from every tag (its entries were waiting for this).
-  if (h.secret) {
-    for (const l of s.tagLinksOf(h.hidden)) s.remove(l)
-    c.host.touched()
-  }
-  if (h.gone) s.remove(h.hidden)
-  c.flushKernel()
+/**
+ * Every rename answer passes here: a request whose rename over an open file was refused before it
+ * reached renameOver (a name too long, a read-only path) forgets it; the file never moved. (libfuse
+ * keeps its node hidden for the descriptors; the kernel, told the rename failed, looks the name up
+ * again and finds the file there.)
+ */
+export function renameAnswered(c: OpsContext, ctx: FuseContext | undefined, err: number): void {
+  if (err === 0 || ctx?.hide) return
+  pending.get(c)?.delete(ctx?.req ?? 0)
 }

@@ -104,8 +104,8 @@ export function ioOps(c: OpsContext): IoOps {
         }
       })
     },
-    // No flush/fgetattr handlers: each would cost one more kernel round trip per close/open,
-    // and there is nothing to do in them (data is in memory; commits happen on release).
+    // No flush handler: it would cost one more kernel round trip per close, and there is nothing
+    // to do in it (data is in memory; commits happen on release). fgetattr: ops.ts.
     fsync(path, _datasync, fd, cb) {
       c.guard('fsync', cb, () => {
         const h = handles.get(fd)

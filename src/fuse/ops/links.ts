@@ -1,7 +1,7 @@
 // Names: unlink, link (tagging), rename, and the kinds of file the view refuses (symlinks,
 // devices). A secret lives in one repository; tags are hardlinks to secrets.
 import type { FuseOperations } from '../binding.js'
-import { isFuseHiddenName, isScratchName } from '../../vault/names.js'
+import { isScratchName } from '../../vault/names.js'
 import { classify, type Kind, type OpsContext } from './context.js'
 import { hide, pendingHide, unlinkPending } from './hidden.js'
 
@@ -49,12 +49,15 @@ export function linkOps(c: OpsContext): LinkOps {
         const rs = c.rel(src)
         const rd = c.rel(dest)
         const ks = c.visible(rs)
+        // libfuse keeping a file that is open while it is removed or renamed over (hidden.ts)
+        if (ctx?.hide) {
+          if (ks.k !== 'secret' && ks.k !== 'tagentry') throw c.fail('EPERM')
+          return hide(c, rs, rd, ks, ctx)
+        }
         const kd = classify(rd)
         const how = RENAMES[`${ks.k}>${kd.k}`]
         if (!how) throw c.fail('EPERM')
-        // libfuse keeping a file that is open while it is removed or renamed over (hidden.ts)
-        if (isFuseHiddenName(rd.slice(rd.lastIndexOf('/') + 1)) && rs.slice(0, rs.lastIndexOf('/')) === rd.slice(0, rd.lastIndexOf('/'))) return hide(c, rs, rd, ks, ctx?.pid ?? 0)
-        const back = pendingHide(c, rd, ctx?.pid ?? 0)
+        const back = pendingHide(c, rd, ctx)
         if (back) return back.renameOver(() => how(c, rs, rd, ks, classify(rd)))
         how(c, rs, rd, ks, kd)
       })
