@@ -110,37 +110,7 @@ static void __attribute__((noreturn)) fatal(int code, const char *fmt, const cha
 
 /* ------------------------------------------------------------------ buffers that may hold secrets */
 
-struct buf {
-  uint8_t *data;
-  size_t len, cap;
-};
-
-static void buf_free(struct buf *b) {
-  if (b->data) explicit_bzero(b->data, b->cap);
-  free(b->data);
-  memset(b, 0, sizeof *b);
-}
-
-/* Grown by copy and wipe, never realloc: the old block holds pack bytes (secret values). */
-static int buf_put(struct buf *b, const void *p, size_t n) {
-  if (n == 0) return 0;
-  if (b->len + n > b->cap) {
-    size_t cap = b->cap ? b->cap : 65536;
-    while (b->len + n > cap) cap *= 2;
-    uint8_t *d = malloc(cap);
-    if (!d) return -1;
-    if (b->data) {
-      memcpy(d, b->data, b->len);
-      explicit_bzero(b->data, b->cap);
-      free(b->data);
-    }
-    b->data = d;
-    b->cap = cap;
-  }
-  memcpy(b->data + b->len, p, n);
-  b->len += n;
-  return 0;
-}
+/* struct pk_buf (request.h): grown by copy and wipe, wiped when freed; the packs it holds are secret values. */
 
 static int write_all(int fd, const void *buf, size_t n) {
   const char *p = buf;
@@ -190,11 +160,11 @@ static int is_oid(const char *s, size_t n) {
 
 struct run {
   int code;
-  struct buf out, err;
+  struct pk_buf out, err;
 };
 
 /* git ARGS with `input` on its stdin; stdout kept when `keep_out`, else dropped; stderr kept. */
-static int run_git(const char *const *args, const struct buf *input, int keep_out, struct run *r) {
+static int run_git(const char *const *args, const struct pk_buf *input, int keep_out, struct run *r) {
   memset(r, 0, sizeof *r);
   int in[2], out[2], err[2];
   if (pipe2(in, O_CLOEXEC) != 0) return -1;
@@ -240,12 +210,12 @@ static int run_git(const char *const *args, const struct buf *input, int keep_ou
     }
     if (io >= 0 && pf[io].revents) {
       ssize_t k = read(out[0], chunk, sizeof chunk);
-      if (k > 0 && keep_out) buf_put(&r->out, chunk, (size_t)k);
+      if (k > 0 && keep_out) pk_buf_put(&r->out, chunk, (size_t)k);
       if (k == 0 || (k < 0 && errno != EINTR && errno != EAGAIN)) open_out = 0;
     }
     if (ie >= 0 && pf[ie].revents) {
       ssize_t k = read(err[0], chunk, sizeof chunk);
-      if (k > 0) buf_put(&r->err, chunk, (size_t)k);
+      if (k > 0) pk_buf_put(&r->err, chunk, (size_t)k);
       if (k == 0 || (k < 0 && errno != EINTR && errno != EAGAIN)) open_err = 0;
     }
   }
@@ -256,13 +226,13 @@ static int run_git(const char *const *args, const struct buf *input, int keep_ou
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
   r->code = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
-  buf_put(&r->err, "", 1); /* a C string */
+  pk_buf_put(&r->err, "", 1); /* a C string */
   r->err.len--;
   return 0;
 }
 
 /* The first line of trimmed text (what the Node helper quotes of git's stderr). */
-static char *first_line(const struct buf *b) {
+static char *first_line(const struct pk_buf *b) {
   const char *s = b->data ? (const char *)b->data : "";
   while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
   size_t n = strcspn(s, "\n");
@@ -316,8 +286,8 @@ static int haves(char *out[MAX_HAVES]) {
   struct run r;
   int n = 0;
   if (run_git(args, NULL, 1, &r) != 0 || r.code != 0) {
-    buf_free(&r.out);
-    buf_free(&r.err);
+    pk_buf_free(&r.out);
+    pk_buf_free(&r.err);
     return 0;
   }
   const char *p = (const char *)r.out.data, *end = p + r.out.len;
@@ -331,8 +301,8 @@ static int haves(char *out[MAX_HAVES]) {
     }
     p = nl ? nl + 1 : end;
   }
-  buf_free(&r.out);
-  buf_free(&r.err);
+  pk_buf_free(&r.out);
+  pk_buf_free(&r.err);
   return n;
 }
 
@@ -382,7 +352,7 @@ struct answer {
   int fd;      /* -1 once the agent has closed the connection (or we did) */
   int have_code;
   int32_t code;
-  struct buf out, err;
+  struct pk_buf out, err;
   size_t used;
   struct pk_frames fr;
 };
@@ -390,8 +360,8 @@ struct answer {
 static int on_frame(void *ctx, uint8_t type, const uint8_t *payload, uint32_t len) {
   struct answer *a = ctx;
   if (len == 0) return 0;
-  if (type == PK_FRAME_STDOUT) return buf_put(&a->out, payload, len) ? PK_FRAMES_NOMEM : 0;
-  if (type == PK_FRAME_STDERR) return buf_put(&a->err, payload, len) ? PK_FRAMES_NOMEM : 0;
+  if (type == PK_FRAME_STDOUT) return pk_buf_put(&a->out, payload, len) ? PK_FRAMES_NOMEM : 0;
+  if (type == PK_FRAME_STDERR) return pk_buf_put(&a->err, payload, len) ? PK_FRAMES_NOMEM : 0;
   if (type == PK_FRAME_EXIT && len == 4) {
     a->code = (int32_t)((uint32_t)payload[0] << 24 | (uint32_t)payload[1] << 16 | (uint32_t)payload[2] << 8 | payload[3]);
     a->have_code = 1;
@@ -415,8 +385,8 @@ static void answer_close(struct answer *a) {
 
 static void answer_free(struct answer *a) {
   answer_close(a);
-  buf_free(&a->out);
-  buf_free(&a->err);
+  pk_buf_free(&a->out);
+  pk_buf_free(&a->err);
   a->used = 0;
 }
 
@@ -454,7 +424,7 @@ static int answer_read(struct answer *a) {
 
 /* A failed git-serve: its `polykey: error:` line (the Node helper's errorOf), then git gives up. */
 static void __attribute__((noreturn)) failed(struct answer *a) {
-  buf_put(&a->err, "", 1);
+  pk_buf_put(&a->err, "", 1);
   const char *e = (const char *)a->err.data;
   const char *hit = NULL;
   for (const char *l = e; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
@@ -535,7 +505,7 @@ static int open_fetch(const char *want, char head[41], struct answer *a) {
   }
   pk_buf_free(&req);
   shutdown(a->fd, SHUT_WR); /* no stdin for these requests */
-  uint8_t *nl;
+  char *nl;
   while (!(nl = a->out.len ? memchr(a->out.data, '\n', a->out.len) : NULL))
     if (!answer_read(a)) break;
   if (!nl) {
@@ -571,7 +541,7 @@ static void index_pack(struct answer *a, const char *const *args, struct run *r,
     answer_done(a);
     return; /* nothing, or less than a pack header: nothing this clone lacks */
   }
-  const uint8_t *h = a->out.data + a->used;
+  const uint8_t *h = (const uint8_t *)a->out.data + a->used;
   if (memcmp(h, "PACK", 4) == 0 && h[8] == 0 && h[9] == 0 && h[10] == 0 && h[11] == 0) {
     answer_done(a); /* an empty pack */
     return;
@@ -625,12 +595,12 @@ static void index_pack(struct answer *a, const char *const *args, struct run *r,
     }
     if (io >= 0 && pf[io].revents) {
       ssize_t k = read(out[0], chunk, sizeof chunk);
-      if (k > 0) buf_put(&r->out, chunk, (size_t)k);
+      if (k > 0) pk_buf_put(&r->out, chunk, (size_t)k);
       if (k == 0 || (k < 0 && errno != EINTR && errno != EAGAIN)) open_out = 0;
     }
     if (ie >= 0 && pf[ie].revents) {
       ssize_t k = read(err[0], chunk, sizeof chunk);
-      if (k > 0) buf_put(&r->err, chunk, (size_t)k);
+      if (k > 0) pk_buf_put(&r->err, chunk, (size_t)k);
       if (k == 0 || (k < 0 && errno != EINTR && errno != EAGAIN)) open_err = 0;
     }
   }
@@ -641,7 +611,7 @@ static void index_pack(struct answer *a, const char *const *args, struct run *r,
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
   r->code = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
-  buf_put(&r->err, "", 1); /* a C string */
+  pk_buf_put(&r->err, "", 1); /* a C string */
   r->err.len--;
   answer_done(a);
   trace("indexed", NULL);
@@ -780,8 +750,8 @@ static void do_fetch(char **wants, int n) {
       char *l = first_line(&r.err);
       fatal(EXIT_FAILED, "git index-pack refused the pack from the node: %s%s", l, "");
     }
-    buf_free(&r.out);
-    buf_free(&r.err);
+    pk_buf_free(&r.out);
+    pk_buf_free(&r.err);
   }
   clear_pending();
   trace("fetched", NULL);

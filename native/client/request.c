@@ -6,11 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int put(struct pk_buf *b, const char *s, size_t n) {
+int pk_buf_put(struct pk_buf *b, const void *s, size_t n) {
   if (b->len + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 1024;
     while (b->len + n + 1 > cap) cap *= 2;
-    /* not realloc: the old block may hold a forwarded passphrase, and must be wiped, not freed as is */
+    /* not realloc: the old block may hold a secret (a forwarded passphrase, a pack's values), and
+     * must be wiped, not freed as is */
     char *d = malloc(cap);
     if (!d) return -1;
     if (b->data) {
@@ -25,6 +26,10 @@ static int put(struct pk_buf *b, const char *s, size_t n) {
   b->len += n;
   b->data[b->len] = 0;
   return 0;
+}
+
+static int put(struct pk_buf *b, const char *s, size_t n) {
+  return pk_buf_put(b, s, n);
 }
 
 static int puts_(struct pk_buf *b, const char *s) {
