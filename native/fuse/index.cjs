@@ -486,10 +486,12 @@ class Fuse extends Nanoresource {
 
       return function (nativeHandler, opCode, ...args) {
         const sig = signal.bind(null, nativeHandler)
-        const input = [...args]
-        const boundSignal = to ? autoTimeout(sig, input) : sig
         const funcName = `_op_${name}`
-        if (!self[funcName] || !self._implemented.has(op)) return boundSignal(-1, ...defaults)
+        if (!self[funcName] || !self._implemented.has(op)) return sig(-1, ...defaults)
+        // POLYKEY: the timeout's timer is started only when the handler has not answered by the
+        // time it returns (most answer at once: no timer to arm and clear per request).
+        const timed = to ? lazyTimeout(sig, args) : null
+        const boundSignal = timed ? timed.cb : sig
         // POLYKEY: caller context, passed to the op as its last argument.
         const ctx = readContext(nativeHandler)
         self._currentContext = ctx
@@ -497,6 +499,7 @@ class Fuse extends Nanoresource {
           return self[funcName].apply(self, [boundSignal, ctx, ...args])
         } finally {
           self._currentContext = null
+          if (timed) timed.arm()
         }
       }
 
@@ -511,16 +514,16 @@ class Fuse extends Nanoresource {
         return process.nextTick(nativeSignal, ...arr)
       }
 
-      function autoTimeout (cb, input) {
+      function lazyTimeout (cb, input) {
         let called = false
-        const timeout = setTimeout(timeoutWrap, to, TIMEOUT_ERRNO)
-        return timeoutWrap
+        let timeout = null
+        return { cb: timeoutWrap, arm () { if (!called) timeout = setTimeout(timeoutWrap, to, TIMEOUT_ERRNO) } }
 
         function timeoutWrap (err, ...args) {
           if (called) return
           called = true
 
-          clearTimeout(timeout)
+          if (timeout) clearTimeout(timeout)
 
           if (err === TIMEOUT_ERRNO) {
             switch (name) {

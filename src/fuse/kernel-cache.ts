@@ -109,12 +109,15 @@ export class KernelCache {
   }
 
   /**
-   * Settles once no invalidation is under way or waiting (null when none is) — for `path` only
-   * when given: an open waits for what concerns the file it opens, never for other files' (under
-   * a stream of saves the whole queue may never be empty).
+   * Settles once no invalidation is under way or waiting (null when none is) — for `path`'s
+   * attributes and pages only when given: an open waits for what concerns the file it opens,
+   * never for other files' (under a stream of saves the whole queue may never be empty).
    */
   idle(path?: string): Promise<void> | null {
-    const keys = path === undefined ? [...this.jobs.keys()] : [`inode:${path}`, `entry:${path}`]
+    // An open has already found its file by name: what it must not see stale is that file's
+    // attributes and pages, not its name (a name's invalidation can wait on folder locks that a
+    // stream of saves keeps taking).
+    const keys = path === undefined ? [...this.jobs.keys()] : [`inode:${path}`]
     const waits: Promise<void>[] = []
     for (const k of keys) {
       const j = this.jobs.get(k)

@@ -31,6 +31,22 @@ const AUDIT_SAVE_MS = 10_000
 const CLOSE_RETRY_MS = 2000
 /** An operation's answer waits at most this long for the kernel to drop stale names. */
 const INVALIDATION_WAIT_MS = 200
+/** An open waits at most this long for its own file's attributes and pages to be dropped. */
+const OPEN_WAIT_MS = 1000
+
+/** Run `fn` once: when `p` settles, or after `ms`, whichever comes first. */
+function whenOrAfter(p: Promise<void>, ms: number, fn: () => void): void {
+  let timer: NodeJS.Timeout | null = null
+  const go = () => {
+    if (!timer) return
+    clearTimeout(timer)
+    timer = null
+    fn()
+  }
+  timer = setTimeout(go, ms)
+  timer.unref()
+  void p.then(go)
+}
 
 export interface MountOptions {
   log: (msg: string) => void
@@ -198,23 +214,16 @@ export class MountedNode implements MountHost {
           // Answer once the kernel has dropped the other names (so the caller's next open of one
           // of them sees the change), but never hang on it: a rename racing this write can hold
           // a folder lock the invalidation needs until this answer is given.
-          let timer: NodeJS.Timeout | null = null
-          const answer = () => {
-            if (!timer) return
-            clearTimeout(timer)
-            timer = null
-            cb(...r)
-          }
-          timer = setTimeout(answer, INVALIDATION_WAIT_MS)
-          timer.unref()
-          void pending.then(answer)
+          whenOrAfter(pending, INVALIDATION_WAIT_MS, () => cb(...r))
         }
         const run = () => fn(...args)
         // (the file it opens only: its pages and attributes must be dropped before it is read. ""
         // is the binding reopening a nameless node's file, by its inode, around the page cache.)
         const busy = name === 'open' && args[0] !== '' ? this.kernel?.idle(String(args[0]).slice(1)) : null
-        if (busy) void busy.then(run)
-        else run()
+        if (!busy) return run()
+        // never hang an open on it: an invalidation stuck behind a folder lock is at worst a
+        // second's staleness (the attribute timeout), a hung open is a hung editor
+        whenOrAfter(busy, OPEN_WAIT_MS, run)
       }
     }
     return out as FuseOperations

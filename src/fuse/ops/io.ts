@@ -9,9 +9,9 @@ import { MAX_FILE_SIZE, O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC, classify, type OpsC
  * under libfuse 2's path API, each with its own page cache, kept true by invalidation when the
  * file changes through another name. A reader whose cached read races such an invalidation can
  * be handed zeros that were never written (the kernel keeps the size it had and zero-fills the
- * page past the shorter answer). So such files are read and written around the page cache.
+ * page past the shorter answer). So such files are read and written around the page cache
+ * (open answers OPEN_DIRECT_IO when the file has more than one link).
  */
-const pageCacheFlags = (c: OpsContext, r: string): number => (Number(c.vol.lstatSync('/' + r).nlink) > 1 ? OPEN_DIRECT_IO : 0)
 
 type IoOps = Pick<FuseOperations, 'open' | 'create' | 'read' | 'write' | 'ftruncate' | 'fallocate' | 'fsync' | 'release'>
 
@@ -23,19 +23,21 @@ export function ioOps(c: OpsContext): IoOps {
         const r = c.rel(path)
         const k = c.visible(r)
         if (k.k !== 'secret' && k.k !== 'tagentry') throw c.fail('EISDIR')
+        // One walk to the file for its mode, inode and link count (the open is the hot path).
+        const node = s.linkAt(r)?.getNode()
+        if (!node) throw c.fail('ENOENT')
         // Modes are honoured: the owner (the only user who can reach the mount) needs the bit.
         if (ctx?.uid !== 0) {
-          const mode = s.stat(r)!.mode
           const acc = flags & O_ACCMODE
-          if ((acc !== 1 && !(mode & 0o400)) || (acc !== 0 && !(mode & 0o200))) throw c.fail('EACCES')
+          if ((acc !== 1 && !(node.mode & 0o400)) || (acc !== 0 && !(node.mode & 0o200))) throw c.fail('EACCES')
         }
         const fd = s.openFd(r, flags & (O_ACCMODE | O_TRUNC))
         const writable = (flags & O_ACCMODE) !== 0
-        const ino = s.ino(r)!
+        const ino = node.ino
         handles.set(fd, { ino, writable, changed: writable && (flags & O_TRUNC) !== 0 })
         if (writable) s.openWriters.set(ino, (s.openWriters.get(ino) ?? 0) + 1)
         if (writable && flags & O_TRUNC) s.touch(r)
-        return [fd, pageCacheFlags(c, r)]
+        return [fd, node.nlink > 1 ? OPEN_DIRECT_IO : 0]
       })
     },
     create(path, mode, cb, ctx) {
