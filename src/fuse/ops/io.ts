@@ -4,15 +4,6 @@ import { OPEN_DIRECT_IO, type FuseOperations } from '../binding.js'
 import { errnoOf } from '../../errors.js'
 import { MAX_FILE_SIZE, O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC, classify, type OpsContext } from './context.js'
 
-/**
- * A file with several names (a tagged secret: repos/R/S and tags/T/S) is several kernel inodes
- * under libfuse 2's path API, each with its own page cache, kept true by invalidation when the
- * file changes through another name. A reader whose cached read races such an invalidation can
- * be handed zeros that were never written (the kernel keeps the size it had and zero-fills the
- * page past the shorter answer). So such files are read and written around the page cache
- * (open answers OPEN_DIRECT_IO when the file has more than one link).
- */
-
 type IoOps = Pick<FuseOperations, 'open' | 'create' | 'read' | 'write' | 'ftruncate' | 'fallocate' | 'fsync' | 'release'>
 
 export function ioOps(c: OpsContext): IoOps {
@@ -37,6 +28,11 @@ export function ioOps(c: OpsContext): IoOps {
         handles.set(fd, { ino, writable, changed: writable && (flags & O_TRUNC) !== 0 })
         if (writable) s.openWriters.set(ino, (s.openWriters.get(ino) ?? 0) + 1)
         if (writable && flags & O_TRUNC) s.touch(r)
+        // A file with several names (a tagged secret: repos/R/S and tags/T/S) is several kernel
+        // inodes under libfuse 2's path API, each with its own page cache, kept true by
+        // invalidation when the file changes through another name. A cached read racing such an
+        // invalidation can be handed zeros never written (the kernel keeps the size it had and
+        // zero-fills past the shorter answer), so such files are opened around the page cache.
         return [fd, node.nlink > 1 ? OPEN_DIRECT_IO : 0]
       })
     },
