@@ -191,6 +191,10 @@ static const uint32_t op_count = FUSE_NATIVE_OP_COUNT;
 
 // Data structures
 
+// POLYKEY: sizes of what the binding answers itself (see "Answered in the binding")
+#define PK_DEFERRED 1024
+struct pk_ac_entry;
+
 typedef struct {
   napi_env env;
   pthread_t thread;
@@ -221,6 +225,19 @@ typedef struct {
   // POLYKEY: open, fgetattr and release are implemented, so our channel may open a file itself
   // for a node libfuse has no name for (pk_rescue_open) and release it.
   int rescue_ok;
+
+  // POLYKEY: answers the binding gives without a round trip to the JS thread ("Answered in the
+  // binding" below). attr_gen and releases_pending are read and written by JS too, as 32-bit
+  // words at exported offsets (Atomics on an Int32Array over this buffer).
+  uint32_t attr_gen;          // bumped by JS whenever an answer it gave may have changed
+  uint32_t releases_pending;  // deferred releases waiting for JS
+  int fast_on;                // the filesystem asked for it (mount option, attrsChanged contract)
+  int fast_dead;              // unmounted: everything goes to JS again (under fast_mut)
+  pthread_mutex_t fast_mut;
+  struct pk_ac_entry *attr_cache; // PK_AC_SLOTS entries, or NULL
+  uint32_t released[PK_DEFERRED];  // fds of deferred releases, in order
+  uv_async_t *release_async;  // wakes JS to take them (malloc'd: outlives this buffer's use)
+  napi_ref on_released;
 } fuse_thread_t;
 
 typedef struct {
@@ -241,6 +258,9 @@ typedef struct {
   // POLYKEY: open only: the inode number (st_ino) of the file to open when the path is "" (our
   // channel opening the file a node without a name stood for: pk_rescue_open).
   uint32_t ctx_ino;
+
+  // POLYKEY: getattr: the attribute generation when the request was dispatched
+  uint32_t attr_gen;
 
   // Opcode
   uint32_t op;
@@ -375,6 +395,180 @@ static void populate_statvfs (uint32_t *ints, struct statvfs* statvfs) {
   statvfs->f_namemax = *ints++;
 }
 
+// POLYKEY: Answered in the binding.
+//
+// Most requests of a program reading secrets (open, read, close in a loop; `ls -l`; a shell's
+// path walks) are LOOKUPs and GETATTRs of paths whose attributes have not changed, and RELEASEs
+// of files opened read-only. Each costs a round trip to the JS thread: an async wakeup, a JS
+// call, a semaphore. A filesystem that opts in (mount option fastAnswers) lets the binding
+// answer those itself:
+//
+// - getattr: every successful answer JS gives is kept, tagged with ft->attr_gen as it was when
+//   the request was handed to JS. A later getattr of the same path is answered from it while
+//   the generation is unchanged. JS bumps the generation (Fuse#attrsChanged) whenever anything
+//   an answer depends on may have changed, before it answers the request that changed it; an
+//   answer computed while a change was being made is tagged with the generation from before the
+//   change and is never used. libfuse's hidden names (.fuse_hidden*) are never kept.
+// - release of a file JS opened with open flag PK_OPEN_DEFER_RELEASE (read-only opens: closing
+//   them changes nothing anyone can see): answered at once; the fd is queued and JS takes the
+//   queue in batches (one wakeup for many), and before any request that could tell the
+//   difference (JS drains first). A hidden name's release (libfuse then removes that name) and a
+//   full queue go to JS as before.
+//
+// After unmount (fast_dead) everything goes to JS again.
+#define PK_AC_SLOTS 16384 // a power of two
+#define PK_AC_PROBES 8
+#define PK_OPEN_DEFER_RELEASE 2   // open answer flag from JS (bit 0: direct_io)
+#define PK_FH_DEFER (1ULL << 40)  // set in fh; JS fds fit in 32 bits and see only those
+
+struct pk_ac_entry { uint64_t hash; uint32_t gen; char *path; struct stat st; };
+static unsigned long pk_attr_hits, pk_releases_deferred; // (fuse_native_stats)
+
+static uint64_t pk_hash (const char *p) {
+  uint64_t h = 1469598103934665603ULL;
+  for (; *p; p++) h = (h ^ (unsigned char) *p) * 1099511628211ULL;
+  return h;
+}
+
+static int pk_fuse_hidden (const char *path) {
+  const char *base = strrchr(path, '/');
+  return strncmp(base ? base + 1 : path, ".fuse_hidden", 12) == 0;
+}
+
+static uint32_t pk_gen (fuse_thread_t *ft) {
+  return __atomic_load_n(&ft->attr_gen, __ATOMIC_ACQUIRE);
+}
+
+static int pk_ac_get (fuse_thread_t *ft, const char *path, struct stat *st, uint32_t gen) {
+  if (!ft->fast_on || path == NULL || pk_fuse_hidden(path)) return 0;
+  uint64_t h = pk_hash(path);
+  int hit = 0;
+  pthread_mutex_lock(&ft->fast_mut);
+  if (!ft->fast_dead && ft->attr_cache != NULL) {
+    for (int k = 0; k < PK_AC_PROBES; k++) {
+      struct pk_ac_entry *e = &ft->attr_cache[(h + k) & (PK_AC_SLOTS - 1)];
+      if (e->path != NULL && e->hash == h && e->gen == gen && strcmp(e->path, path) == 0) {
+        *st = e->st;
+        hit = 1;
+        __atomic_add_fetch(&pk_attr_hits, 1, __ATOMIC_RELAXED);
+        break;
+      }
+    }
+  }
+  pthread_mutex_unlock(&ft->fast_mut);
+  return hit;
+}
+
+static void pk_ac_put (fuse_thread_t *ft, const char *path, const struct stat *st, uint32_t gen) {
+  if (!ft->fast_on || path == NULL || pk_fuse_hidden(path)) return;
+  uint64_t h = pk_hash(path);
+  pthread_mutex_lock(&ft->fast_mut);
+  uint32_t now = pk_gen(ft);
+  if (!ft->fast_dead && gen == now) {
+    if (ft->attr_cache == NULL) ft->attr_cache = (struct pk_ac_entry *) calloc(PK_AC_SLOTS, sizeof(struct pk_ac_entry));
+    if (ft->attr_cache != NULL) {
+      struct pk_ac_entry *slot = NULL;
+      for (int k = 0; k < PK_AC_PROBES; k++) {
+        struct pk_ac_entry *e = &ft->attr_cache[(h + k) & (PK_AC_SLOTS - 1)];
+        if (e->path != NULL && e->hash == h && strcmp(e->path, path) == 0) { slot = e; break; }
+        if (slot == NULL && (e->path == NULL || e->gen != now)) slot = e; // free, or stale
+      }
+      if (slot == NULL) slot = &ft->attr_cache[h & (PK_AC_SLOTS - 1)];
+      if (slot->path == NULL || slot->hash != h || strcmp(slot->path, path) != 0) {
+        char *copy = strdup(path);
+        if (copy != NULL) {
+          free(slot->path);
+          slot->path = copy;
+        }
+      }
+      if (slot->path != NULL && strcmp(slot->path, path) == 0) {
+        slot->hash = h;
+        slot->gen = gen;
+        slot->st = *st;
+      }
+    }
+  }
+  pthread_mutex_unlock(&ft->fast_mut);
+}
+
+// Queue the release of a read-only open for JS to take (1), or 0: JS must answer it itself.
+static int pk_defer_release (fuse_thread_t *ft, const char *path, uint64_t fh) {
+  if (!ft->fast_on || !(fh & PK_FH_DEFER) || path == NULL || path[0] == '\0' || pk_fuse_hidden(path)) return 0;
+  int queued = 0;
+  pthread_mutex_lock(&ft->fast_mut);
+  uint32_t n = ft->releases_pending;
+  if (!ft->fast_dead && ft->release_async != NULL && n < PK_DEFERRED) {
+    ft->released[n] = (uint32_t) fh;
+    __atomic_store_n(&ft->releases_pending, n + 1, __ATOMIC_RELEASE);
+    if (n == 0) uv_async_send(ft->release_async);
+    queued = 1;
+    __atomic_add_fetch(&pk_releases_deferred, 1, __ATOMIC_RELAXED);
+  }
+  pthread_mutex_unlock(&ft->fast_mut);
+  return queued;
+}
+
+// fuse_native_take_releases(threadBuffer, Uint32Array out): how many fds were moved into out
+NAPI_METHOD(fuse_native_take_releases) {
+  NAPI_ARGV(2)
+  NAPI_ARGV_BUFFER_CAST(fuse_thread_t *, ft, 0);
+  void *data = NULL;
+  size_t len = 0;
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, argv[1], &type, &len, &data, &ab, &off) != napi_ok || type != napi_uint32_array) {
+    napi_throw_error(env, "EINVAL", "take_releases: a Uint32Array is needed");
+    return NULL;
+  }
+  uint32_t *out = (uint32_t *) data;
+  pthread_mutex_lock(&ft->fast_mut);
+  uint32_t n = ft->releases_pending;
+  uint32_t k = n < len ? n : (uint32_t) len;
+  memcpy(out, ft->released, k * sizeof(uint32_t));
+  memmove(ft->released, ft->released + k, (n - k) * sizeof(uint32_t));
+  __atomic_store_n(&ft->releases_pending, n - k, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&ft->fast_mut);
+  NAPI_RETURN_UINT32(k)
+}
+
+static void pk_release_async_cb (uv_async_t *handle) {
+  fuse_thread_t *ft = (fuse_thread_t *) handle->data;
+  if (ft == NULL || ft->on_released == NULL) return;
+  napi_env env = ft->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value ctx, cb;
+  napi_get_reference_value(env, ft->ctx, &ctx);
+  napi_get_reference_value(env, ft->on_released, &cb);
+  NAPI_MAKE_CALLBACK(env, NULL, ctx, cb, 0, NULL, NULL)
+  napi_close_handle_scope(env, scope);
+}
+
+static void pk_release_async_closed (uv_handle_t *handle) {
+  free(handle);
+}
+
+// Unmounted: nothing more is answered in the binding; what it kept goes.
+static void pk_fast_stop (napi_env env, fuse_thread_t *ft) {
+  if (!ft->fast_on) return;
+  pthread_mutex_lock(&ft->fast_mut);
+  if (!ft->fast_dead) {
+    ft->fast_dead = 1;
+    if (ft->attr_cache != NULL) {
+      for (int i = 0; i < PK_AC_SLOTS; i++) free(ft->attr_cache[i].path);
+      free(ft->attr_cache);
+      ft->attr_cache = NULL;
+    }
+    if (ft->release_async != NULL) {
+      ft->release_async->data = NULL;
+      uv_close((uv_handle_t *) ft->release_async, pk_release_async_closed);
+      ft->release_async = NULL;
+    }
+  }
+  pthread_mutex_unlock(&ft->fast_mut);
+}
+
 // Methods
 
 FUSE_METHOD(statfs, 1, 1, (const char * path, struct statvfs *statvfs), {
@@ -390,11 +584,15 @@ FUSE_METHOD(statfs, 1, 1, (const char * path, struct statvfs *statvfs), {
 FUSE_METHOD(getattr, 1, 1, (const char *path, struct stat *stat), {
   l->path = path;
   l->stat = stat;
+  // POLYKEY: answered in the binding while nothing changed since JS gave this answer
+  l->attr_gen = pk_gen(l->fuse);
+  if (pk_ac_get(l->fuse, path, stat, l->attr_gen)) return 0;
 }, {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
 }, {
   NAPI_ARGV_BUFFER_CAST(uint32_t*, ints, 2)
   populate_stat(ints, l->stat);
+  if (res == 0) pk_ac_put(l->fuse, l->path, l->stat, l->attr_gen); // POLYKEY
 })
 
 FUSE_METHOD(fgetattr, 2, 1, (const char *path, struct stat *stat, struct fuse_file_info *info), {
@@ -438,6 +636,7 @@ FUSE_METHOD(open, 2, 2, (const char *path, struct fuse_file_info *info), {
   NAPI_ARGV_UINT32(open_flags, 3)
   if (fd != 0) {
     l->info->fh = fd;
+    if ((open_flags & PK_OPEN_DEFER_RELEASE) && l->fuse->fast_on) l->info->fh |= PK_FH_DEFER; // POLYKEY
   }
   if (open_flags & 1) l->info->direct_io = 1;
 })
@@ -515,6 +714,7 @@ FUSE_METHOD_VOID(fallocate, 7, 0, (const char *path, int mode, off_t offset, off
 FUSE_METHOD_VOID(release, 2, 0, (const char *path, struct fuse_file_info *info), {
   l->path = path ? path : ""; // POLYKEY: NULL (flag_nullpath_ok) for a file without a name: ""
   l->info = info;
+  if (info != NULL && !pk_cur_synthetic && pk_defer_release(l->fuse, path, info->fh)) return 0; // POLYKEY
 }, {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
   if (l->info != NULL) {
@@ -1374,6 +1574,10 @@ NAPI_METHOD(fuse_native_stats) {
   pthread_mutex_unlock(&pk_tracked_mut);
   napi_create_double(env, (double) n, &v);
   napi_set_named_property(env, obj, "rescuedOpens", v);
+  napi_create_double(env, (double) __atomic_load_n(&pk_attr_hits, __ATOMIC_RELAXED), &v);
+  napi_set_named_property(env, obj, "attrsAnswered", v);
+  napi_create_double(env, (double) __atomic_load_n(&pk_releases_deferred, __ATOMIC_RELAXED), &v);
+  napi_set_named_property(env, obj, "releasesDeferred", v);
   return obj;
 }
 
@@ -1384,7 +1588,7 @@ static struct fuse_chan_ops estale_chan_ops = {
 };
 
 NAPI_METHOD(fuse_native_mount) {
-  NAPI_ARGV(7)
+  NAPI_ARGV(8)
 
   NAPI_ARGV_UTF8(mnt, 1024, 0);
   NAPI_ARGV_UTF8(mntopts, 1024, 1);
@@ -1488,6 +1692,28 @@ NAPI_METHOD(fuse_native_mount) {
   pthread_mutex_init(&(ft->notify_mut), NULL); // POLYKEY
   ft->notify_dead = 0;
 
+  // POLYKEY: answers in the binding, when the filesystem asked for them: argv[7] is the function
+  // that takes deferred releases (see "Answered in the binding").
+  napi_valuetype on_released_type = napi_undefined;
+  napi_typeof(env, argv[7], &on_released_type);
+  pthread_mutex_init(&(ft->fast_mut), NULL);
+  ft->fast_dead = 0;
+  ft->attr_cache = NULL;
+  ft->release_async = NULL;
+  ft->on_released = NULL;
+  ft->releases_pending = 0;
+  ft->fast_on = 0;
+  if (on_released_type == napi_function) {
+    uv_async_t *a = (uv_async_t *) calloc(1, sizeof(uv_async_t));
+    if (a != NULL && uv_async_init(uv_default_loop(), a, pk_release_async_cb) == 0) {
+      a->data = ft;
+      uv_unref((uv_handle_t *) a);
+      ft->release_async = a;
+      napi_create_reference(env, argv[7], 1, &(ft->on_released));
+      ft->fast_on = 1;
+    } else free(a);
+  }
+
   strncpy(ft->mnt, mnt, 1024);
   strncpy(ft->mntopts, mntopts, 1024);
   ft->fuse = fuse;
@@ -1532,6 +1758,7 @@ NAPI_METHOD(fuse_native_unmount) {
   // TODO: fix the async holding the loop
   uv_unref((uv_handle_t *) &(ft->async));
   ft->mounted--;
+  pk_fast_stop(env, ft); // POLYKEY
 
   return NULL;
 }
@@ -1552,6 +1779,7 @@ NAPI_INIT() {
   NAPI_EXPORT_FUNCTION(fuse_native_unmount)
   NAPI_EXPORT_FUNCTION(fuse_native_invalidate) // POLYKEY
   NAPI_EXPORT_FUNCTION(fuse_native_stats)      // POLYKEY
+  NAPI_EXPORT_FUNCTION(fuse_native_take_releases) // POLYKEY
 
   NAPI_EXPORT_FUNCTION(fuse_native_signal_getattr)
   NAPI_EXPORT_FUNCTION(fuse_native_signal_init)
@@ -1636,4 +1864,7 @@ NAPI_INIT() {
   NAPI_EXPORT_OFFSETOF(fuse_thread_locals_t, ctx_hide)
   NAPI_EXPORT_OFFSETOF(fuse_thread_locals_t, ctx_ino)
   NAPI_EXPORT_SIZEOF(fuse_thread_locals_t)
+  // POLYKEY: the words JS shares with the binding's own answers.
+  NAPI_EXPORT_OFFSETOF(fuse_thread_t, attr_gen)
+  NAPI_EXPORT_OFFSETOF(fuse_thread_t, releases_pending)
 }

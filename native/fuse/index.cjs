@@ -66,6 +66,19 @@ const CTX_UMASK = binding.offsetof_fuse_thread_locals_t_ctx_umask
 const CTX_REQ = binding.offsetof_fuse_thread_locals_t_ctx_req
 const CTX_HIDE = binding.offsetof_fuse_thread_locals_t_ctx_hide
 const CTX_INO = binding.offsetof_fuse_thread_locals_t_ctx_ino
+// POLYKEY: the words JS shares with the binding's own answers (fuse-native.c "Answered in the
+// binding"): the attribute generation, and how many deferred releases wait.
+const FT_ATTR_GEN = binding.offsetof_fuse_thread_t_attr_gen
+const FT_RELEASES_PENDING = binding.offsetof_fuse_thread_t_releases_pending
+// Requests that change nothing any answer depends on: they leave the attribute generation alone
+// (every other request bumps it before it runs). An open does when it may write or truncate.
+// (read and readdir: a filesystem asking for fastAnswers moves no access time on reads.)
+const KEEPS_ATTRS = new Set(['init', 'getattr', 'fgetattr', 'opendir', 'readdir', 'releasedir', 'read', 'statfs', 'access', 'getxattr', 'listxattr', 'readlink', 'flush', 'release'])
+// Requests that cannot tell whether a read-only file's release was taken yet; before any other,
+// the deferred releases are taken first, so that it finds them done.
+const IGNORES_RELEASES = new Set(['init', 'getattr', 'fgetattr', 'open', 'read', 'release', 'opendir', 'readdir', 'releasedir', 'statfs', 'access', 'getxattr', 'listxattr', 'flush'])
+const O_WRITE_OR_TRUNC = 3 | 0o1000 // O_ACCMODE | O_TRUNC
+const RELEASE_CTX = Object.freeze({ uid: 0, gid: 0, pid: 0, umask: 0, req: 0, hide: 0 })
 
 function readContext (buf) {
   const ctx = LITTLE_ENDIAN
@@ -377,6 +390,13 @@ class Fuse extends Nanoresource {
 
     this._force = !!opts.force
     this._mkdir = !!opts.mkdir
+    // POLYKEY: let the binding answer repeated getattrs and read-only releases itself
+    // (fuse-native.c "Answered in the binding"); the filesystem then calls attrsChanged()
+    // whenever an answer it gave may have changed by anything but a request it was asked.
+    this._fast = !!opts.fastAnswers
+    this._attrGen = null
+    this._releasesPending = null
+    this._released = null
     this._thread = null
     this._currentContext = null
     this._handlers = this._makeHandlerArray()
@@ -484,10 +504,17 @@ class Fuse extends Nanoresource {
         if (to === undefined || to === null) to = defaultTimeout
       }
 
+      const keepsAttrs = KEEPS_ATTRS.has(name)
+      const ignoresReleases = IGNORES_RELEASES.has(name)
       return function (nativeHandler, opCode, ...args) {
         const sig = signal.bind(null, nativeHandler)
         const funcName = `_op_${name}`
         if (!self[funcName] || !self._implemented.has(op)) return sig(-1, ...defaults)
+        // POLYKEY: keep the binding's own answers true (attrsChanged, _takeReleases)
+        if (self._attrGen !== null) {
+          if (!ignoresReleases && self._releasesPending[0] !== 0) self._takeReleases()
+          if (!keepsAttrs && !(name === 'open' && (args[1] & O_WRITE_OR_TRUNC) === 0)) Atomics.add(self._attrGen, 0, 1)
+        }
         // POLYKEY: the timeout's timer is started only when the handler has not answered by the
         // time it returns (most answer at once: no timer to arm and clear per request).
         const timed = to ? lazyTimeout(sig, args) : null
@@ -561,6 +588,29 @@ class Fuse extends Nanoresource {
     })
   }
 
+  // POLYKEY: something an answer was given from may have changed other than by a request the
+  // binding handed us (a command through the agent, a commit, a pull): answers the binding kept
+  // are not given again. Call it before the change is visible to anyone.
+  attrsChanged () {
+    if (this._attrGen) Atomics.add(this._attrGen, 0, 1)
+  }
+
+  // POLYKEY: the releases the binding answered itself, made now (in order). Called by the
+  // binding (one wakeup for a batch), before any request that could tell, and before unmount.
+  _takeReleases () {
+    if (!this._thread || !this._released) return
+    const fds = this._released
+    for (;;) {
+      const n = binding.fuse_native_take_releases(this._thread, fds)
+      for (let i = 0; i < n; i++) {
+        try {
+          this.ops.release('', fds[i], noop, RELEASE_CTX)
+        } catch {} // (the filesystem answers with an errno; nobody waits for this one)
+      }
+      if (n < fds.length) return
+    }
+  }
+
   // POLYKEY: the caller of the operation whose handler is running right now
   // (synchronous part only; null otherwise). Handlers also get it as their
   // last argument, which stays valid in asynchronous code.
@@ -585,6 +635,12 @@ class Fuse extends Nanoresource {
       // If there was an unmount error, continue attempting to mount (this is the best we can do)
       self._thread = Buffer.alloc(binding.sizeof_fuse_thread_t)
       self._openCallback = cb
+      if (self._fast) {
+        // (Buffer.alloc: its own ArrayBuffer, so these 32-bit words are aligned)
+        self._attrGen = new Int32Array(self._thread.buffer, self._thread.byteOffset + FT_ATTR_GEN, 1)
+        self._releasesPending = new Int32Array(self._thread.buffer, self._thread.byteOffset + FT_RELEASES_PENDING, 1)
+        self._released = new Uint32Array(256)
+      }
 
       const opts = self._fuseOptions()
       const implemented = self._getImplementedArray()
@@ -610,7 +666,7 @@ class Fuse extends Nanoresource {
           if (parent && parent.dev !== stat.dev) return cb(new Error('Mountpoint in use'))
           try {
             // TODO: asyncify
-            binding.fuse_native_mount(self.mnt, opts, self._thread, self, self._malloc, self._handlers, implemented)
+            binding.fuse_native_mount(self.mnt, opts, self._thread, self, self._malloc, self._handlers, implemented, self._fast ? self._takeReleases : undefined)
           } catch (err) {
             self._openCallback = null
             return cb(err)
@@ -634,6 +690,7 @@ class Fuse extends Nanoresource {
     function nativeUnmount () {
       try {
         binding.fuse_native_unmount(self.mnt, self._thread)
+        self._takeReleases() // POLYKEY: the ones the binding answered (it answers no more now)
       } catch (err) {
         return cb(err)
       }

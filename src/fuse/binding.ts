@@ -104,6 +104,14 @@ export type FuseDoneCb = (err: FuseErr) => void
 export type FuseFdCb = (err: FuseErr, fd?: number, openFlags?: number) => void
 /** openFlags bit: reads and writes through this open bypass the kernel's page cache (fi->direct_io). */
 export const OPEN_DIRECT_IO = 1
+/**
+ * openFlags bit (mounts with fastAnswers): the binding may answer this open's release itself and
+ * hand it to the release op later, in a batch (fd only, path "", no caller) — for opens whose
+ * release changes nothing anyone can see, such as read-only ones. Requests that could tell find
+ * it done: the binding hands pending releases over before any request other than getattr,
+ * open, read, release and the directory reads.
+ */
+export const OPEN_RELEASE_LATER = 2
 /** For read/write: the number of bytes transferred, or a negative errno. */
 export type FuseBytesCb = (result: number) => void
 
@@ -190,6 +198,15 @@ export interface FuseMountOptions {
   modules?: string
   /** Raw extra -o options (validated: no commas/spaces). */
   extraOptions?: string[]
+  /**
+   * The binding answers a getattr it was given the answer to before, while nothing changed since
+   * (and OPEN_RELEASE_LATER works). Every request except the ones that only look (getattr, a
+   * read-only open, read, readdir, release, statfs, access, xattr reads, readlink,
+   * opendir/releasedir) counts as a change; the filesystem promises that those change no
+   * attribute (no access times moved by reads), and calls attrsChanged() whenever anything else
+   * changes what getattr answers.
+   */
+  fastAnswers?: boolean
 }
 
 export interface FuseInstance {
@@ -210,6 +227,8 @@ export interface FuseInstance {
   invalidate(relPath: string, cb: (err: (Error & { code?: string }) | null) => void): void
   /** Drop the kernel's cached name at relPath (a rename or removal it did not see). */
   invalidateEntry(relPath: string, cb: (err: (Error & { code?: string }) | null) => void): void
+  /** fastAnswers: something getattr answers may have changed by other means than a request. */
+  attrsChanged(): void
 }
 
 export interface FuseErrnos {
@@ -254,7 +273,7 @@ export interface FuseConstructor extends FuseErrnos {
   unmount(mnt: string, cb: (err: Error | null) => void): void
   isConfigured(cb: (err: Error | null, configured: boolean) => void): void
   /** What the binding's channel did by itself, over every mount of this process. */
-  stats(): { rescuedOpens: number }
+  stats(): { rescuedOpens: number; attrsAnswered: number; releasesDeferred: number }
   /** Absolute path of the loaded fuse_native.node. */
   readonly bindingPath: string
 }

@@ -6,7 +6,7 @@ import { NodeFile, type KeySource } from '../archive/nodefile.js'
 import { NodeLock } from '../archive/lock.js'
 import { SeenRecord } from '../archive/seen.js'
 import { MemStore, wipeVolume } from '../vault/mem-store.js'
-import { Vault, REPOS } from '../vault/vault.js'
+import { Vault, REPOS, META } from '../vault/vault.js'
 import { IDENTITY_MEMBER, nodeIdOf } from '../vault/node.js'
 import { isScratchName } from '../vault/names.js'
 import { encodeObject } from '../git/objects.js'
@@ -165,11 +165,18 @@ export class MountedNode implements MountHost {
       // (.fuse_hiddenNNNN, never shown, saved or committed; ops/hidden.ts), so its descriptors
       // keep working — read, write, fstat, ftruncate — until the last close.
       useIno: true, // report our inode numbers: a tag entry and its secret are one file (ls -i, find -samefile, cp -a, tar)
+      // Repeated getattrs and read-only releases answered in the binding (docs/FUSE.md "Answered
+      // in the binding"): every change the store records calls attrsChanged (below), and reads
+      // move no access time (mem-store.ts noAccessTimes).
+      fastAnswers: true,
       fsname: 'polykey',
       subtype: 'polykey',
       // No default_permissions: with attribute caching off it doubles the getattr calls of every
       // lookup. Modes are checked in open() instead (ops.ts); the mount is private to one user.
     } as ConstructorParameters<typeof Fuse>[2])
+    this.store.onChange = (p) => {
+      if (p !== META && !p.startsWith(`${META}/`)) fuse.attrsChanged() // (.polykey is never shown)
+    }
     await new Promise<void>((resolve, reject) =>
       fuse.mount((err) => (err ? reject(new PolykeyError('IO', `cannot mount at ${this.mountpoint}: ${err.message}`, {}, { cause: err })) : resolve())),
     )
@@ -231,6 +238,7 @@ export class MountedNode implements MountHost {
 
   /** Drop what the kernel cached for everything changed so far (after an agent command). */
   async syncKernel(): Promise<void> {
+    this.fuse?.attrsChanged() // (whatever the command did, touched or not)
     if (!this.kernel) {
       this.store.takeChanged()
       return

@@ -52,7 +52,45 @@ function newVolume(): Vol {
   const proc = { cwd: () => '/', platform: 'linux', emitWarning: () => {}, env: {}, getuid: () => uid, getgid: () => gid }
   const vol = (Volume as unknown as { fromNestedJSON(json: object, cwd: string, opts: object): Vol }).fromNestedJSON({}, '/', { process: proc })
   zeroDroppedBuffers(vol)
+  noAccessTimes(vol)
   return vol
+}
+
+/**
+ * Reading never moves an access time here, as on a filesystem mounted noatime: memfs sets a
+ * folder's atime on every path walk through it and a file's on every read, so a stat of a
+ * folder would change with each open of a file inside, and the save that reads a file back
+ * would count as an access. A secret's reads are recorded by the read audit instead
+ * (docs/SECURITY.md); atime still changes when it is set (touch -a, utimensat) and when a file
+ * is made. The mount relies on this: attributes change only when something is changed (the
+ * binding answers repeated getattrs itself until then: docs/FUSE.md "Answered in the binding").
+ */
+function noAccessTimes(vol: Vol): void {
+  const core = (vol as unknown as { _core?: { root?: object; inodes?: Record<string, unknown> } })._core
+  const root = core?.inodes ? Object.values(core.inodes)[0] : undefined
+  const nodeProto = root ? (Object.getPrototypeOf(root) as Record<string, unknown>) : null
+  const linkProto = core?.root ? (Object.getPrototypeOf(core.root) as Record<string, unknown>) : null
+  const missing = (what: string) => new PolykeyError('INTERNAL', `memfs internals changed (${what})`, { what }, { hint: 'install the memfs version in package-lock.json' })
+  if (!nodeProto || !linkProto) throw missing('volume core')
+  if (linkProto.__polykeyNoAtime) return
+  const getChild = linkProto.getChild
+  if (typeof getChild !== 'function' || !/children\.get\(name\)/.test(String(getChild))) throw missing('Link.getChild')
+  linkProto.getChild = function (this: { children: Map<string, unknown> }, name: string) {
+    return this.children.get(name)
+  }
+  for (const m of ['read', 'getBuffer', 'getString']) {
+    const orig = nodeProto[m]
+    if (typeof orig !== 'function') throw missing(`Node.${m}`)
+    nodeProto[m] = function (this: { _atime: Date }, ...args: unknown[]) {
+      const atime = this._atime
+      try {
+        return (orig as (...a: unknown[]) => unknown).apply(this, args)
+      } finally {
+        this._atime = atime
+      }
+    }
+  }
+  linkProto.__polykeyNoAtime = true
 }
 
 /**
@@ -259,10 +297,14 @@ export class MemStore implements Store {
     return s
   }
 
+  /** Told of every change as it is recorded (the mount: answers the binding kept are stale: fuse.attrsChanged). */
+  onChange: ((p: string) => void) | null = null
+
   /** p's content or metadata changed: save it. */
   touch(p: string): void {
     this.dirty.add(p)
     if (!this.changed.has(p)) this.changed.set(p, 'data')
+    this.onChange?.(p)
   }
 
   /** p was created, removed, moved or linked: save it, and the inode → secret map is stale. */
@@ -270,6 +312,7 @@ export class MemStore implements Store {
     this.dirty.add(p)
     this.changed.set(p, 'entry')
     this.inoIndex = null
+    this.onChange?.(p)
   }
 
   /** The other names of the file at p changed too (for the kernel's caches only: nothing to save). */

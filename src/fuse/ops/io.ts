@@ -1,6 +1,6 @@
 // Open, read, write: everything done through a file handle, from open/create to release.
 // Data lives in memory; a changed file is committed when its last writer closes it (or fsyncs).
-import { OPEN_DIRECT_IO, type FuseOperations } from '../binding.js'
+import { OPEN_DIRECT_IO, OPEN_RELEASE_LATER, type FuseOperations } from '../binding.js'
 import { errnoOf } from '../../errors.js'
 import { MAX_FILE_SIZE, O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC, classify, type OpsContext } from './context.js'
 
@@ -33,7 +33,9 @@ export function ioOps(c: OpsContext): IoOps {
         // invalidation when the file changes through another name. A cached read racing such an
         // invalidation can be handed zeros never written (the kernel keeps the size it had and
         // zero-fills past the shorter answer), so such files are opened around the page cache.
-        return [fd, node.nlink > 1 ? OPEN_DIRECT_IO : 0]
+        // A read-only open's release changes nothing anyone sees: the binding may answer it and
+        // hand it over later, in a batch (docs/FUSE.md "Answered in the binding").
+        return [fd, (node.nlink > 1 ? OPEN_DIRECT_IO : 0) | (writable ? 0 : OPEN_RELEASE_LATER)]
       })
     },
     create(path, mode, cb, ctx) {
