@@ -595,8 +595,13 @@ class Fuse extends Nanoresource {
     if (this._attrGen) Atomics.add(this._attrGen, 0, 1)
   }
 
-  // POLYKEY: the releases the binding answered itself, made now (in order). Called by the
-  // binding (one wakeup for a batch), before any request that could tell, and before unmount.
+  // POLYKEY: the binding's wakeup: releases it answered are waiting (one wakeup for a batch).
+  _onReleased () {
+    this._takeReleases()
+  }
+
+  // POLYKEY: the releases the binding answered itself, made now (in order). Called at the
+  // binding's wakeup, before any request that could tell, and before unmount.
   _takeReleases () {
     if (!this._thread || !this._released) return
     const fds = this._released
@@ -666,7 +671,7 @@ class Fuse extends Nanoresource {
           if (parent && parent.dev !== stat.dev) return cb(new Error('Mountpoint in use'))
           try {
             // TODO: asyncify
-            binding.fuse_native_mount(self.mnt, opts, self._thread, self, self._malloc, self._handlers, implemented, self._fast ? self._takeReleases : undefined)
+            binding.fuse_native_mount(self.mnt, opts, self._thread, self, self._malloc, self._handlers, implemented, self._fast ? () => self._onReleased() : undefined)
           } catch (err) {
             self._openCallback = null
             return cb(err)

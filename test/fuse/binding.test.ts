@@ -17,6 +17,7 @@ import path from 'node:path'
 import {
   DEFAULT_MOUNT_OPTIONS,
   KERNEL_CACHE_OPTIONS,
+  OPEN_RELEASE_LATER,
   errno,
   fuseDeviceAvailable,
   isMounted,
@@ -447,6 +448,89 @@ test('patched FUSE binding', { skip: NO_FUSE, timeout: 120_000 }, async (t) => {
         assert.equal(leftover, false, `leftover mount at ${mnt}`)
       }
     }
+  })
+
+  // fastAnswers (fuse-native.c "Answered in the binding"): nothing cached by time here either, so
+  // every getattr the kernel asks for that does not reach the op was answered by the binding.
+  await t.test('fastAnswers: a getattr answered before is answered by the binding until something changes', async () => {
+    const Fuse = loadFuse()
+    const calls: Call[] = []
+    const { ops, files } = memFs(calls)
+    const getattrs = () => calls.filter((c) => c.op === 'getattr' && c.path === '/a.txt').length
+    await withMount(ops, { ...TEST_OPTS, fastAnswers: true }, async (mnt, fuse) => {
+      const f = path.join(mnt, 'a.txt')
+      const before = Fuse.stats().attrsAnswered
+      assert.equal((await ok('stat', ['-c', '%s', f])).stdout, '6\n')
+      const asked = getattrs()
+      assert.ok(asked >= 1)
+      for (let i = 0; i < 3; i++) assert.equal((await ok('stat', ['-c', '%s', f])).stdout, '6\n')
+      assert.equal(getattrs(), asked, 'the same answer again: the binding gave it')
+      assert.ok(Fuse.stats().attrsAnswered >= before + 3)
+      // changed behind the binding's back, and said so: asked again, the new answer
+      files.get('/a.txt')!.data = Buffer.from('hello world\n')
+      fuse.attrsChanged()
+      assert.equal((await ok('stat', ['-c', '%s', f])).stdout, '12\n')
+      assert.ok(getattrs() > asked)
+      // a request that changes things is itself a change: no attrsChanged needed
+      const n = getattrs()
+      await ok('sh', ['-c', `printf abc >> ${f}`])
+      assert.equal((await ok('stat', ['-c', '%s', f])).stdout, '15\n')
+      assert.ok(getattrs() > n)
+      // a failed getattr is never kept: the name appears at once
+      assert.notEqual((await run('stat', [path.join(mnt, 'b.txt')])).code, 0)
+      files.set('/b.txt', { ...files.get('/a.txt')!, data: Buffer.from('b') })
+      assert.equal((await ok('stat', ['-c', '%s', path.join(mnt, 'b.txt')])).stdout, '1\n')
+    })
+    // without the option every getattr reaches the op
+    calls.length = 0
+    await withMount(memFs(calls).ops, TEST_OPTS, async (mnt) => {
+      for (let i = 0; i < 3; i++) await ok('stat', [path.join(mnt, 'a.txt')])
+      assert.ok(getattrs() >= 3, `${getattrs()}`)
+    })
+  })
+
+  await t.test('fastAnswers: a release the open asked to defer reaches the op later, without its path, and before any change', async () => {
+    const Fuse = loadFuse()
+    const calls: Call[] = []
+    const { ops } = memFs(calls)
+    const deferring: FuseOperations = {
+      ...ops,
+      open(p, flags, cb, ctx) {
+        calls.push({ op: 'open', path: p, ctx, args: [flags] })
+        return cb(0, 7, (flags & 3) === 0 ? OPEN_RELEASE_LATER : 0)
+      },
+    }
+    const releases = () => calls.filter((c) => c.op === 'release')
+    await withMount(deferring, { ...TEST_OPTS, fastAnswers: true }, async (mnt, fuse) => {
+      const f = path.join(mnt, 'a.txt')
+      const wakeup = fuse as unknown as { _onReleased(): void }
+      const take = wakeup._onReleased.bind(fuse)
+      const before = Fuse.stats().releasesDeferred
+      assert.equal((await ok('cat', [f])).stdout, 'hello\n')
+      const start = Date.now()
+      while (releases().length < 1 && Date.now() - start < 5000) await new Promise((r) => setTimeout(r, 10))
+      assert.deepEqual(
+        releases().map((c) => [c.path, c.args[0]]),
+        [['', 7]],
+        'handed over by the binding: the fd, no path',
+      )
+      assert.equal(Fuse.stats().releasesDeferred, before + 1)
+      // a write open's release is the op's own, with its path, as always
+      await ok('sh', ['-c', `printf x >> ${f}`])
+      const start2 = Date.now()
+      while (releases().length < 2 && Date.now() - start2 < 5000) await new Promise((r) => setTimeout(r, 10))
+      assert.equal(releases()[1]?.path, '/a.txt')
+      // many reads in a row, then a change: every deferred release was made before the change,
+      // even with the binding's wakeup held back (the change's request takes them first)
+      wakeup._onReleased = () => {}
+      await ok('sh', ['-c', `for i in 1 2 3 4 5 6 7 8; do cat ${f} >/dev/null; done; truncate -s 2 ${f}`])
+      wakeup._onReleased = take
+      const truncateAt = calls.findIndex((c) => c.op === 'truncate' || c.op === 'ftruncate')
+      assert.ok(truncateAt > 0)
+      assert.equal(calls.slice(0, truncateAt).filter((c) => c.op === 'release').length, 10, 'the 8 reads released before the truncate ran')
+    })
+    const opens = calls.filter((c) => c.op === 'open').length
+    assert.equal(releases().length, opens, 'every open released by the end of the mount')
   })
 
   await t.test('an invalid libfuse option fails the mount without leaking a kernel mount', async () => {

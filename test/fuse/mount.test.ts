@@ -6,7 +6,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
-import { NO_FUSE, mountedNode, mountLine, q, stat, type Session } from './mount-helpers.js'
+import { NO_FUSE, mountedNode, mountLine, q, stat, waitFor, type Session } from './mount-helpers.js'
 
 const skip = NO_FUSE || undefined
 const UID = process.getuid!()
@@ -265,6 +265,39 @@ describe('the mount as a user sees it', { concurrency: true }, () => {
     const r = await inside
     assert.equal(r.code, 0, r.err)
     assert.equal(r.out.trimEnd(), `${s.repo('amazon')}\nO2N`)
+  })
+})
+
+// The binding answers a getattr it answered before while nothing changed (docs/FUSE.md "Answered
+// in the binding"). Each step waits out the kernel's own caches (1 s) first, so that the kernel
+// asks and the binding, not the kernel, is what could answer stale.
+describe('the binding’s own answers', { concurrency: true }, () => {
+  it('never go stale: after CLI changes, writes and mode changes through another name, tag changes, and commits', { skip }, async (t) => {
+    const s = await mountedNode(t, { seed: { aws: { key: 'K1', other: 'O' } }, tags: { prod: ['aws/key'] } })
+    const o = async (cmd: string) => (await s.ok(cmd)).trimEnd()
+    const past = () => new Promise((r) => setTimeout(r, 1200)) // KERNEL_CACHE_OPTIONS' timeouts
+    const seen = () => o('stat -c "%s %a %h %Y" repos/aws/key tags/prod/key repos/aws/other; stat -c %Y repos/aws')
+    const first = await seen()
+    await past()
+    assert.equal(await seen(), first, 'nothing changed: the same answers')
+    await s.pkOk(['secret', 'put', 'aws/key'], { input: 'a much longer value' })
+    await past()
+    assert.match(await o('stat -c %s repos/aws/key tags/prod/key'), /^19\n19$/)
+    await o('printf 1234 > repos/aws/key && chmod 0400 repos/aws/key')
+    await past()
+    assert.equal(await o('stat -c "%s %a" tags/prod/key'), '4 400', 'changed through the other name')
+    await s.pkOk(['tag', 'rm', 'prod', 'aws/key'])
+    await past()
+    assert.equal(await o('stat -c %h repos/aws/key; test -e tags/prod/key || echo gone'), '1\ngone')
+    await s.pkOk(['secret', 'rm', 'aws/other'])
+    await past()
+    assert.equal(await o('test -e repos/aws/other || echo gone'), 'gone')
+    // a commit (made later, by the mount) shows in history/ without anything else happening
+    const commits = async () => (await o('ls history/aws')).split('\n').length
+    const n = await commits()
+    await o('chmod 0600 repos/aws/key && printf again > repos/aws/key')
+    await s.waitLog('aws', (l) => l.length > 0 && /key/.test(l[0]))
+    await waitFor('the new commit in history/', async () => (await commits()) > n)
   })
 })
 
