@@ -538,7 +538,10 @@ class Fuse extends Nanoresource {
           if (arr.length === 2) arr = arr.concat(defaults)
         }
 
-        return process.nextTick(nativeSignal, ...arr)
+        // POLYKEY: answered at once (upstream deferred every answer to a nextTick: one more queue
+        // entry and a copy of the arguments per request). The worker thread may go on to its
+        // next request now; nothing after the answer touches this request's buffers.
+        return nativeSignal(...arr)
       }
 
       function lazyTimeout (cb, input) {
