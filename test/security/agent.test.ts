@@ -7,39 +7,11 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { BIN, PASS, newNode, run, unlocked } from '../helpers.js'
 import { onPty } from '../pty.js'
 import { agentDir, agentPaths } from '../../src/agent/paths.js'
-
-const NOBODY = 65534
-
-/** A listener that records what it is sent and answers like an agent would, as uid `uid`. */
-function fakeAgent(sock: string, uid: number, answer: string): { kill(): void; received(): string; ready: Promise<void> } {
-  const script = `
-    const net = require('net'), fs = require('fs');
-    try { fs.rmSync(${JSON.stringify(sock)}, { force: true }) } catch {}
-    let got = Buffer.alloc(0);
-    const srv = net.createServer({ allowHalfOpen: true }, (c) => {
-      c.on('data', (d) => { got = Buffer.concat([got, d]); fs.writeFileSync(${JSON.stringify(sock + '.got')}, got) });
-      c.on('end', () => { const p = Buffer.from(${JSON.stringify(answer)}); const h = Buffer.alloc(5); h[0] = 1; h.writeUInt32BE(p.length, 1);
-        const e = Buffer.alloc(9); e[0] = 3; e.writeUInt32BE(4, 1); e.writeInt32BE(0, 5); c.end(Buffer.concat([h, p, e])) });
-    });
-    srv.listen(${JSON.stringify(sock)}, () => { fs.chmodSync(${JSON.stringify(sock)}, 0o777); process.stdout.write('ready\\n') });`
-  const p = spawn(process.execPath, ['-e', script], { uid, gid: uid, stdio: ['ignore', 'pipe', 'inherit'] })
-  const ready = new Promise<void>((resolve) => p.stdout.on('data', () => resolve()))
-  return {
-    ready,
-    kill: () => p.kill('SIGKILL'),
-    received: () => {
-      try {
-        return fs.readFileSync(sock + '.got', 'latin1')
-      } catch {
-        return ''
-      }
-    },
-  }
-}
+import { fakeAgent, NOBODY } from './fake-agent.js'
 
 test('the socket an attacker plants in /tmp (XDG_RUNTIME_DIR unset) is never used: put, get and env stay local', async (t) => {
   if (process.getuid?.() !== 0) return t.skip('needs root to act as another user')
