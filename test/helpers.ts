@@ -91,10 +91,26 @@ export async function unlocked(t: { after(fn: () => unknown): void }, node: stri
   t.after(async () => {
     const l = await run(['lock'], { node })
     if (l.code === 0 && /^locked /.test(l.out)) return
+    if (!pid) return
     try {
-      if (pid) process.kill(pid, 'SIGTERM') // it saves and exits
+      process.kill(pid, 'SIGTERM') // it saves and exits
     } catch {
-      /* gone already */
+      return // gone already
+    }
+    // An agent whose node file went first (the test's folder is removed by an earlier hook) keeps
+    // retrying its save, holding the key: after a grace period, it goes.
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      try {
+        process.kill(pid, 0)
+      } catch {
+        return
+      }
+    }
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      /* gone meanwhile */
     }
   })
 }
