@@ -110,7 +110,7 @@ napi_status napi_detach_arraybuffer(napi_env env, napi_value buf);
   l->op_fn = fuse_native_dispatch_##name;\
   blk\
   uv_async_send(&(l->async));\
-  pk_wait_answer(l); /* POLYKEY: was uv_sem_wait */\
+  uv_sem_wait(&(l->sem));\
   return l->res;
 
 #define FUSE_METHOD(name, callbackArgs, signalArgs, signature, callBlk, callbackBlk, signalBlk)\
@@ -130,7 +130,7 @@ napi_status napi_detach_arraybuffer(napi_env env, napi_value buf);
     NAPI_ARGV_INT32(res, 1);\
     signalBlk\
     l->res = res;\
-    pk_give_answer(l); /* POLYKEY: was uv_sem_post */\
+    uv_sem_post(&(l->sem));\
     return NULL;\
   }\
   static int fuse_native_##name signature {\
@@ -261,8 +261,6 @@ typedef struct {
 
   // POLYKEY: getattr: the attribute generation when the request was dispatched
   uint32_t attr_gen;
-  // POLYKEY: the answer's handoff (pk_wait_answer): PK_WAITING, PK_ANSWERED or PK_ASLEEP
-  uint32_t wait_state;
 
   // Opcode
   uint32_t op;
@@ -311,59 +309,6 @@ typedef struct {
 
 static pthread_key_t thread_locals_key;
 static fuse_thread_locals_t* get_thread_locals();
-
-// POLYKEY: handing the answer back. A worker thread that asked JS waits for its answer, which
-// mostly comes within tens of microseconds; sleeping on the semaphore at once costs the JS thread
-// a futex wake per answer and the worker a wakeup from sleep (on a VM whose idle CPUs halt, tens
-// of microseconds more). So the worker first watches wait_state for up to PK_SPIN_NS (on a
-// machine with more than one CPU, a single CPU would be taken from JS; and one worker at a time,
-// so that waiting never takes more than one CPU), then sleeps; JS posts the semaphore only to a
-// worker that went to sleep. Only this worker and the one answer for
-// its request touch wait_state: it is PK_WAITING from before the request is handed over.
-#define PK_WAITING 0
-#define PK_ANSWERED 1
-#define PK_ASLEEP 2
-#define PK_SPIN_NS 50000
-static int pk_spin = -1; // 1: spin first (set at mount: more than one CPU online)
-
-static inline void pk_cpu_relax (void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
-
-static int pk_spinners; // workers watching right now: at most one (the others sleep at once)
-
-static void pk_wait_answer (fuse_thread_locals_t *l) {
-  if (pk_spin == 1 && __atomic_fetch_add(&pk_spinners, 1, __ATOMIC_ACQ_REL) == 0) {
-    struct timespec t0, t;
-    int got = 0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (unsigned i = 0;; i++) {
-      if (__atomic_load_n(&l->wait_state, __ATOMIC_ACQUIRE) == PK_ANSWERED) { got = 1; break; }
-      pk_cpu_relax();
-      if ((i & 63) == 63) {
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > PK_SPIN_NS) break;
-      }
-    }
-    __atomic_fetch_sub(&pk_spinners, 1, __ATOMIC_ACQ_REL);
-    if (got) goto answered;
-  } else if (pk_spin == 1) {
-    __atomic_fetch_sub(&pk_spinners, 1, __ATOMIC_ACQ_REL);
-  }
-  uint32_t expect = PK_WAITING;
-  if (__atomic_compare_exchange_n(&l->wait_state, &expect, PK_ASLEEP, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) uv_sem_wait(&(l->sem));
-answered:
-  __atomic_store_n(&l->wait_state, PK_WAITING, __ATOMIC_RELEASE);
-}
-
-// JS's side: l->res (and whatever the request's answer wrote) is set before this.
-static void pk_give_answer (fuse_thread_locals_t *l) {
-  if (__atomic_exchange_n(&l->wait_state, PK_ANSWERED, __ATOMIC_ACQ_REL) == PK_ASLEEP) uv_sem_post(&(l->sem));
-}
 
 // Helpers
 // TODO: Extract into a separate file.
@@ -1118,7 +1063,7 @@ NAPI_METHOD(fuse_native_signal_init) {
   NAPI_ARGV_BUFFER_CAST(fuse_thread_locals_t *, l, 0);
   NAPI_ARGV_INT32(res, 1);
   l->res = res;
-  pk_give_answer(l); // POLYKEY: was uv_sem_post
+  uv_sem_post(&(l->sem));
   return NULL;
 }
 
@@ -1129,7 +1074,7 @@ static void * fuse_native_init (struct fuse_conn_info *conn) {
   l->op_fn = fuse_native_dispatch_init;
 
   uv_async_send(&(l->async));
-  pk_wait_answer(l); // POLYKEY: was uv_sem_wait
+  uv_sem_wait(&(l->sem));
 
   return l->fuse;
 }
@@ -1168,7 +1113,6 @@ static void fuse_native_async_init (uv_async_t* handle) {
   uv_unref((uv_handle_t *) &(l->async));
 
   uv_sem_init(&(l->sem), 0);
-  l->wait_state = PK_WAITING; // POLYKEY
   l->async.data = l;
   ft->async.data = l;
   l->fuse = ft;
@@ -1663,8 +1607,6 @@ NAPI_METHOD(fuse_native_mount) {
   }
 
   ft->env = env;
-  // POLYKEY: pk_wait_answer (POLYKEY_FUSE_NO_SPIN=1: sleep at once, to measure the difference)
-  if (pk_spin < 0) pk_spin = sysconf(_SC_NPROCESSORS_ONLN) > 1 && getenv("POLYKEY_FUSE_NO_SPIN") == NULL ? 1 : 0;
 
   struct fuse_operations ops = { };
   if (implemented[op_access]) ops.access = fuse_native_access;
