@@ -6,13 +6,14 @@
 #   make man            regenerate man/polykey.1 from the command table (committed; a test checks it)
 #   make install        polykey on PATH, its man page and shell completions (PREFIX=/usr/local, DESTDIR)
 #   make test-posix     pjdfstest's file suites inside a repository of a real mount (root; docs/FUSE.md)
+#   make test-fsx       fsx (random I/O checked against memory) inside a repository of a real mount (docs/FUSE.md)
 #   make fuzz-client    fuzz the native client's frame reader (libFuzzer; needs clang; not in make test)
 SHELL := /bin/bash
 NODE ?= node
 DEB_PACKAGES := libfuse2 fuse3 libfuse-dev pkg-config git gpg pass tar vim nano sed gocryptfs openssh-client xvfb xclip xsel zsh fish
 STAMP := node_modules/.polykey-stamp
 
-.PHONY: all build deps system-deps test lint test-posix demo bench fuzz-client clean man install
+.PHONY: all build deps system-deps test lint test-posix test-fsx demo bench fuzz-client clean man install
 all: build
 
 system-deps:
@@ -51,6 +52,9 @@ test: build lint
 
 test-posix: build
 	bash test/fuse/pjdfstest.sh
+
+test-fsx: build
+	bash test/fuse/fsx.sh
 
 demo: build
 	bash bin/demo.sh
