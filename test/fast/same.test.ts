@@ -91,12 +91,14 @@ test('every agent-served command, its errors and stdin: the same through the fas
   writes.forEach(([args], i) => assertSame({ fast: { ...fast[i], out: '' }, node: { ...slow[i], out: '' } }, args.join(' ')))
   assert.equal(fast[1].stdout.toString('latin1'), 'typed\0value\n')
   // A reader that stops early: the client stops quietly with exit 1 (docs/CLI.md "Exit codes").
-  const head = await collect('/bin/bash', ['-o', 'pipefail', '-c', `"${BIN}" secret get r/big | /usr/bin/head -c 10 >/dev/null`], {
+  // (--norc: bash reads ~/.bashrc when its stdin is a socket, as Node's pipes are, and SHLVL is
+  // below 2 — under make, say; a .bashrc that runs tools finds none on this PATH and says so.)
+  const head = await collect('/bin/bash', ['--norc', '-o', 'pipefail', '-c', `"${BIN}" secret get r/big | /usr/bin/head -c 10 >/dev/null`], {
     env: { ...env, PATH: NO_NODE_PATH },
     cwd,
     timeoutMs: 60_000,
   })
-  const headNode = await collect('/bin/bash', ['-o', 'pipefail', '-c', `"${BIN}" secret get r/big | /usr/bin/head -c 10 >/dev/null`], {
+  const headNode = await collect('/bin/bash', ['--norc', '-o', 'pipefail', '-c', `"${BIN}" secret get r/big | /usr/bin/head -c 10 >/dev/null`], {
     env: { ...env, POLYKEY_NO_FAST_CLIENT: '1' },
     cwd,
     timeoutMs: 60_000,
