@@ -3,7 +3,7 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { MemStore } from '../../src/vault/mem-store.js'
-import { AUDIT_DIR, AuditLog, CHUNK_RECORDS, MAX_CHUNKS, recordBody, recordHash, type AuditEvent } from '../../src/vault/audit.js'
+import { AUDIT_DIR, AuditLog, CHUNK_RECORDS, MAX_CHUNKS, recordBody, recordBodyFast, recordHash, type AuditEvent } from '../../src/vault/audit.js'
 import { scriptArg } from '../../src/fuse/proc.js'
 
 const ev = (i: number): AuditEvent => ({
@@ -33,6 +33,24 @@ test('audit record vector (docs/FORMAT.md "Audit log")', () => {
     prev: '0'.repeat(64),
   }
   assert.equal(recordHash(recordBody(r)), '263a536cb8dc25e1729720569ab438a690c68bf86c56f1e58292a4f6a64360c2')
+})
+
+test("the mount's fast record body is recordBody's text: odd names, a process's array reused, its exe changed, unusual values", () => {
+  const shared = ['vim', 'naïve "quoted" \\ name', '\u0001\n']
+  const events: AuditEvent[] = [
+    ev(1),
+    { ...ev(2), cmdline: shared, exe: '/usr/bin/vim', script: null },
+    { ...ev(3), cmdline: shared, exe: '/usr/bin/vim', script: null, secret: 'r/é"\\\u2028' },
+    { ...ev(4), cmdline: shared, exe: '/usr/bin/nvim', script: '/tmp/x "y"' }, // the same array, another program
+    { ...ev(5), cmdline: shared, exe: '/usr/bin/nvim', script: null, reason: 'loader LD_PRELOAD' },
+    { ...ev(6), cmdline: [], via: 'get', pid: 0 },
+    { ...ev(7), time: 1.5 }, // not an integer: recordBody itself
+    { ...ev(8), script: undefined as unknown as null }, // a missing field: recordBody leaves it out
+  ]
+  for (const [i, e] of events.entries()) {
+    const prev = i % 2 ? '0'.repeat(64) : recordHash(String(i))
+    assert.equal(recordBodyFast(e, i + 1, prev), recordBody({ ...e, seq: i + 1, prev }), `event ${i}`)
+  }
 })
 
 test('audit chain: batches append, the first record follows the zero hash, each the one before', () => {
