@@ -74,9 +74,10 @@ const FT_RELEASES_PENDING = binding.offsetof_fuse_thread_t_releases_pending
 // (every other request bumps it before it runs). An open does when it may write or truncate.
 // (read and readdir: a filesystem asking for fastAnswers moves no access time on reads.)
 const KEEPS_ATTRS = new Set(['init', 'getattr', 'fgetattr', 'opendir', 'readdir', 'releasedir', 'read', 'statfs', 'access', 'getxattr', 'listxattr', 'readlink', 'flush', 'release'])
-// Requests that cannot tell whether a read-only file's release was taken yet; before any other,
-// the deferred releases are taken first, so that it finds them done.
-const IGNORES_RELEASES = new Set(['init', 'getattr', 'fgetattr', 'open', 'read', 'release', 'opendir', 'readdir', 'releasedir', 'statfs', 'access', 'getxattr', 'listxattr', 'flush'])
+// Requests that cannot tell whether a read-only file's release was taken yet (the ones that
+// only look, and any open); before any other, the deferred releases are taken first, so that it
+// finds them done.
+const IGNORES_RELEASES = new Set([...KEEPS_ATTRS, 'open'])
 const O_WRITE_OR_TRUNC = 3 | 0o1000 // O_ACCMODE | O_TRUNC
 const RELEASE_CTX = Object.freeze({ uid: 0, gid: 0, pid: 0, umask: 0, req: 0, hide: 0 })
 

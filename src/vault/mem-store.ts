@@ -56,6 +56,16 @@ function newVolume(): Vol {
   return vol
 }
 
+/** The prototypes of memfs's inode (Node), name (Link) and volume core (Superblock) classes, which the patches below wrap. */
+function memfsProtos(vol: Vol): { nodeProto: Record<string, unknown> | null; linkProto: Record<string, unknown> | null; coreProto: Record<string, unknown> | null } {
+  const core = (vol as unknown as { _core?: { root?: object; inodes?: Record<string, unknown> } })._core
+  const proto = (o: unknown) => (o ? (Object.getPrototypeOf(o) as Record<string, unknown>) : null)
+  return { nodeProto: proto(core?.inodes ? Object.values(core.inodes)[0] : undefined), linkProto: proto(core?.root), coreProto: proto(core) }
+}
+
+const memfsChanged = (what: string, consequence: string) =>
+  new PolykeyError('INTERNAL', `memfs internals changed (${what})${consequence}`, { what }, { hint: 'install the memfs version in package-lock.json' })
+
 /**
  * Reading never moves an access time here, as on a filesystem mounted noatime: memfs sets a
  * folder's atime on every path walk through it and a file's on every read, so a stat of a
@@ -66,11 +76,8 @@ function newVolume(): Vol {
  * binding answers repeated getattrs itself until then: docs/FUSE.md "Answered in the binding").
  */
 function noAccessTimes(vol: Vol): void {
-  const core = (vol as unknown as { _core?: { root?: object; inodes?: Record<string, unknown> } })._core
-  const root = core?.inodes ? Object.values(core.inodes)[0] : undefined
-  const nodeProto = root ? (Object.getPrototypeOf(root) as Record<string, unknown>) : null
-  const linkProto = core?.root ? (Object.getPrototypeOf(core.root) as Record<string, unknown>) : null
-  const missing = (what: string) => new PolykeyError('INTERNAL', `memfs internals changed (${what})`, { what }, { hint: 'install the memfs version in package-lock.json' })
+  const { nodeProto, linkProto } = memfsProtos(vol)
+  const missing = (what: string) => memfsChanged(what, '')
   if (!nodeProto || !linkProto) throw missing('volume core')
   if (linkProto.__polykeyNoAtime) return
   const getChild = linkProto.getChild
@@ -103,17 +110,8 @@ function noAccessTimes(vol: Vol): void {
  * Buffers throughout for this reason.)
  */
 export function zeroDroppedBuffers(vol: Vol): void {
-  const core = (vol as unknown as { _core?: { inodes?: Record<string, unknown> } })._core
-  const root = core?.inodes ? Object.values(core.inodes)[0] : undefined
-  const nodeProto = root ? (Object.getPrototypeOf(root) as Record<string, unknown>) : null
-  const coreProto = core ? (Object.getPrototypeOf(core) as Record<string, unknown>) : null
-  const missing = (what: string) =>
-    new PolykeyError(
-      'INTERNAL',
-      `memfs internals changed (${what}): refusing to hold plaintext without zeroing dropped buffers`,
-      { what },
-      { hint: 'install the memfs version in package-lock.json' },
-    )
+  const { nodeProto, coreProto } = memfsProtos(vol)
+  const missing = (what: string) => memfsChanged(what, ': refusing to hold plaintext without zeroing dropped buffers')
   if (!nodeProto || !coreProto) throw missing('volume core or inode table')
   if (nodeProto.__polykeyZeroing) return
   for (const m of ['write', 'truncate', 'setBuffer']) {
