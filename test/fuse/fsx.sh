@@ -22,18 +22,8 @@ if [ ! -x "$BUILD/fsx" ] || [ "$BUILD/fsx.c" -nt "$BUILD/fsx" ]; then
   cc -O1 -w -o "$BUILD/fsx" "$BUILD/fsx.c" || { echo "test-fsx: fsx does not build" >&2; exit 1; }
 fi
 
-WORK=$(mktemp -d /tmp/polykey-fsx.XXXXXX)
-mkdir -m 700 "$WORK/run"
-export POLYKEY_NODE=$WORK/node.pk POLYKEY_PASSPHRASE=fsx-test-passphrase XDG_RUNTIME_DIR=$WORK/run
-PK=("$(command -v node)" "$ROOT/bin/polykey")
-cleanup() {
-  if grep -q " $WORK/mnt " /proc/mounts; then "${PK[@]}" unmount "$WORK/mnt" >/dev/null 2>&1 || fusermount -u -z "$WORK/mnt"; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-"${PK[@]}" init --kdf test >/dev/null 2>&1 || { echo "test-fsx: polykey init failed" >&2; exit 1; }
-"${PK[@]}" mount "$WORK/mnt" >/dev/null || { echo "test-fsx: polykey mount failed" >&2; exit 1; }
-unset POLYKEY_PASSPHRASE
+NAME=fsx
+. "$ROOT/test/fuse/scratch-mount.sh"
 R=$WORK/mnt/repos/fsx
 mkdir "$R" "$WORK/mnt/tags/t" && : > "$R/tagged" && ln "$R/tagged" "$WORK/mnt/tags/t/tagged" || { echo "test-fsx: setup failed" >&2; exit 1; }
 

@@ -32,19 +32,8 @@ if [ ! -x "$BUILD/pjdfstest" ] || [ "$BUILD/pjdfstest.c" -nt "$BUILD/pjdfstest" 
   cc -D_GNU_SOURCE -O1 -o "$BUILD/pjdfstest" "$BUILD/pjdfstest.c" || { echo "test-posix: pjdfstest does not build" >&2; exit 1; }
 fi
 
-WORK=$(mktemp -d /tmp/polykey-posix.XXXXXX)
-chmod 755 "$WORK" # pjdfstest's other users must be able to reach the mountpoint (the mount still refuses them)
-mkdir -m 700 "$WORK/run"
-export POLYKEY_NODE=$WORK/node.pk POLYKEY_PASSPHRASE=posix-test-passphrase XDG_RUNTIME_DIR=$WORK/run
-PK=("$(command -v node)" "$ROOT/bin/polykey")
-cleanup() {
-  if grep -q " $WORK/mnt " /proc/mounts; then "${PK[@]}" unmount "$WORK/mnt" >/dev/null 2>&1 || fusermount -u -z "$WORK/mnt"; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-"${PK[@]}" init --kdf test >/dev/null || { echo "test-posix: polykey init failed" >&2; exit 1; }
-"${PK[@]}" mount "$WORK/mnt" >/dev/null || { echo "test-posix: polykey mount failed" >&2; exit 1; }
-unset POLYKEY_PASSPHRASE
+NAME=posix WORK_MODE=755 # pjdfstest's other users must be able to reach the mountpoint (the mount still refuses them)
+. "$ROOT/test/fuse/scratch-mount.sh"
 mkdir "$WORK/mnt/repos/posix"
 cd "$WORK/mnt/repos/posix" || exit 1
 
